@@ -1,0 +1,256 @@
+"""Deployment contract: load and validate fixtures, evaluate cases, check expectations.
+
+A fixture is refused whole at load time (before anything is written) when it
+breaks a rule of SPEC section 2. Evaluation is a pure function of the case
+(plus the manifest file a WASM case names), so a cycle can evaluate its whole
+queue before it changes any state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from tau_ops.errors import ContractViolation, FixtureError, InputError
+from tau_ops.models import ERROR_CODES, CaseResult, Fixture, FixtureCase
+
+SUPPORTED_TARGETS = ("container", "kubernetes", "wasm")
+SUPPORTED_RUNTIMES = ("native", "wasm_wasi")
+SUPPORTED_ENVIRONMENTS = ("staging", "production")
+COMPATIBLE = {"container": "native", "kubernetes": "native", "wasm": "wasm_wasi"}
+ROLLOUT_STRATEGY = {"kubernetes": "rolling", "container": "recreate", "wasm": "canary"}
+
+
+class ManifestInfo(Protocol):
+    """What a verified WASM manifest contributes to a rollout."""
+
+    runtime_profile: str
+    artifact_path: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    capability_constraints: list[str]
+
+
+ManifestLoader = Callable[[Path], ManifestInfo]
+
+
+def norm(value: str) -> str:
+    """Trim and lower-case, as every comparison of targets, runtimes and environments does."""
+    return value.strip().lower()
+
+
+def case_key(case: FixtureCase) -> str:
+    """``target:runtime:environment:blueprint_id:case_id`` (SPEC section 3)."""
+    return ":".join(
+        (
+            norm(case.deploy_target),
+            norm(case.runtime_profile),
+            norm(case.environment),
+            norm(case.blueprint_id),
+            case.case_id.strip(),
+        )
+    )
+
+
+def _describe_validation_error(exc: ValidationError, raw: Any) -> tuple[str, str | None, str]:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    case_id: str | None = None
+    if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
+        index = loc[1]
+        try:
+            cid = raw["cases"][index].get("case_id")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            cid = None
+        case_id = cid if isinstance(cid, str) and cid.strip() else f"#{index}"
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc) or "(fixture)"
+    message = err["msg"]
+    if err["type"] == "missing":
+        message = "is required"
+    elif err["type"] == "literal_error":
+        message = f"{message} (got {err.get('input')!r})"
+    return field, case_id, message
+
+
+def _check_rules(fixture: Fixture, path: str) -> None:
+    seen: set[str] = set()
+    for case in fixture.cases:
+        cid = case.case_id.strip()
+
+        def fail(field: str, message: str, cid: str = cid) -> FixtureError:
+            return FixtureError(
+                f"fixture {path}: case '{cid}' field '{field}': {message}",
+                path=path, case_id=cid, field=field,
+            )
+
+        if cid in seen:
+            raise fail("case_id", "duplicate case_id")
+        seen.add(cid)
+        exp = case.expected
+        retryable = exp.outcome == "retryable_failure"
+        if case.simulate_retryable_failure != retryable:
+            raise fail(
+                "simulate_retryable_failure",
+                "must be true exactly when expected.outcome is retryable_failure",
+            )
+        if exp.outcome == "success":
+            if exp.error_code:
+                raise fail("expected.error_code", "must be empty for outcome success")
+            if not 200 <= exp.status_code <= 299:
+                raise fail("expected.status_code", "must be 2xx for outcome success")
+        else:
+            if exp.error_code not in ERROR_CODES:
+                raise fail(
+                    "expected.error_code",
+                    f"must be one of {', '.join(ERROR_CODES)} for outcome {exp.outcome}",
+                )
+            if exp.status_code < 400:
+                raise fail("expected.status_code", f"must be >= 400 for outcome {exp.outcome}")
+        if exp.outcome == "malformed_input":
+            continue
+        target, runtime, env = norm(case.deploy_target), norm(case.runtime_profile), norm(
+            case.environment
+        )
+        if target not in SUPPORTED_TARGETS:
+            raise fail("deploy_target", f"unsupported target {case.deploy_target!r}")
+        if runtime not in SUPPORTED_RUNTIMES:
+            raise fail("runtime_profile", f"unsupported runtime {case.runtime_profile!r}")
+        if env not in SUPPORTED_ENVIRONMENTS:
+            raise fail("environment", f"unsupported environment {case.environment!r}")
+        if COMPATIBLE[target] != runtime:
+            raise fail("runtime_profile", f"runtime {runtime} is incompatible with target {target}")
+        if target == "wasm":
+            if not case.wasm_module.strip() and not case.wasm_manifest.strip():
+                raise fail("wasm_module", "a wasm case needs wasm_module or wasm_manifest")
+        elif not case.container_image.strip():
+            raise fail("container_image", f"a {target} case needs container_image")
+
+
+def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
+    """Parse and validate fixture JSON; raise :class:`FixtureError` naming case and field."""
+    try:
+        fixture = Fixture.model_validate_json(data)
+    except ValidationError as exc:
+        try:
+            raw = json.loads(data)
+        except ValueError as json_exc:
+            detail = str(json_exc)
+            if isinstance(json_exc, json.JSONDecodeError):
+                detail = f"{json_exc.msg} at line {json_exc.lineno} column {json_exc.colno}"
+            raise FixtureError(f"fixture {source}: invalid JSON: {detail}", path=source) from exc
+        if not isinstance(raw, dict):
+            raise FixtureError(
+                f"fixture {source}: top level must be a JSON object", path=source
+            ) from exc
+        field, case_id, message = _describe_validation_error(exc, raw)
+        where = f"case '{case_id}' field '{field}'" if case_id else f"field '{field}'"
+        raise FixtureError(
+            f"fixture {source}: {where}: {message}", path=source, case_id=case_id, field=field
+        ) from exc
+    _check_rules(fixture, source)
+    return fixture
+
+
+def load_fixture(path: Path | str) -> Fixture:
+    """Read and validate a fixture file; the whole file is refused on the first bad field."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FixtureError(f"cannot read fixture {path}: {exc.strerror}", path=path) from exc
+    return parse_fixture(data, source=str(path))
+
+
+def _rejected(status: int, error_code: str, reason: str) -> CaseResult:
+    return CaseResult(
+        outcome="malformed_input",
+        status_code=status,
+        error_code=error_code,
+        response_body={"status": "rejected", "reason": reason},
+    )
+
+
+def default_manifest_loader(path: Path) -> ManifestInfo:
+    """Load and fully verify a packaged WASM manifest (hash, size, parse, compliance)."""
+    from tau_ops.wasm.inspect import load_verified_manifest
+
+    return load_verified_manifest(path)
+
+
+def evaluate_case(
+    case: FixtureCase, *, manifest_loader: ManifestLoader = default_manifest_loader
+) -> CaseResult:
+    """Evaluate one case by the first rule of SPEC section 2 that applies."""
+    if case.simulate_retryable_failure:
+        return CaseResult(
+            outcome="retryable_failure",
+            status_code=503,
+            error_code="deployment_backend_unavailable",
+            response_body={"status": "retryable", "reason": "control_plane_unavailable"},
+        )
+    target, runtime, env = norm(case.deploy_target), norm(case.runtime_profile), norm(
+        case.environment
+    )
+    if target not in SUPPORTED_TARGETS:
+        return _rejected(400, "deployment_invalid_blueprint", "unsupported_target")
+    if runtime not in SUPPORTED_RUNTIMES:
+        return _rejected(400, "deployment_invalid_blueprint", "unsupported_runtime_profile")
+    if env not in SUPPORTED_ENVIRONMENTS:
+        return _rejected(400, "deployment_invalid_blueprint", "unsupported_environment")
+    if COMPATIBLE[target] != runtime:
+        return _rejected(422, "deployment_unsupported_runtime", "runtime_target_mismatch")
+    body: dict[str, Any] = {
+        "status": "accepted",
+        "blueprint_id": case.blueprint_id,
+        "deploy_target": target,
+        "runtime_profile": runtime,
+        "environment": env,
+        "region": case.region,
+        "replicas": case.replicas,
+        "rollout_strategy": ROLLOUT_STRATEGY[target],
+    }
+    if target == "wasm":
+        if case.wasm_manifest.strip():
+            try:
+                manifest = manifest_loader(Path(case.wasm_manifest))
+            except InputError:
+                return _rejected(400, "deployment_missing_artifact", "invalid_wasm_manifest")
+            if norm(manifest.runtime_profile) != runtime:
+                return _rejected(
+                    422, "deployment_unsupported_runtime", "wasm_manifest_runtime_mismatch"
+                )
+            body.update(
+                artifact=manifest.artifact_path,
+                artifact_sha256=manifest.artifact_sha256,
+                artifact_size_bytes=manifest.artifact_size_bytes,
+                artifact_manifest=case.wasm_manifest,
+                runtime_constraints=list(manifest.capability_constraints),
+            )
+        elif case.wasm_module.strip():
+            body["artifact"] = case.wasm_module
+        else:
+            return _rejected(400, "deployment_missing_artifact", "missing_wasm_module")
+        return CaseResult(outcome="success", status_code=201, error_code="", response_body=body)
+    if not case.container_image.strip():
+        return _rejected(400, "deployment_missing_artifact", "missing_container_image")
+    body["artifact"] = case.container_image
+    return CaseResult(outcome="success", status_code=202, error_code="", response_body=body)
+
+
+def check_expected(case: FixtureCase, observed: CaseResult) -> None:
+    """Raise :class:`ContractViolation` naming the first field where observed != expected."""
+    expected = case.expected
+    for field in ("outcome", "status_code", "error_code", "response_body"):
+        want, got = getattr(expected, field), getattr(observed, field)
+        if want != got:
+            raise ContractViolation(
+                f"contract violation in case '{case.case_id.strip()}' field '{field}': "
+                f"expected {json.dumps(want, sort_keys=True)}, observed {json.dumps(got, sort_keys=True)}",
+                case_id=case.case_id.strip(),
+                field=field,
+            )

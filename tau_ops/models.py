@@ -1,0 +1,200 @@
+"""Pydantic models of the files and reports in SPEC sections 1-5.
+
+These are the boundary types: what tau-ops reads from disk or hands to other
+tools. ``state.json`` models allow unknown fields and keep them on rewrite, so
+fields written by other tools survive a runner cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Outcome = Literal["success", "malformed_input", "retryable_failure"]
+HealthState = Literal["healthy", "degraded", "failing"]
+RolloutGate = Literal["pass", "hold"]
+
+SCHEMA_VERSION = 1
+OUTCOMES: tuple[str, ...] = ("success", "malformed_input", "retryable_failure")
+ERROR_CODES: tuple[str, ...] = (
+    "deployment_invalid_blueprint",
+    "deployment_unsupported_runtime",
+    "deployment_missing_artifact",
+    "deployment_backend_unavailable",
+)
+REASON_CODES: tuple[str, ...] = (
+    "queue_backpressure_applied",
+    "duplicate_cases_skipped",
+    "malformed_inputs_observed",
+    "retry_attempted",
+    "retryable_failures_observed",
+    "case_processing_failed",
+    "wasm_rollout_applied",
+    "cloud_rollout_applied",
+    "healthy_cycle",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class ExpectedResult(_Strict):
+    """What a case must produce; compared field by field with the observed result."""
+
+    outcome: Outcome
+    status_code: int = Field(ge=100, le=599)
+    error_code: str = ""
+    response_body: dict[str, Any]
+
+
+class FixtureCase(_Strict):
+    """One deployment case of a fixture (SPEC section 2)."""
+
+    schema_version: int = 1
+    case_id: str
+    deploy_target: str
+    runtime_profile: str
+    blueprint_id: str
+    environment: str
+    region: str
+    container_image: str = ""
+    wasm_module: str = ""
+    wasm_manifest: str = ""
+    replicas: int = Field(default=1, ge=1, le=65535)
+    simulate_retryable_failure: bool = False
+    expected: ExpectedResult
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema_one(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"must be {SCHEMA_VERSION}, got {value}")
+        return value
+
+    @field_validator("case_id", "deploy_target", "runtime_profile", "blueprint_id",
+                     "environment", "region")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Fixture(_Strict):
+    """A deployment contract fixture: a named list of cases with expectations."""
+
+    schema_version: int
+    name: str
+    description: str = ""
+    cases: list[FixtureCase] = Field(min_length=1)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema_one(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"must be {SCHEMA_VERSION}, got {value}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class CaseResult(_Strict):
+    """The observed result of evaluating one case."""
+
+    outcome: Outcome
+    status_code: int
+    error_code: str
+    response_body: dict[str, Any]
+
+
+class RolloutRecord(BaseModel):
+    """A successful rollout in ``state.json``, keyed and sorted by ``case_key``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    case_key: str
+    case_id: str
+    deploy_target: str
+    runtime_profile: str
+    blueprint_id: str
+    environment: str
+    region: str
+    artifact: str
+    artifact_sha256: str = ""
+    artifact_size_bytes: int = 0
+    artifact_manifest: str = ""
+    runtime_constraints: list[str] = Field(default_factory=list)
+    replicas: int
+    rollout_strategy: str
+    status_code: int
+    outcome: str
+    error_code: str = ""
+    updated_unix_ms: int
+
+
+class HealthSnapshot(BaseModel):
+    """The health of the last cycle, as stored under ``state.json`` ``health``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    updated_unix_ms: int = 0
+    cycle_duration_ms: int = 0
+    queue_depth: int = 0
+    active_runs: int = 0
+    failure_streak: int = 0
+    last_cycle_discovered: int = 0
+    last_cycle_processed: int = 0
+    last_cycle_completed: int = 0
+    last_cycle_failed: int = 0
+    last_cycle_duplicates: int = 0
+    last_cycle_malformed: int = 0
+    last_cycle_retries: int = 0
+
+
+class DeploymentState(BaseModel):
+    """``state.json``: processed keys, rollouts, health and WASM deliverables."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+    processed_case_keys: list[str] = Field(default_factory=list)
+    rollouts: list[RolloutRecord] = Field(default_factory=list)
+    health: HealthSnapshot | None = None
+    wasm_deliverables: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CycleSummary(BaseModel):
+    """Counters of one runner cycle (SPEC section 3)."""
+
+    discovered_cases: int = 0
+    queued_cases: int = 0
+    applied_cases: int = 0
+    duplicate_skips: int = 0
+    malformed_cases: int = 0
+    retryable_failures: int = 0
+    retry_attempts: int = 0
+    failed_cases: int = 0
+    upserted_rollouts: int = 0
+    wasm_rollouts: int = 0
+    cloud_rollouts: int = 0
+
+
+class RuntimeEvent(CycleSummary):
+    """One line of ``runtime-events.jsonl``: a cycle's summary, health and reason codes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    timestamp_unix_ms: int
+    health_state: HealthState
+    health_reason: str
+    reason_codes: list[str]
+    backlog_cases: int = 0
+    failure_streak: int = 0
+    cycle_duration_ms: int = 0

@@ -1,0 +1,359 @@
+"""One deployment runner cycle: queue, duplicates, retries, persistence (SPEC section 3).
+
+The cycle evaluates its whole queue (contract-checking every result) before
+it changes anything, then commits state, events and channel store through
+:func:`tau_ops.state.commit_cycle` while holding the state-dir lock. Clock and
+sleeper are parameters so tests never sleep and demos can be deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tau_ops import channel_store, health, storage
+from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
+from tau_ops.contract import (
+    ManifestLoader,
+    case_key,
+    check_expected,
+    default_manifest_loader,
+    evaluate_case,
+    norm,
+)
+from tau_ops.errors import RunnerPaused, UsageError
+from tau_ops.models import (
+    CaseResult,
+    CycleSummary,
+    DeploymentState,
+    Fixture,
+    FixtureCase,
+    HealthSnapshot,
+    RolloutRecord,
+    RuntimeEvent,
+)
+from tau_ops.state import Commit, StatePaths, commit_cycle, dump_state, load_state_for_update, recover
+
+MAX_BACKOFF_EXPONENT = 10
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Options of one cycle; defaults are the runbook's."""
+
+    state_dir: Path = Path(".tau/deployment")
+    queue_limit: int = 64
+    processed_case_cap: int = 10_000
+    retry_max_attempts: int = 4
+    retry_base_delay_ms: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "queue_limit": self.queue_limit >= 1,
+            "processed_case_cap": self.processed_case_cap >= 0,
+            "retry_max_attempts": self.retry_max_attempts >= 1,
+            "retry_base_delay_ms": self.retry_base_delay_ms >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                minimum = 1 if name in ("queue_limit", "retry_max_attempts") else 0
+                raise UsageError(f"{name} must be at least {minimum}, got {getattr(self, name)}")
+
+
+class CycleReport(CycleSummary):
+    """A cycle's counters plus what it concluded: health, reason codes, timings."""
+
+    reason_codes: list[str]
+    health_state: str
+    health_reason: str
+    recommendation: str
+    failure_streak: int
+    queue_depth: int
+    backlog_cases: int
+    cycle_duration_ms: int
+    timestamp_unix_ms: int
+    state_path: str
+    events_path: str
+
+
+def backoff_delay_ms(base_ms: int, attempt: int) -> int:
+    """Delay after failed attempt ``attempt`` (1-based): ``base * 2^(attempt-1)``, capped."""
+    return base_ms * (2 ** min(attempt - 1, MAX_BACKOFF_EXPONENT))
+
+
+def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
+    """The cycle's reason codes in SPEC order; ``healthy_cycle`` alone when none holds."""
+    conditions = [
+        ("queue_backpressure_applied", backlog > 0),
+        ("duplicate_cases_skipped", summary.duplicate_skips > 0),
+        ("malformed_inputs_observed", summary.malformed_cases > 0),
+        ("retry_attempted", summary.retry_attempts > 0),
+        ("retryable_failures_observed", summary.retryable_failures > 0),
+        ("case_processing_failed", summary.failed_cases > 0),
+        ("wasm_rollout_applied", summary.wasm_rollouts > 0),
+        ("cloud_rollout_applied", summary.cloud_rollouts > 0),
+    ]
+    codes = [code for code, holds in conditions if holds]
+    return codes or ["healthy_cycle"]
+
+
+def queue_order(cases: list[FixtureCase]) -> list[FixtureCase]:
+    """Cases sorted by (case_id, blueprint_id, deploy_target) as the queue takes them."""
+    return sorted(cases, key=lambda c: (c.case_id, c.blueprint_id, c.deploy_target))
+
+
+@dataclass
+class _Handled:
+    case: FixtureCase
+    key: str
+    result: CaseResult
+    failed: bool
+
+
+def _evaluate_with_retries(
+    case: FixtureCase,
+    config: RunnerConfig,
+    summary: CycleSummary,
+    sleeper: Sleeper,
+    manifest_loader: ManifestLoader,
+) -> tuple[CaseResult, bool]:
+    attempt = 1
+    while True:
+        result = evaluate_case(case, manifest_loader=manifest_loader)
+        check_expected(case, result)
+        if result.outcome != "retryable_failure":
+            return result, False
+        summary.retryable_failures += 1
+        if attempt >= config.retry_max_attempts:
+            return result, True
+        delay = backoff_delay_ms(config.retry_base_delay_ms, attempt)
+        if delay > 0:
+            sleeper(delay / 1000.0)
+        summary.retry_attempts += 1
+        attempt += 1
+
+
+def _rollout(handled: _Handled, now_ms: int) -> RolloutRecord:
+    body = handled.result.response_body
+    case = handled.case
+    return RolloutRecord(
+        case_key=handled.key,
+        case_id=case.case_id.strip(),
+        deploy_target=norm(case.deploy_target),
+        runtime_profile=norm(case.runtime_profile),
+        blueprint_id=case.blueprint_id,
+        environment=norm(case.environment),
+        region=case.region,
+        artifact=body.get("artifact", ""),
+        artifact_sha256=body.get("artifact_sha256", ""),
+        artifact_size_bytes=body.get("artifact_size_bytes", 0),
+        artifact_manifest=body.get("artifact_manifest", ""),
+        runtime_constraints=list(body.get("runtime_constraints", [])),
+        replicas=case.replicas,
+        rollout_strategy=body.get("rollout_strategy", ""),
+        status_code=handled.result.status_code,
+        outcome=handled.result.outcome,
+        error_code=handled.result.error_code,
+        updated_unix_ms=now_ms,
+    )
+
+
+def _payload(handled: _Handled) -> dict[str, object]:
+    case, result = handled.case, handled.result
+    payload: dict[str, object] = {
+        "outcome": result.outcome,
+        "case_id": case.case_id.strip(),
+        "target": norm(case.deploy_target),
+        "runtime": norm(case.runtime_profile),
+        "blueprint_id": case.blueprint_id,
+        "status_code": result.status_code,
+    }
+    if result.outcome == "success":
+        for name in ("artifact", "artifact_sha256", "artifact_size_bytes", "artifact_manifest"):
+            if name in result.response_body:
+                payload[name] = result.response_body[name]
+    else:
+        payload["error_code"] = result.error_code
+        payload["reason"] = result.response_body.get("reason", "")
+    return payload
+
+
+def _context_text(handled: _Handled) -> str:
+    case, result = handled.case, handled.result
+    cid = case.case_id.strip()
+    if result.outcome == "success":
+        body = result.response_body
+        return (
+            f"case {cid}: {body['deploy_target']} rollout of {case.blueprint_id} to "
+            f"{body['environment']}/{case.region} accepted ({result.status_code}, "
+            f"{body['rollout_strategy']}, {case.replicas} replica(s), artifact {body['artifact']})"
+        )
+    if handled.failed:
+        return (
+            f"case {cid}: failed after retries ({result.status_code} {result.error_code}); "
+            "it will be retried next cycle"
+        )
+    reason = result.response_body.get("reason", "")
+    return f"case {cid}: rejected as malformed input ({result.status_code} {result.error_code}: {reason})"
+
+
+def is_paused(state_dir: Path) -> bool:
+    """True when an operator paused the runner for this state dir."""
+    return StatePaths(state_dir).pause_marker.exists()
+
+
+def run_cycle(
+    fixture: Fixture,
+    config: RunnerConfig | None = None,
+    *,
+    clock: Clock = wall_clock_ms,
+    sleeper: Sleeper = real_sleep,
+    manifest_loader: ManifestLoader = default_manifest_loader,
+) -> CycleReport:
+    """Run one cycle of ``fixture`` against ``config.state_dir`` and persist its outcome.
+
+    Raises :class:`~tau_ops.errors.ContractViolation` (nothing persisted) when an
+    observed result differs from the fixture's expectation.
+    """
+    config = config or RunnerConfig()
+    state_dir = config.state_dir
+    paths = StatePaths(state_dir)
+    with storage.state_lock(state_dir):
+        if is_paused(state_dir):
+            marker = paths.pause_marker
+            raise RunnerPaused(
+                f"runner is paused for {state_dir} ({marker} exists); "
+                "run 'tau-ops runner resume' to re-enable it"
+            )
+        recover(state_dir)
+        started = clock()
+        state = load_state_for_update(state_dir, now_ms=started)
+        ordered = queue_order(fixture.cases)
+        queue, backlog = ordered[: config.queue_limit], max(0, len(ordered) - config.queue_limit)
+        summary = CycleSummary(discovered_cases=len(ordered), queued_cases=len(queue))
+        processed = dict.fromkeys(state.processed_case_keys)
+        handled: list[_Handled] = []
+        for case in queue:
+            key = case_key(case)
+            if key in processed:
+                summary.duplicate_skips += 1
+                continue
+            result, failed = _evaluate_with_retries(
+                case, config, summary, sleeper, manifest_loader
+            )
+            handled.append(_Handled(case, key, result, failed))
+            if not failed:
+                processed[key] = None
+        finished = clock()
+        _apply(state, handled, summary, processed, config, finished)
+        return _persist(state, handled, summary, backlog, paths, started, finished)
+
+
+def _apply(
+    state: DeploymentState,
+    handled: list[_Handled],
+    summary: CycleSummary,
+    processed: dict[str, None],
+    config: RunnerConfig,
+    now_ms: int,
+) -> None:
+    rollouts = {r.case_key: r for r in state.rollouts}
+    for item in handled:
+        if item.failed:
+            summary.failed_cases += 1
+        elif item.result.outcome == "malformed_input":
+            summary.malformed_cases += 1
+        else:
+            summary.applied_cases += 1
+            summary.upserted_rollouts += 1
+            if norm(item.case.deploy_target) == "wasm":
+                summary.wasm_rollouts += 1
+            else:
+                summary.cloud_rollouts += 1
+            rollouts[item.key] = _rollout(item, now_ms)
+    keys = list(processed)
+    cap = config.processed_case_cap
+    state.processed_case_keys = keys[len(keys) - cap:] if cap else []
+    state.rollouts = [rollouts[k] for k in sorted(rollouts)]
+
+
+def _persist(
+    state: DeploymentState,
+    handled: list[_Handled],
+    summary: CycleSummary,
+    backlog: int,
+    paths: StatePaths,
+    started: int,
+    finished: int,
+) -> CycleReport:
+    previous = state.health.failure_streak if state.health else 0
+    streak = previous + 1 if summary.failed_cases > 0 else 0
+    duration = max(0, finished - started)
+    state.health = HealthSnapshot(
+        updated_unix_ms=finished,
+        cycle_duration_ms=duration,
+        queue_depth=backlog,
+        active_runs=0,
+        failure_streak=streak,
+        last_cycle_discovered=summary.discovered_cases,
+        last_cycle_processed=summary.applied_cases + summary.malformed_cases
+        + summary.failed_cases + summary.duplicate_skips,
+        last_cycle_completed=summary.applied_cases + summary.malformed_cases,
+        last_cycle_failed=summary.failed_cases,
+        last_cycle_duplicates=summary.duplicate_skips,
+        last_cycle_malformed=summary.malformed_cases,
+        last_cycle_retries=summary.retry_attempts,
+    )
+    verdict = health.classify(state.health)
+    codes = reason_codes_for(summary, backlog)
+    event = RuntimeEvent(
+        timestamp_unix_ms=finished,
+        health_state=verdict.state,
+        health_reason=verdict.reason,
+        reason_codes=codes,
+        backlog_cases=backlog,
+        failure_streak=streak,
+        cycle_duration_ms=duration,
+        **summary.model_dump(),
+    )
+    event_line = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
+    storage.rotate_if_needed(paths.events, len(event_line) + 1)
+    commit = Commit(state=dump_state(state))
+    commit.appends[paths.events] = [event_line]
+    touched: dict[str, None] = {}
+    for item in handled:
+        folder = channel_store.channel_dir(paths.channel_store, item.case.blueprint_id)
+        commit.appends.setdefault(folder / channel_store.LOG_FILE, []).append(
+            channel_store.log_line(timestamp_ms=finished, key=item.key, payload=_payload(item))
+        )
+        commit.appends.setdefault(folder / channel_store.CONTEXT_FILE, []).append(
+            channel_store.context_line(timestamp_ms=finished, text=_context_text(item))
+        )
+        touched[item.case.blueprint_id] = None
+    by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in touched}
+    for record in state.rollouts:
+        if record.blueprint_id in by_blueprint:
+            by_blueprint[record.blueprint_id].append(record)
+    for blueprint_id, records in by_blueprint.items():
+        folder = channel_store.channel_dir(paths.channel_store, blueprint_id)
+        commit.rewrites[folder / channel_store.MEMORY_FILE] = channel_store.render_memory(
+            blueprint_id, records, now_ms=finished
+        )
+    commit_cycle(paths.root, commit)
+    return CycleReport(
+        **summary.model_dump(),
+        reason_codes=codes,
+        health_state=verdict.state,
+        health_reason=verdict.reason,
+        recommendation=verdict.recommendation,
+        failure_streak=streak,
+        queue_depth=backlog,
+        backlog_cases=backlog,
+        cycle_duration_ms=duration,
+        timestamp_unix_ms=finished,
+        state_path=str(paths.state),
+        events_path=str(paths.events),
+    )

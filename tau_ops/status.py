@@ -1,0 +1,167 @@
+"""Transport health and deployment status reports (SPEC section 4, runbook 'Health').
+
+Both reports are computed from the files alone, never changing them, so the
+CLI, the gateway and notebooks can call them at any time, even while a
+runner holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tau_ops import health
+from tau_ops.clock import wall_clock_ms
+from tau_ops.models import DeploymentState, HealthSnapshot
+from tau_ops.state import StatePaths, read_state
+from tau_ops.storage import read_jsonl, rotated_files
+
+
+class TransportHealthReport(BaseModel):
+    """``--transport-health-inspect deployment``: the health snapshot and its verdict."""
+
+    transport: str
+    state_dir: str
+    state_path: str
+    state_exists: bool
+    health_state: str
+    health_reason: str
+    recommendation: str
+    rollout_gate: str
+    updated_unix_ms: int
+    state_age_ms: int
+    stale_after_ms: int
+    stale: bool
+    cycle_duration_ms: int
+    queue_depth: int
+    active_runs: int
+    failure_streak: int
+    last_cycle_discovered: int
+    last_cycle_processed: int
+    last_cycle_completed: int
+    last_cycle_failed: int
+    last_cycle_duplicates: int
+    last_cycle_malformed: int
+    last_cycle_retries: int
+
+
+class DeploymentStatusReport(TransportHealthReport):
+    """``--deployment-status-inspect``: health plus rollout and event counts."""
+
+    events_path: str
+    processed_case_count: int
+    rollout_count: int
+    wasm_rollout_count: int
+    cloud_rollout_count: int
+    wasm_deliverable_count: int
+    total_replicas: int
+    deploy_target_counts: dict[str, int]
+    runtime_profile_counts: dict[str, int]
+    environment_counts: dict[str, int]
+    outcome_counts: dict[str, int]
+    status_code_counts: dict[str, int]
+    error_code_counts: dict[str, int]
+    cycle_reports: int
+    invalid_cycle_reports: int
+    event_files: int
+    reason_code_counts: dict[str, int]
+    last_reason_codes: list[str]
+
+
+def _health_fields(
+    state_dir: Path, state: DeploymentState | None, *, now_ms: int, stale_after_ms: int
+) -> dict[str, object]:
+    snapshot = state.health if state else None
+    verdict = health.classify(snapshot)
+    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
+    shown = snapshot or HealthSnapshot()
+    return {
+        "transport": "deployment",
+        "state_dir": str(state_dir),
+        "state_path": str(StatePaths(state_dir).state),
+        "state_exists": state is not None,
+        "health_state": verdict.state,
+        "health_reason": verdict.reason,
+        "recommendation": health.gate_recommendation(verdict, fresh, snapshot is not None),
+        "rollout_gate": health.rollout_gate(verdict, fresh),
+        **shown.model_dump(include=set(HealthSnapshot.model_fields)),
+        "updated_unix_ms": fresh.updated_unix_ms,
+        "state_age_ms": fresh.state_age_ms,
+        "stale_after_ms": fresh.stale_after_ms,
+        "stale": fresh.stale,
+    }
+
+
+def transport_health(
+    state_dir: Path | str,
+    *,
+    now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+) -> TransportHealthReport:
+    """Health, freshness and gate of a state dir. Raises StateError on a corrupt state."""
+    state_dir = Path(state_dir)
+    state = read_state(state_dir)
+    now = wall_clock_ms() if now_ms is None else now_ms
+    return TransportHealthReport.model_validate(
+        _health_fields(state_dir, state, now_ms=now, stale_after_ms=stale_after_ms)
+    )
+
+
+def _count(values: list[object]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(Counter(str(x) for x in values).items())}
+
+
+def deployment_status(
+    state_dir: Path | str,
+    *,
+    now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+) -> DeploymentStatusReport:
+    """Everything an operator checks before promotion, from state and all event files."""
+    state_dir = Path(state_dir)
+    paths = StatePaths(state_dir)
+    state = read_state(state_dir)
+    now = wall_clock_ms() if now_ms is None else now_ms
+    fields = _health_fields(state_dir, state, now_ms=now, stale_after_ms=stale_after_ms)
+    rollouts = state.rollouts if state else []
+    reason_counts: Counter[str] = Counter()
+    cycles = invalid = 0
+    last_codes: list[str] = []
+    files = rotated_files(paths.events)
+    for path in files:
+        records, bad = read_jsonl(path)
+        invalid += bad
+        for record in records:
+            codes = record.get("reason_codes")
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                invalid += 1
+                continue
+            cycles += 1
+            reason_counts.update(codes)
+            last_codes = codes
+    wasm = sum(1 for r in rollouts if r.deploy_target == "wasm")
+    return DeploymentStatusReport.model_validate(
+        {
+            **fields,
+            "events_path": str(paths.events),
+            "processed_case_count": len(state.processed_case_keys) if state else 0,
+            "rollout_count": len(rollouts),
+            "wasm_rollout_count": wasm,
+            "cloud_rollout_count": len(rollouts) - wasm,
+            "wasm_deliverable_count": len(state.wasm_deliverables) if state else 0,
+            "total_replicas": sum(r.replicas for r in rollouts),
+            "deploy_target_counts": _count([r.deploy_target for r in rollouts]),
+            "runtime_profile_counts": _count([r.runtime_profile for r in rollouts]),
+            "environment_counts": _count([r.environment for r in rollouts]),
+            "outcome_counts": _count([r.outcome for r in rollouts]),
+            "status_code_counts": _count([r.status_code for r in rollouts]),
+            "error_code_counts": _count([r.error_code for r in rollouts if r.error_code]),
+            "cycle_reports": cycles,
+            "invalid_cycle_reports": invalid,
+            "event_files": len(files),
+            "reason_code_counts": dict(sorted(reason_counts.items())),
+            "last_reason_codes": last_codes,
+        }
+    )

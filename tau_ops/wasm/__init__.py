@@ -1,0 +1,1 @@
+"""WASM deliverables: profiles, packaging, inspection and the smoke harness."""
