@@ -1,0 +1,141 @@
+"""Shared builders for tests: fixtures, cases and state dirs, written once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TESTDATA = REPO / "testdata"
+STRATEGY = {"kubernetes": "rolling", "container": "recreate", "wasm": "canary"}
+
+
+def success_case(
+    case_id: str,
+    *,
+    target: str = "kubernetes",
+    runtime: str | None = None,
+    blueprint_id: str = "cloud-api",
+    environment: str = "staging",
+    region: str = "us-east-1",
+    replicas: int = 1,
+    image: str = "ghcr.io/tau/app:1.0",
+    module: str = "testdata/deployment-wasm/edge-runtime.wasm",
+) -> dict[str, Any]:
+    """A case expected to succeed, with the exact response body the contract produces."""
+    runtime = runtime or ("wasm_wasi" if target == "wasm" else "native")
+    artifact = module if target == "wasm" else image
+    case: dict[str, Any] = {
+        "schema_version": 1,
+        "case_id": case_id,
+        "deploy_target": target,
+        "runtime_profile": runtime,
+        "blueprint_id": blueprint_id,
+        "environment": environment,
+        "region": region,
+        "replicas": replicas,
+        "expected": {
+            "outcome": "success",
+            "status_code": 201 if target == "wasm" else 202,
+            "error_code": "",
+            "response_body": {
+                "status": "accepted",
+                "blueprint_id": blueprint_id,
+                "deploy_target": target,
+                "runtime_profile": runtime,
+                "environment": environment,
+                "region": region,
+                "replicas": replicas,
+                "rollout_strategy": STRATEGY[target],
+                "artifact": artifact,
+            },
+        },
+    }
+    case["wasm_module" if target == "wasm" else "container_image"] = artifact
+    return case
+
+
+def malformed_case(
+    case_id: str,
+    *,
+    status: int,
+    error_code: str,
+    reason: str,
+    blueprint_id: str = "cloud-api",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A case expected to be rejected; ``fields`` override target, runtime, etc."""
+    case: dict[str, Any] = {
+        "schema_version": 1,
+        "case_id": case_id,
+        "deploy_target": "kubernetes",
+        "runtime_profile": "native",
+        "blueprint_id": blueprint_id,
+        "environment": "staging",
+        "region": "us-east-1",
+        "container_image": "ghcr.io/tau/app:1.0",
+    }
+    case.update(fields)
+    case["expected"] = {
+        "outcome": "malformed_input",
+        "status_code": status,
+        "error_code": error_code,
+        "response_body": {"status": "rejected", "reason": reason},
+    }
+    return case
+
+
+def retryable_case(case_id: str, *, blueprint_id: str = "cloud-api") -> dict[str, Any]:
+    """A case whose control plane is always unavailable (retried, then failed)."""
+    return {
+        "schema_version": 1,
+        "case_id": case_id,
+        "deploy_target": "kubernetes",
+        "runtime_profile": "native",
+        "blueprint_id": blueprint_id,
+        "environment": "production",
+        "region": "us-east-1",
+        "container_image": "ghcr.io/tau/app:1.0",
+        "simulate_retryable_failure": True,
+        "expected": {
+            "outcome": "retryable_failure",
+            "status_code": 503,
+            "error_code": "deployment_backend_unavailable",
+            "response_body": {"status": "retryable", "reason": "control_plane_unavailable"},
+        },
+    }
+
+
+def fixture(*cases: dict[str, Any], name: str = "test-fixture") -> dict[str, Any]:
+    """A fixture document around ``cases``."""
+    return {"schema_version": 1, "name": name, "cases": list(cases)}
+
+
+def write_fixture(folder: Path, *cases: dict[str, Any], name: str = "fixture") -> Path:
+    """Write a fixture file into ``folder`` and return its path."""
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(fixture(*cases, name=name), indent=2))
+    return path
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``tau-ops`` (``python -m tau_ops``) in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tau_ops", *map(str, args)],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
