@@ -276,7 +276,7 @@ def _apply(
             rollouts[item.key] = _rollout(item, now_ms)
     keys = list(processed)
     cap = config.processed_case_cap
-    state.processed_case_keys = keys[len(keys) - cap:] if cap else []
+    state.processed_case_keys = keys[max(0, len(keys) - cap):] if cap else []
     state.rollouts = [rollouts[k] for k in sorted(rollouts)]
 
 

@@ -175,9 +175,21 @@ def commit_cycle(state_dir: Path, commit: Commit) -> None:
     paths.journal.unlink()
 
 
+def _remove_stale_temp_files(state_dir: Path) -> None:
+    folders = [state_dir, *StatePaths(state_dir).channel_store.glob("deployment/*")]
+    for folder in folders:
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
 def recover(state_dir: Path) -> None:
-    """Finish (state committed) or undo (not committed) a cycle a killed runner left."""
+    """Finish (state committed) or undo (not committed) a cycle a killed runner left.
+
+    Callers hold the state lock, so temp files of unfinished atomic writes found
+    here belong to a dead writer and are removed too.
+    """
     paths = StatePaths(state_dir)
+    _remove_stale_temp_files(state_dir)
     try:
         journal = json.loads(paths.journal.read_bytes())
     except FileNotFoundError:

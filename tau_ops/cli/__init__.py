@@ -75,10 +75,8 @@ def _run(argv: list[str]) -> int:
         code = feature.dispatch(args)
         if code is not None:
             return code
-    parser.print_usage(sys.stderr)
     _base.fail("nothing to do: give a runbook flag such as --deployment-contract-runner, "
-               "or a subcommand")
-    return 2
+               "or a subcommand (see tau-ops --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
