@@ -72,6 +72,10 @@ def _describe_validation_error(exc: ValidationError, raw: Any) -> tuple[str, str
     message = err["msg"]
     if err["type"] == "missing":
         message = "is required"
+    elif err["type"] == "string_pattern_mismatch":
+        message = "must not be empty"
+    elif loc and loc[-1] == "schema_version":
+        message = f"must be 1 (got {err.get('input')!r})"
     elif err["type"] == "literal_error":
         message = f"{message} (got {err.get('input')!r})"
     return field, case_id, message
@@ -235,11 +239,15 @@ def evaluate_case(
             body["artifact"] = case.wasm_module
         else:
             return _rejected(400, "deployment_missing_artifact", "missing_wasm_module")
-        return CaseResult(outcome="success", status_code=201, error_code="", response_body=body)
+        return CaseResult(
+            outcome="success", status_code=201, error_code="", response_body=body
+        )
     if not case.container_image.strip():
         return _rejected(400, "deployment_missing_artifact", "missing_container_image")
     body["artifact"] = case.container_image
-    return CaseResult(outcome="success", status_code=202, error_code="", response_body=body)
+    return CaseResult(
+        outcome="success", status_code=202, error_code="", response_body=body
+    )
 
 
 def check_expected(case: FixtureCase, observed: CaseResult) -> None:

@@ -7,9 +7,10 @@ fields written by other tools survive a runner cycle.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal["success", "malformed_input", "retryable_failure"]
 HealthState = Literal["healthy", "degraded", "failing"]
@@ -36,6 +37,11 @@ REASON_CODES: tuple[str, ...] = (
 )
 
 
+# Validated in Rust (no Python callback per field), which keeps 100k-case fixtures fast.
+NonBlank = Annotated[str, Field(pattern=r"\S")]
+SchemaOne = Literal[1]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
@@ -52,13 +58,13 @@ class ExpectedResult(_Strict):
 class FixtureCase(_Strict):
     """One deployment case of a fixture (SPEC section 2)."""
 
-    schema_version: int = 1
-    case_id: str
-    deploy_target: str
-    runtime_profile: str
-    blueprint_id: str
-    environment: str
-    region: str
+    schema_version: SchemaOne = 1
+    case_id: NonBlank
+    deploy_target: NonBlank
+    runtime_profile: NonBlank
+    blueprint_id: NonBlank
+    environment: NonBlank
+    region: NonBlank
     container_image: str = ""
     wasm_module: str = ""
     wasm_manifest: str = ""
@@ -66,47 +72,19 @@ class FixtureCase(_Strict):
     simulate_retryable_failure: bool = False
     expected: ExpectedResult
 
-    @field_validator("schema_version")
-    @classmethod
-    def _schema_one(cls, value: int) -> int:
-        if value != SCHEMA_VERSION:
-            raise ValueError(f"must be {SCHEMA_VERSION}, got {value}")
-        return value
-
-    @field_validator("case_id", "deploy_target", "runtime_profile", "blueprint_id",
-                     "environment", "region")
-    @classmethod
-    def _non_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
 
 class Fixture(_Strict):
     """A deployment contract fixture: a named list of cases with expectations."""
 
-    schema_version: int
-    name: str
+    schema_version: SchemaOne
+    name: NonBlank
     description: str = ""
     cases: list[FixtureCase] = Field(min_length=1)
 
-    @field_validator("schema_version")
-    @classmethod
-    def _schema_one(cls, value: int) -> int:
-        if value != SCHEMA_VERSION:
-            raise ValueError(f"must be {SCHEMA_VERSION}, got {value}")
-        return value
 
-    @field_validator("name")
-    @classmethod
-    def _non_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-
-class CaseResult(_Strict):
-    """The observed result of evaluating one case."""
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The observed result of evaluating one case (internal; compared with ``expected``)."""
 
     outcome: Outcome
     status_code: int

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from tau_ops import channel_store, health, storage
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
@@ -136,10 +136,13 @@ def _evaluate_with_retries(
         attempt += 1
 
 
-def _rollout(handled: _Handled, now_ms: int) -> RolloutRecord:
+_ROLLOUTS = TypeAdapter(list[RolloutRecord])
+
+
+def _rollout(handled: _Handled, now_ms: int) -> dict[str, object]:
     body = handled.result.response_body
     case = handled.case
-    return RolloutRecord(
+    return dict(
         case_key=handled.key,
         case_id=case.case_id.strip(),
         deploy_target=norm(case.deploy_target),
@@ -261,6 +264,7 @@ def _apply(
     now_ms: int,
 ) -> None:
     rollouts = {r.case_key: r for r in state.rollouts}
+    fresh: list[dict[str, object]] = []
     for item in handled:
         if item.failed:
             summary.failed_cases += 1
@@ -273,7 +277,10 @@ def _apply(
                 summary.wasm_rollouts += 1
             else:
                 summary.cloud_rollouts += 1
-            rollouts[item.key] = _rollout(item, now_ms)
+            fresh.append(_rollout(item, now_ms))
+    # One batch validation in Rust instead of one Python constructor call per record.
+    for record in _ROLLOUTS.validate_python(fresh):
+        rollouts[record.case_key] = record
     keys = list(processed)
     cap = config.processed_case_cap
     state.processed_case_keys = keys[max(0, len(keys) - cap):] if cap else []
@@ -323,16 +330,18 @@ def _persist(
     storage.rotate_if_needed(paths.events, len(event_line) + 1)
     commit = Commit(state=dump_state(state))
     commit.appends[paths.events] = [event_line]
-    touched: dict[str, None] = {}
+    lines: dict[str, tuple[list[str], list[str]]] = {}
     for item in handled:
-        folder = channel_store.channel_dir(paths.channel_store, item.case.blueprint_id)
-        commit.appends.setdefault(folder / channel_store.LOG_FILE, []).append(
+        logs, contexts = lines.setdefault(item.case.blueprint_id, ([], []))
+        logs.append(
             channel_store.log_line(timestamp_ms=finished, key=item.key, payload=_payload(item))
         )
-        commit.appends.setdefault(folder / channel_store.CONTEXT_FILE, []).append(
-            channel_store.context_line(timestamp_ms=finished, text=_context_text(item))
-        )
-        touched[item.case.blueprint_id] = None
+        contexts.append(channel_store.context_line(timestamp_ms=finished, text=_context_text(item)))
+    for blueprint_id, (logs, contexts) in lines.items():
+        folder = channel_store.channel_dir(paths.channel_store, blueprint_id)
+        commit.appends.setdefault(folder / channel_store.LOG_FILE, []).extend(logs)
+        commit.appends.setdefault(folder / channel_store.CONTEXT_FILE, []).extend(contexts)
+    touched = lines
     by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in touched}
     for record in state.rollouts:
         if record.blueprint_id in by_blueprint:

@@ -115,7 +115,7 @@ def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
 
 def dump_state(state: DeploymentState) -> bytes:
     """Serialize state as pretty JSON, unknown fields of other tools included."""
-    return storage.dumps_json(state.model_dump(mode="json")).encode("utf-8")
+    return state.model_dump_json(indent=2).encode("utf-8") + b"\n"
 
 
 def save_state(state_dir: Path, state: DeploymentState) -> None:
