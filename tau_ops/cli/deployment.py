@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tau_ops.channel_store import inspect_channel
+from tau_ops.channel_store import ChannelInspectReport, inspect_channel
 from tau_ops.cli._base import (
     Subcommand,
     fail,
@@ -100,13 +100,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
         if args.channel_store_json:
             print_json(channel)
         else:
-            print(f"channel store inspect: {channel.channel} dir={channel.channel_dir} "
-                  f"exists={kv(channel.exists)} log_records={channel.log_records} "
-                  f"log_invalid_lines={channel.log_invalid_lines} "
-                  f"context_records={channel.context_records} "
-                  f"context_invalid_lines={channel.context_invalid_lines} "
-                  f"memory_exists={kv(channel.memory_exists)} "
-                  f"memory_bytes={channel.memory_bytes}")
+            print(render_channel(channel))
         return 0
     return None
 
@@ -128,6 +122,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(render_cycle(report))
     return 0
+
+
+def render_channel(channel: ChannelInspectReport) -> str:
+    """Text form of a channel store inspection."""
+    return (f"channel store inspect: {channel.channel} dir={channel.channel_dir} "
+            f"exists={kv(channel.exists)} log_records={channel.log_records} "
+            f"log_invalid_lines={channel.log_invalid_lines} "
+            f"context_records={channel.context_records} "
+            f"context_invalid_lines={channel.context_invalid_lines} "
+            f"memory_exists={kv(channel.memory_exists)} memory_bytes={channel.memory_bytes}")
 
 
 def render_cycle(report: CycleReport) -> str:

@@ -1,0 +1,91 @@
+"""The deterministic demo: package, run, inspect, end on gate ``pass``.
+
+Returns each step's command line and report; the CLI renders them with the
+same renderers as the individual commands, so the demo shows exactly what an
+operator would see running those commands by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tau_ops.channel_store import inspect_channel
+from tau_ops.clock import Clock, FakeClock, Sleeper, real_sleep, wall_clock_ms
+from tau_ops.contract import load_fixture
+from tau_ops.errors import InputError
+from tau_ops.runner import RunnerConfig, run_cycle
+from tau_ops.state import StatePaths
+from tau_ops.status import deployment_status, transport_health
+
+DEMO_STATE_DIR = Path(".tau/demo-deployment")
+DEMO_MODULE = Path("testdata/deployment-wasm/edge-runtime.wasm")
+DEMO_FIXTURE = Path("testdata/deployment-contract/rollout-pass.json")
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One demo step: the equivalent command line and its report."""
+
+    name: str
+    command: str
+    report: BaseModel
+
+
+def run_demo(
+    *,
+    state_dir: Path = DEMO_STATE_DIR,
+    module: Path = DEMO_MODULE,
+    fixture: Path = DEMO_FIXTURE,
+    clock: Clock | None = None,
+    sleeper: Sleeper | None = None,
+) -> list[DemoStep]:
+    """Run the demo into a fresh ``state_dir`` (removed first) with the runbook's settings.
+
+    By default the clock is frozen at the demo's start, so two runs print the
+    same output apart from that one timestamp.
+    """
+    from tau_ops.wasm.package import package_module
+
+    if clock is None:
+        frozen = FakeClock(wall_clock_ms())
+        clock, sleeper = frozen, sleeper or frozen.sleep
+    sleeper = sleeper or real_sleep
+    for needed in (module, fixture):
+        if not needed.is_file():
+            raise InputError(f"demo input {needed} not found: run the demo from the repository "
+                             "root", path=needed)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    sd = str(state_dir)
+    steps = []
+    package = package_module(module, state_dir=state_dir, blueprint_id="edge-wasm",
+                             runtime_profile="wasm_wasi", clock=clock)
+    steps.append(DemoStep(
+        "package", f"tau-ops --deployment-state-dir {sd} --deployment-wasm-package-module "
+        f"{module} --deployment-wasm-package-blueprint-id edge-wasm "
+        "--deployment-wasm-package-runtime-profile wasm-wasi "
+        f"--deployment-wasm-package-output-dir {sd}/wasm-artifacts", package))
+    config = RunnerConfig(state_dir=state_dir, queue_limit=64, processed_case_cap=10_000,
+                          retry_max_attempts=4, retry_base_delay_ms=0)
+    cycle = run_cycle(load_fixture(fixture), config, clock=clock, sleeper=sleeper)
+    steps.append(DemoStep(
+        "runner", f"tau-ops --deployment-state-dir {sd} --deployment-contract-runner "
+        f"--deployment-fixture {fixture} --deployment-queue-limit 64 "
+        "--deployment-processed-case-cap 10000 --deployment-retry-max-attempts 4 "
+        "--deployment-retry-base-delay-ms 0", cycle))
+    now = clock()
+    steps.append(DemoStep(
+        "health", f"tau-ops --deployment-state-dir {sd} --transport-health-inspect deployment",
+        transport_health(state_dir, now_ms=now)))
+    steps.append(DemoStep(
+        "status", f"tau-ops --deployment-state-dir {sd} --deployment-status-inspect",
+        deployment_status(state_dir, now_ms=now)))
+    root = StatePaths(state_dir).channel_store
+    steps.append(DemoStep(
+        "channel", f"tau-ops --channel-store-root {root} --channel-store-inspect "
+        "deployment/edge-wasm", inspect_channel(root, "deployment/edge-wasm")))
+    return steps

@@ -1,0 +1,182 @@
+"""Troubleshooting diagnosis: every runbook symptom present, with its action and evidence.
+
+Reads state, events and the channel store (never writes) and maps what it
+finds onto the runbook's troubleshooting table, so an operator sees which
+symptom holds, what to do, and exactly which cycles and cases show it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tau_ops import health
+from tau_ops.channel_store import LOG_FILE, TRANSPORT
+from tau_ops.clock import wall_clock_ms
+from tau_ops.state import StatePaths
+from tau_ops.status import DeploymentStatusReport, deployment_status
+from tau_ops.storage import read_jsonl, rotated_files
+
+
+class CycleEvidence(BaseModel):
+    """One cycle that shows a symptom."""
+
+    timestamp_unix_ms: int
+    health_state: str
+    reason_codes: list[str]
+
+
+class CaseEvidence(BaseModel):
+    """One case from the channel store that shows a symptom."""
+
+    blueprint_id: str
+    case_id: str
+    event_key: str
+    outcome: str
+    status_code: int | None
+    error_code: str | None
+    reason: str | None
+
+
+class Finding(BaseModel):
+    """A runbook symptom that is present now."""
+
+    symptom: str
+    reason_code: str | None
+    action: str
+    detail: str
+    cycles: list[CycleEvidence]
+    cases: list[CaseEvidence]
+
+
+class Diagnosis(BaseModel):
+    """``tau-ops diagnose``: current posture and every symptom present."""
+
+    state_dir: str
+    health_state: str
+    health_reason: str
+    rollout_gate: str
+    failure_streak: int
+    queue_depth: int
+    stale: bool
+    healthy: bool
+    findings: list[Finding]
+
+
+# (symptom, reason code, outcome in the channel-store log that shows it)
+DEGRADED_SYMPTOMS = (
+    ("degraded_case_processing_failed", "case_processing_failed", "retryable_failure"),
+    ("degraded_malformed_inputs_observed", "malformed_inputs_observed", "malformed_input"),
+    ("degraded_retry_attempted", "retry_attempted", "retryable_failure"),
+    ("degraded_retryable_failures_observed", "retryable_failures_observed", "retryable_failure"),
+)
+MAX_EVIDENCE = 50
+
+
+def _events(state_dir: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in rotated_files(StatePaths(state_dir).events):
+        records, _ = read_jsonl(path)
+        found += [r for r in records if isinstance(r.get("reason_codes"), list)]
+    return found
+
+
+def _cycles_with(events: list[dict[str, Any]], code: str) -> list[CycleEvidence]:
+    """The trailing run of cycles whose reason codes include ``code`` (newest last)."""
+    run: list[CycleEvidence] = []
+    for event in reversed(events):
+        if code not in event["reason_codes"]:
+            break
+        run.append(CycleEvidence(timestamp_unix_ms=int(event.get("timestamp_unix_ms", 0)),
+                                 health_state=str(event.get("health_state", "")),
+                                 reason_codes=list(event["reason_codes"])))
+    return list(reversed(run))[-MAX_EVIDENCE:]
+
+
+def _cases(state_dir: Path, outcome: str, at_ms: set[int]) -> list[CaseEvidence]:
+    root = StatePaths(state_dir).channel_store / TRANSPORT
+    found: list[CaseEvidence] = []
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        records, _ = read_jsonl(folder / LOG_FILE)
+        for record in records:
+            payload = record.get("payload")
+            if not isinstance(payload, dict) or payload.get("outcome") != outcome:
+                continue
+            if record.get("timestamp_unix_ms") not in at_ms:
+                continue
+            found.append(CaseEvidence(
+                blueprint_id=str(payload.get("blueprint_id", folder.name)),
+                case_id=str(payload.get("case_id", "")),
+                event_key=str(record.get("event_key", "")),
+                outcome=outcome,
+                status_code=payload.get("status_code") if isinstance(
+                    payload.get("status_code"), int) else None,
+                error_code=payload.get("error_code"),
+                reason=payload.get("reason"),
+            ))
+    return found[:MAX_EVIDENCE]
+
+
+def diagnose(
+    state_dir: Path | str,
+    *,
+    now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+) -> Diagnosis:
+    """Report every troubleshooting symptom of the runbook that holds for this state dir."""
+    state_dir = Path(state_dir)
+    now = wall_clock_ms() if now_ms is None else now_ms
+    status = deployment_status(state_dir, now_ms=now, stale_after_ms=stale_after_ms)
+    events = _events(state_dir)
+    last = events[-1]["reason_codes"] if events else []
+    findings: list[Finding] = []
+    if status.health_state == "failing":
+        cycles = _cycles_with(events, "case_processing_failed")
+        findings.append(Finding(
+            symptom="failing_streak", reason_code="case_processing_failed",
+            action=health.ACTIONS["failing"],
+            detail=f"failure_streak={status.failure_streak} (>= {health.FAILING_STREAK})",
+            cycles=cycles,
+            cases=_cases(state_dir, "retryable_failure", {c.timestamp_unix_ms for c in cycles}),
+        ))
+    if status.health_state in ("degraded", "failing"):
+        for symptom, code, outcome in DEGRADED_SYMPTOMS:
+            if code not in last:
+                continue
+            cycles = _cycles_with(events, code)
+            findings.append(Finding(
+                symptom=symptom, reason_code=code, action=health.ACTIONS[code],
+                detail=f"health {status.health_state} with {code} in the last cycle "
+                       f"({len(cycles)} consecutive cycle(s))",
+                cycles=cycles,
+                cases=_cases(state_dir, outcome, {cycles[-1].timestamp_unix_ms}),
+            ))
+    findings += _gate_findings(status, events)
+    return Diagnosis(
+        state_dir=str(state_dir), health_state=status.health_state,
+        health_reason=status.health_reason, rollout_gate=status.rollout_gate,
+        failure_streak=status.failure_streak, queue_depth=status.queue_depth,
+        stale=status.stale, healthy=not findings, findings=findings,
+    )
+
+
+def _gate_findings(status: DeploymentStatusReport, events: list[dict[str, Any]]) -> list[Finding]:
+    findings: list[Finding] = []
+    if status.rollout_gate == "hold" and status.stale:
+        detail = (f"last cycle is {status.state_age_ms} ms old (> {status.stale_after_ms} ms)"
+                  if status.state_exists else "no deployment cycle recorded yet")
+        findings.append(Finding(symptom="stale_hold", reason_code=None,
+                                action=health.ACTIONS["stale"], detail=detail,
+                                cycles=[], cases=[]))
+    if status.queue_depth > 0:
+        findings.append(Finding(
+            symptom="queue_depth_nonzero", reason_code="queue_backpressure_applied",
+            action=health.ACTIONS["queue_backpressure_applied"],
+            detail=f"queue_depth={status.queue_depth} case(s) left in backlog",
+            cycles=_cycles_with(events, "queue_backpressure_applied"), cases=[],
+        ))
+    return findings
