@@ -1,6 +1,14 @@
-"""tau-ops: run and review deployment rollouts from a terminal, a script or a notebook."""
+"""tau-ops: run and review deployment rollouts from a terminal, a script or a notebook.
+
+The core (fixtures, runner, health, status) is imported eagerly; names backed
+by heavier libraries (wasmtime, cryptography) load on first use, so the CLI
+starts fast and ``import tau_ops`` stays cheap.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tau_ops.channel_store import ChannelInspectReport, inspect_channel
 from tau_ops.clock import FakeClock
@@ -39,9 +47,63 @@ from tau_ops.status import (
     transport_health,
 )
 
+if TYPE_CHECKING:
+    from tau_ops.identity import (
+        BrowserIdentity,
+        DidReport,
+        bootstrap_did,
+        derive_identity,
+        did_document,
+        resolve_did_key,
+        sign_challenge,
+        verify_signature,
+    )
+    from tau_ops.ops import (
+        create_snapshot,
+        diagnose,
+        pause_runner,
+        promotion_gate,
+        resume_runner,
+        run_demo,
+        verify_snapshot,
+    )
+    from tau_ops.wasm import inspect_manifest, package_module, smoke_run
+
+_LAZY = {
+    "BrowserIdentity": "tau_ops.identity",
+    "DidReport": "tau_ops.identity",
+    "bootstrap_did": "tau_ops.identity",
+    "derive_identity": "tau_ops.identity",
+    "did_document": "tau_ops.identity",
+    "resolve_did_key": "tau_ops.identity",
+    "sign_challenge": "tau_ops.identity",
+    "verify_signature": "tau_ops.identity",
+    "create_snapshot": "tau_ops.ops",
+    "diagnose": "tau_ops.ops",
+    "pause_runner": "tau_ops.ops",
+    "promotion_gate": "tau_ops.ops",
+    "resume_runner": "tau_ops.ops",
+    "run_demo": "tau_ops.ops",
+    "verify_snapshot": "tau_ops.ops",
+    "inspect_manifest": "tau_ops.wasm",
+    "package_module": "tau_ops.wasm",
+    "smoke_run": "tau_ops.wasm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tau_ops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "BrowserIdentity",
     "CaseResult",
     "ChannelInspectReport",
     "ContractViolation",
@@ -49,6 +111,7 @@ __all__ = [
     "CycleSummary",
     "DeploymentState",
     "DeploymentStatusReport",
+    "DidReport",
     "FakeClock",
     "Fixture",
     "FixtureCase",
@@ -69,14 +132,30 @@ __all__ = [
     "TransportHealthReport",
     "UsageError",
     "WasmModuleError",
+    "bootstrap_did",
     "case_key",
     "classify",
+    "create_snapshot",
     "deployment_status",
+    "derive_identity",
+    "diagnose",
+    "did_document",
     "evaluate_case",
     "inspect_channel",
+    "inspect_manifest",
     "load_fixture",
+    "package_module",
     "parse_fixture",
+    "pause_runner",
+    "promotion_gate",
     "read_state",
+    "resolve_did_key",
+    "resume_runner",
     "run_cycle",
+    "run_demo",
+    "sign_challenge",
+    "smoke_run",
     "transport_health",
+    "verify_signature",
+    "verify_snapshot",
 ]
