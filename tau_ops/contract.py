@@ -28,11 +28,16 @@ ROLLOUT_STRATEGY = {"kubernetes": "rolling", "container": "recreate", "wasm": "c
 class ManifestInfo(Protocol):
     """What a verified WASM manifest contributes to a rollout."""
 
-    runtime_profile: str
-    artifact_path: str
-    artifact_sha256: str
-    artifact_size_bytes: int
-    capability_constraints: list[str]
+    @property
+    def runtime_profile(self) -> str: ...
+    @property
+    def artifact_path(self) -> str: ...
+    @property
+    def artifact_sha256(self) -> str: ...
+    @property
+    def artifact_size_bytes(self) -> int: ...
+    @property
+    def capability_constraints(self) -> list[str]: ...
 
 
 ManifestLoader = Callable[[Path], ManifestInfo]
@@ -258,7 +263,8 @@ def check_expected(case: FixtureCase, observed: CaseResult) -> None:
         if want != got:
             raise ContractViolation(
                 f"contract violation in case '{case.case_id.strip()}' field '{field}': "
-                f"expected {json.dumps(want, sort_keys=True)}, observed {json.dumps(got, sort_keys=True)}",
+                f"expected {json.dumps(want, sort_keys=True)}, "
+                f"observed {json.dumps(got, sort_keys=True)}",
                 case_id=case.case_id.strip(),
                 field=field,
             )

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from tau_ops import channel_store, health, storage
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
@@ -35,7 +35,14 @@ from tau_ops.models import (
     RolloutRecord,
     RuntimeEvent,
 )
-from tau_ops.state import Commit, StatePaths, commit_cycle, dump_state, load_state_for_update, recover
+from tau_ops.state import (
+    Commit,
+    StatePaths,
+    commit_cycle,
+    dump_state,
+    load_state_for_update,
+    recover,
+)
 
 MAX_BACKOFF_EXPONENT = 10
 
@@ -81,7 +88,7 @@ class CycleReport(CycleSummary):
 
 def backoff_delay_ms(base_ms: int, attempt: int) -> int:
     """Delay after failed attempt ``attempt`` (1-based): ``base * 2^(attempt-1)``, capped."""
-    return base_ms * (2 ** min(attempt - 1, MAX_BACKOFF_EXPONENT))
+    return base_ms << min(attempt - 1, MAX_BACKOFF_EXPONENT)
 
 
 def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
@@ -200,7 +207,8 @@ def _context_text(handled: _Handled) -> str:
             "it will be retried next cycle"
         )
     reason = result.response_body.get("reason", "")
-    return f"case {cid}: rejected as malformed input ({result.status_code} {result.error_code}: {reason})"
+    return (f"case {cid}: rejected as malformed input "
+            f"({result.status_code} {result.error_code}: {reason})")
 
 
 def is_paused(state_dir: Path) -> bool:

@@ -8,6 +8,8 @@ runner holds the lock.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -70,28 +72,48 @@ class DeploymentStatusReport(TransportHealthReport):
     last_reason_codes: list[str]
 
 
-def _health_fields(
-    state_dir: Path, state: DeploymentState | None, *, now_ms: int, stale_after_ms: int
-) -> dict[str, object]:
+def _static_health_fields(
+    state_dir: Path, state: DeploymentState | None
+) -> tuple[health.HealthVerdict, dict[str, object]]:
+    """The verdict and the health fields that do not depend on the clock."""
     snapshot = state.health if state else None
     verdict = health.classify(snapshot)
-    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
     shown = snapshot or HealthSnapshot()
-    return {
+    return verdict, {
         "transport": "deployment",
         "state_dir": str(state_dir),
         "state_path": str(StatePaths(state_dir).state),
         "state_exists": state is not None,
         "health_state": verdict.state,
         "health_reason": verdict.reason,
+        **shown.model_dump(include=set(HealthSnapshot.model_fields)),
+    }
+
+
+def _timed_health_fields(
+    state: DeploymentState | None, verdict: health.HealthVerdict, *, now_ms: int,
+    stale_after_ms: int,
+) -> dict[str, object]:
+    """Freshness, gate and recommendation: the fields judged at ``now_ms``."""
+    snapshot = state.health if state else None
+    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
+    return {
         "recommendation": health.gate_recommendation(verdict, fresh, snapshot is not None),
         "rollout_gate": health.rollout_gate(verdict, fresh),
-        **shown.model_dump(include=set(HealthSnapshot.model_fields)),
         "updated_unix_ms": fresh.updated_unix_ms,
         "state_age_ms": fresh.state_age_ms,
         "stale_after_ms": fresh.stale_after_ms,
         "stale": fresh.stale,
     }
+
+
+def _health_fields(
+    state_dir: Path, state: DeploymentState | None, *, now_ms: int, stale_after_ms: int
+) -> dict[str, object]:
+    verdict, fields = _static_health_fields(state_dir, state)
+    fields.update(_timed_health_fields(state, verdict, now_ms=now_ms,
+                                       stale_after_ms=stale_after_ms))
+    return fields
 
 
 def transport_health(
@@ -113,18 +135,28 @@ def _count(values: list[object]) -> dict[str, int]:
     return {str(k): v for k, v in sorted(Counter(str(x) for x in values).items())}
 
 
-def deployment_status(
-    state_dir: Path | str,
-    *,
-    now_ms: int | None = None,
-    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
-) -> DeploymentStatusReport:
-    """Everything an operator checks before promotion, from state and all event files."""
+@dataclass(frozen=True)
+class StatusInputs:
+    """What the reports read from a state dir, before the clock is consulted.
+
+    Reading is the slow part (state.json and every event file); freshness and
+    the gate depend on the current time. Keeping the two apart lets a poller
+    (the gateway) read once per file change and still judge freshness anew
+    on every request.
+    """
+
+    state_dir: Path
+    state: DeploymentState | None
+    verdict: health.HealthVerdict
+    health_fields: Mapping[str, object]
+    counts: Mapping[str, object]
+
+
+def read_status_inputs(state_dir: Path | str) -> StatusInputs:
+    """Read state.json and all event files once. Raises StateError on a corrupt state."""
     state_dir = Path(state_dir)
     paths = StatePaths(state_dir)
     state = read_state(state_dir)
-    now = wall_clock_ms() if now_ms is None else now_ms
-    fields = _health_fields(state_dir, state, now_ms=now, stale_after_ms=stale_after_ms)
     rollouts = state.rollouts if state else []
     reason_counts: Counter[str] = Counter()
     cycles = invalid = 0
@@ -142,26 +174,57 @@ def deployment_status(
             reason_counts.update(codes)
             last_codes = codes
     wasm = sum(1 for r in rollouts if r.deploy_target == "wasm")
-    return DeploymentStatusReport.model_validate(
-        {
-            **fields,
-            "events_path": str(paths.events),
-            "processed_case_count": len(state.processed_case_keys) if state else 0,
-            "rollout_count": len(rollouts),
-            "wasm_rollout_count": wasm,
-            "cloud_rollout_count": len(rollouts) - wasm,
-            "wasm_deliverable_count": len(state.wasm_deliverables) if state else 0,
-            "total_replicas": sum(r.replicas for r in rollouts),
-            "deploy_target_counts": _count([r.deploy_target for r in rollouts]),
-            "runtime_profile_counts": _count([r.runtime_profile for r in rollouts]),
-            "environment_counts": _count([r.environment for r in rollouts]),
-            "outcome_counts": _count([r.outcome for r in rollouts]),
-            "status_code_counts": _count([r.status_code for r in rollouts]),
-            "error_code_counts": _count([r.error_code for r in rollouts if r.error_code]),
-            "cycle_reports": cycles,
-            "invalid_cycle_reports": invalid,
-            "event_files": len(files),
-            "reason_code_counts": dict(sorted(reason_counts.items())),
-            "last_reason_codes": last_codes,
-        }
-    )
+    counts: dict[str, object] = {
+        "events_path": str(paths.events),
+        "processed_case_count": len(state.processed_case_keys) if state else 0,
+        "rollout_count": len(rollouts),
+        "wasm_rollout_count": wasm,
+        "cloud_rollout_count": len(rollouts) - wasm,
+        "wasm_deliverable_count": len(state.wasm_deliverables) if state else 0,
+        "total_replicas": sum(r.replicas for r in rollouts),
+        "deploy_target_counts": _count([r.deploy_target for r in rollouts]),
+        "runtime_profile_counts": _count([r.runtime_profile for r in rollouts]),
+        "environment_counts": _count([r.environment for r in rollouts]),
+        "outcome_counts": _count([r.outcome for r in rollouts]),
+        "status_code_counts": _count([r.status_code for r in rollouts]),
+        "error_code_counts": _count([r.error_code for r in rollouts if r.error_code]),
+        "cycle_reports": cycles,
+        "invalid_cycle_reports": invalid,
+        "event_files": len(files),
+        "reason_code_counts": dict(sorted(reason_counts.items())),
+        "last_reason_codes": last_codes,
+    }
+    verdict, health_fields = _static_health_fields(state_dir, state)
+    return StatusInputs(state_dir=state_dir, state=state, verdict=verdict,
+                        health_fields=health_fields, counts=counts)
+
+
+def transport_health_at(
+    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS
+) -> TransportHealthReport:
+    """Transport health of already-read inputs, judged at ``now_ms``."""
+    timed = _timed_health_fields(inputs.state, inputs.verdict, now_ms=now_ms,
+                                 stale_after_ms=stale_after_ms)
+    return TransportHealthReport.model_validate({**inputs.health_fields, **timed})
+
+
+def deployment_status_at(
+    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS
+) -> DeploymentStatusReport:
+    """Deployment status of already-read inputs, judged at ``now_ms``."""
+    timed = _timed_health_fields(inputs.state, inputs.verdict, now_ms=now_ms,
+                                 stale_after_ms=stale_after_ms)
+    return DeploymentStatusReport.model_validate({**inputs.health_fields, **timed,
+                                                  **inputs.counts})
+
+
+def deployment_status(
+    state_dir: Path | str,
+    *,
+    now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+) -> DeploymentStatusReport:
+    """Everything an operator checks before promotion, from state and all event files."""
+    inputs = read_status_inputs(state_dir)
+    now = wall_clock_ms() if now_ms is None else now_ms
+    return deployment_status_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)

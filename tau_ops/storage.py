@@ -94,7 +94,9 @@ def state_lock(state_dir: Path) -> Iterator[None]:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StateError(f"cannot lock state dir {state_dir}: {exc.strerror}", path=state_dir) from exc
+        raise StateError(
+            f"cannot lock state dir {state_dir}: {exc.strerror}", path=state_dir
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -173,7 +173,9 @@ def _refused(doc: Any) -> FixtureError:
         (lambda c: c.update(replicas="3"), "c1", "replicas"),
     ],
 )
-def test_invalid_case_is_refused_naming_case_and_field(mutate: Any, case_id: str, field: str) -> None:
+def test_invalid_case_is_refused_naming_case_and_field(
+    mutate: Any, case_id: str, field: str
+) -> None:
     case = success_case("c1")
     mutate(case)
     error = _refused(fixture(case))

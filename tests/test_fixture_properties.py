@@ -77,7 +77,8 @@ def test_random_documents_never_crash_the_loader(doc: Any) -> None:
         assert str(exc).startswith("fixture ")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutated_fixtures())
 def test_cli_refuses_bad_fixture_with_one_error_line(tmp_path: Path, doc: Any) -> None:
     path = tmp_path / "f.json"

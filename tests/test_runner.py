@@ -88,7 +88,8 @@ def test_processed_cap_evicts_oldest_keys(tmp_path: Path) -> None:
     run(tmp_path, success_case("a"), success_case("b"), success_case("c"),
         processed_case_cap=2)
     keys = read_state(tmp_path).processed_case_keys  # type: ignore[union-attr]
-    assert keys == ["kubernetes:native:staging:cloud-api:b", "kubernetes:native:staging:cloud-api:c"]
+    assert keys == ["kubernetes:native:staging:cloud-api:b",
+                    "kubernetes:native:staging:cloud-api:c"]
     again = run(tmp_path, success_case("a"), processed_case_cap=2)
     assert again.applied_cases == 1  # evicted key is no longer a duplicate
 

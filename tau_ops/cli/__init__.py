@@ -40,7 +40,7 @@ def _features() -> list[_base.Feature]:
             if exc.name == name:  # feature not built into this checkout
                 continue
             raise
-        loaded.append(module)  # type: ignore[arg-type]
+        loaded.append(module)
     return loaded  # type: ignore[return-value]
 
 

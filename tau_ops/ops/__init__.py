@@ -25,4 +25,5 @@ __all__ = [
     "resume_runner",
     "run_demo",
     "verify_deliverables",
+    "verify_snapshot",
 ]

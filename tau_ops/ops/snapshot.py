@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from tau_ops import storage
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import InputError, OperationFailed, StateError
-from tau_ops.state import StatePaths
 
 INNER_MANIFEST = "SNAPSHOT-MANIFEST.json"
 SKIP = {storage.LOCK_NAME}
