@@ -1,0 +1,259 @@
+"""Inspection: re-verify a packaged manifest against its artifact and its runtime profile.
+
+Nothing in a manifest is trusted: the artifact is re-read, re-hashed and
+re-parsed, the constraints are compared with the built-in profile, and a
+manifest whose artifact lies outside its folder is refused. Problems become
+reason codes in the report, so an operator sees every one of them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tau_ops.errors import ManifestError, WasmModuleError
+from tau_ops.wasm.manifest import WasmManifest, read_manifest_json, validate_manifest
+from tau_ops.wasm.parse import parse_module
+from tau_ops.wasm.profiles import (
+    PROFILES,
+    RUNTIME_PROFILE_MISMATCH,
+    RuntimeConstraints,
+    compliance_reason_codes,
+    is_compliant,
+)
+
+# Integrity reason codes of inspection, reported after the compliance codes, in this order.
+MANIFEST_SCHEMA_INVALID = "manifest_schema_invalid"
+RUNTIME_PROFILE_UNKNOWN = "runtime_profile_unknown"
+RUNTIME_CONSTRAINTS_MISMATCH = "runtime_constraints_mismatch"
+CAPABILITY_CONSTRAINTS_MISMATCH = "capability_constraints_mismatch"
+ARTIFACT_OUTSIDE_MANIFEST_DIR = "artifact_outside_manifest_dir"
+ARTIFACT_NAME_MISMATCH = "artifact_name_mismatch"
+ARTIFACT_MISSING = "artifact_missing"
+ARTIFACT_SHA256_MISMATCH = "artifact_sha256_mismatch"
+ARTIFACT_SIZE_MISMATCH = "artifact_size_mismatch"
+ARTIFACT_INVALID_MODULE = "artifact_invalid_module"
+OBSERVED_IMPORTS_MISMATCH = "observed_imports_mismatch"
+INTEGRITY_REASON_CODES: tuple[str, ...] = (
+    MANIFEST_SCHEMA_INVALID,
+    RUNTIME_PROFILE_UNKNOWN,
+    RUNTIME_CONSTRAINTS_MISMATCH,
+    CAPABILITY_CONSTRAINTS_MISMATCH,
+    ARTIFACT_OUTSIDE_MANIFEST_DIR,
+    ARTIFACT_NAME_MISMATCH,
+    ARTIFACT_MISSING,
+    ARTIFACT_SHA256_MISMATCH,
+    ARTIFACT_SIZE_MISMATCH,
+    ARTIFACT_INVALID_MODULE,
+    OBSERVED_IMPORTS_MISMATCH,
+)
+
+
+class InspectReport(BaseModel):
+    """SPEC section 6 inspect report, plus what was found on disk and why it failed."""
+
+    manifest_path: str
+    blueprint_id: str
+    runtime_profile: str
+    constraint_profile_id: str
+    constraint_target_role: str
+    required_runtime_profile: str
+    required_abi: str
+    compliant: bool
+    reason_codes: list[str]
+    observed_import_modules: list[str]
+    required_feature_gates: list[str]
+    max_artifact_size_bytes: int
+    capability_constraints: list[str]
+    artifact_path: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    module_kind: str
+    details: list[str]
+
+
+@dataclass(frozen=True)
+class VerifiedManifest:
+    """A manifest that passed inspection; what a rollout needs from it."""
+
+    manifest_path: Path
+    blueprint_id: str
+    runtime_profile: str
+    constraint_profile_id: str
+    artifact_path: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    capability_constraints: list[str]
+    observed_import_modules: list[str]
+
+    @property
+    def artifact_file(self) -> Path:
+        """The artifact on disk (beside the manifest)."""
+        return self.manifest_path.parent / self.artifact_path
+
+
+def _str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+        self.details: list[str] = []
+
+    def add(self, code: str, detail: str) -> None:
+        if code not in self.codes:
+            self.codes.append(code)
+        self.details.append(f"{code}: {detail}")
+
+
+def _schema_invalid_report(path: Path, raw: dict[str, Any], problem: str) -> InspectReport:
+    profile = PROFILES.get(_str(raw, "runtime_profile"))
+    c = profile.constraints if profile else None
+    return InspectReport(
+        manifest_path=str(path),
+        blueprint_id=_str(raw, "blueprint_id"),
+        runtime_profile=_str(raw, "runtime_profile"),
+        constraint_profile_id=c.profile_id if c else "",
+        constraint_target_role=c.target_role if c else "",
+        required_runtime_profile=c.required_runtime_profile if c else "",
+        required_abi=c.required_abi if c else "",
+        compliant=False,
+        reason_codes=[MANIFEST_SCHEMA_INVALID],
+        observed_import_modules=[],
+        required_feature_gates=list(c.required_feature_gates) if c else [],
+        max_artifact_size_bytes=c.max_artifact_size_bytes if c else 0,
+        capability_constraints=[],
+        artifact_path="",
+        artifact_sha256="",
+        artifact_size_bytes=0,
+        module_kind="",
+        details=[f"{MANIFEST_SCHEMA_INVALID}: {problem}"],
+    )
+
+
+def inspect_manifest(manifest_path: Path | str) -> InspectReport:
+    """Re-verify a manifest; problems are reported, never raised.
+
+    Raises :class:`ManifestError` only when the file cannot be read as a JSON
+    object at all.
+    """
+    return _inspect(Path(manifest_path))[0]
+
+
+def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
+    raw = read_manifest_json(path)
+    parsed = validate_manifest(raw)
+    if isinstance(parsed, str):
+        return _schema_invalid_report(path, raw, parsed), None
+    m: WasmManifest = parsed
+    found = _Findings()
+    profile = PROFILES.get(m.runtime_profile)
+    constraints: RuntimeConstraints = profile.constraints if profile else m.runtime_constraints
+    if profile is None:
+        found.add(RUNTIME_PROFILE_UNKNOWN, f"runtime profile {m.runtime_profile!r} is not known")
+    elif m.runtime_constraints != constraints:
+        found.add(RUNTIME_CONSTRAINTS_MISMATCH,
+                  f"runtime_constraints differ from profile {constraints.profile_id}")
+    if m.capability_constraints != constraints.required_feature_gates:
+        found.add(CAPABILITY_CONSTRAINTS_MISMATCH,
+                  "capability_constraints differ from the profile's feature gates")
+
+    size, imports, kind = m.artifact_size_bytes, list(m.observed_import_modules), ""
+    artifact = path.parent / m.artifact_path
+    if not _plain_name(m.artifact_path) or Path(m.artifact_path).is_absolute():
+        found.add(ARTIFACT_OUTSIDE_MANIFEST_DIR,
+                  f"artifact_path {m.artifact_path!r} is not a file name beside the manifest")
+    elif artifact.resolve().parent != path.parent.resolve():
+        found.add(ARTIFACT_OUTSIDE_MANIFEST_DIR,
+                  f"artifact {artifact} resolves outside {path.parent}")
+    else:
+        if m.artifact_path != f"{m.artifact_sha256}.wasm":
+            found.add(ARTIFACT_NAME_MISMATCH,
+                      f"artifact_path {m.artifact_path!r} is not <artifact_sha256>.wasm")
+        try:
+            data = artifact.read_bytes()
+        except OSError as exc:
+            found.add(ARTIFACT_MISSING, f"cannot read {artifact}: {exc.strerror}")
+        else:
+            size = len(data)
+            sha = hashlib.sha256(data).hexdigest()
+            if sha != m.artifact_sha256:
+                found.add(ARTIFACT_SHA256_MISMATCH,
+                          f"artifact sha256 is {sha}, manifest says {m.artifact_sha256}")
+            if size != m.artifact_size_bytes:
+                found.add(ARTIFACT_SIZE_MISMATCH,
+                          f"artifact is {size} bytes, manifest says {m.artifact_size_bytes}")
+            try:
+                module = parse_module(data, source=str(artifact))
+            except WasmModuleError as exc:
+                found.add(ARTIFACT_INVALID_MODULE, exc.message)
+            else:
+                kind, imports = module.kind, list(module.import_modules)
+                if imports != m.observed_import_modules:
+                    found.add(OBSERVED_IMPORTS_MISMATCH,
+                              f"artifact imports {imports}, manifest says "
+                              f"{m.observed_import_modules}")
+    compliance = compliance_reason_codes(
+        constraints,
+        runtime_profile=m.runtime_profile,
+        artifact_size_bytes=size,
+        capability_constraints=m.capability_constraints,
+        import_modules=imports,
+    )
+    if (m.runtime_constraints.required_runtime_profile != m.runtime_profile
+            and RUNTIME_PROFILE_MISMATCH not in compliance):
+        compliance.insert(0, RUNTIME_PROFILE_MISMATCH)
+    codes = compliance + found.codes
+    report = InspectReport(
+        manifest_path=str(path),
+        blueprint_id=m.blueprint_id,
+        runtime_profile=m.runtime_profile,
+        constraint_profile_id=constraints.profile_id,
+        constraint_target_role=constraints.target_role,
+        required_runtime_profile=constraints.required_runtime_profile,
+        required_abi=constraints.required_abi,
+        compliant=is_compliant(codes),
+        reason_codes=codes,
+        observed_import_modules=imports,
+        required_feature_gates=list(constraints.required_feature_gates),
+        max_artifact_size_bytes=constraints.max_artifact_size_bytes,
+        capability_constraints=list(m.capability_constraints),
+        artifact_path=str(artifact),
+        artifact_sha256=m.artifact_sha256,
+        artifact_size_bytes=m.artifact_size_bytes,
+        module_kind=kind,
+        details=found.details,
+    )
+    return report, m
+
+
+def load_verified_manifest(path: Path) -> VerifiedManifest:
+    """Load a manifest for a rollout; :class:`ManifestError` unless it fully verifies."""
+    path = Path(path)
+    report, manifest = _inspect(path)
+    if manifest is None or not report.compliant:
+        raise ManifestError(
+            f"manifest {path} does not verify: reason_codes={','.join(report.reason_codes)}",
+            path=path,
+        )
+    return VerifiedManifest(
+        manifest_path=path,
+        blueprint_id=manifest.blueprint_id,
+        runtime_profile=manifest.runtime_profile,
+        constraint_profile_id=report.constraint_profile_id,
+        artifact_path=manifest.artifact_path,
+        artifact_sha256=manifest.artifact_sha256,
+        artifact_size_bytes=manifest.artifact_size_bytes,
+        capability_constraints=list(manifest.capability_constraints),
+        observed_import_modules=list(manifest.observed_import_modules),
+    )

@@ -1,0 +1,313 @@
+"""Packaging: check a module against its runtime profile, write artifact + manifest, record it.
+
+Order matters for "a refused module writes nothing": the module is read,
+validated and checked for compliance before any file or state is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tau_ops import storage
+from tau_ops.clock import Clock, wall_clock_ms
+from tau_ops.errors import (
+    ManifestError,
+    NonCompliantModule,
+    StateError,
+    UsageError,
+    WasmModuleError,
+)
+from tau_ops.models import DeploymentState
+from tau_ops.state import StatePaths, update_state
+from tau_ops.wasm.manifest import (
+    WasmDeliverable,
+    WasmManifest,
+    read_manifest_json,
+)
+from tau_ops.wasm.parse import ModuleKind, parse_module, read_module_bytes, validate_module
+from tau_ops.wasm.profiles import compliance_reason_codes, get_profile, is_compliant
+
+DEFAULT_BLUEPRINT_ID = "edge-wasm"
+DEFAULT_RUNTIME_PROFILE = "wasm_wasi"
+
+
+class ComplianceCheck(BaseModel):
+    """The verdict on one module under one runtime profile, before anything is written."""
+
+    blueprint_id: str
+    runtime_profile: str
+    source_module_path: str
+    module_kind: ModuleKind
+    artifact_sha256: str
+    artifact_size_bytes: int
+    constraint_profile_id: str
+    max_artifact_size_bytes: int
+    observed_import_modules: list[str]
+    capability_constraints: list[str]
+    compliance_reason_codes: list[str]
+    compliant: bool
+
+
+class PackageReport(BaseModel):
+    """What packaging wrote (SPEC section 6 package report, plus the module kind)."""
+
+    blueprint_id: str
+    runtime_profile: str
+    source_module_path: str
+    module_kind: ModuleKind
+    artifact_path: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    manifest_path: str
+    state_path: str
+    state_updated: bool
+    capability_constraints: list[str]
+    constraint_profile_id: str
+    compliance_reason_codes: list[str]
+    observed_import_modules: list[str]
+
+
+class NonCompliantPackage(NonCompliantModule):
+    """Packaging refused a module; ``check`` holds the full verdict for reports."""
+
+    def __init__(self, check: ComplianceCheck) -> None:
+        codes = check.compliance_reason_codes
+        super().__init__(
+            f"module {check.source_module_path} is not compliant with runtime profile "
+            f"{check.runtime_profile} ({check.constraint_profile_id}): "
+            f"reason_codes={','.join(codes)}; nothing was written",
+            reason_codes=codes,
+        )
+        self.check = check
+
+
+@dataclass(frozen=True)
+class _Checked:
+    data: bytes
+    check: ComplianceCheck
+
+
+def _check(
+    module_path: Path, *, blueprint_id: str, runtime_profile: str, validate: bool = True
+) -> _Checked:
+    if not blueprint_id.strip():
+        raise UsageError("blueprint id must not be empty")
+    profile = get_profile(runtime_profile)
+    data = read_module_bytes(module_path)
+    try:
+        parsed = parse_module(data, source=str(module_path), validate=validate)
+    except WasmModuleError:
+        if not validate:  # prefer the validator's account of what is wrong
+            validate_module(data, source=str(module_path))
+        raise
+    codes = compliance_reason_codes(
+        profile.constraints,
+        runtime_profile=profile.name,
+        artifact_size_bytes=parsed.size_bytes,
+        capability_constraints=profile.capability_constraints,
+        import_modules=parsed.import_modules,
+    )
+    check = ComplianceCheck(
+        blueprint_id=blueprint_id,
+        runtime_profile=profile.name,
+        source_module_path=str(module_path),
+        module_kind=parsed.kind,
+        artifact_sha256=hashlib.sha256(data).hexdigest(),
+        artifact_size_bytes=parsed.size_bytes,
+        constraint_profile_id=profile.constraints.profile_id,
+        max_artifact_size_bytes=profile.constraints.max_artifact_size_bytes,
+        observed_import_modules=list(parsed.import_modules),
+        capability_constraints=profile.capability_constraints,
+        compliance_reason_codes=codes,
+        compliant=is_compliant(codes),
+    )
+    return _Checked(data=data, check=check)
+
+
+def check_module(
+    module_path: Path,
+    *,
+    blueprint_id: str = DEFAULT_BLUEPRINT_ID,
+    runtime_profile: str = DEFAULT_RUNTIME_PROFILE,
+) -> ComplianceCheck:
+    """Check a module against a runtime profile without writing anything (a dry run)."""
+    return _check(Path(module_path), blueprint_id=blueprint_id,
+                  runtime_profile=runtime_profile).check
+
+
+def _existing_manifest(path: Path) -> WasmManifest | None:
+    if not path.exists():
+        return None
+    try:
+        return WasmManifest.model_validate(read_manifest_json(path))
+    except (ManifestError, ValidationError):  # unreadable or foreign: rewrite it
+        return None
+
+
+def _write_artifact(path: Path, data: bytes, sha: str) -> None:
+    try:
+        same_size = path.stat().st_size == len(data)
+        if same_size and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
+            return  # already there, byte-identical: packaging twice is idempotent
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    storage.atomic_write_bytes(path, data)
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, str]:
+    return (str(entry.get("blueprint_id", "")), str(entry.get("runtime_profile", "")))
+
+
+def package_module(
+    module_path: Path | str,
+    *,
+    state_dir: Path | str,
+    blueprint_id: str = DEFAULT_BLUEPRINT_ID,
+    runtime_profile: str = DEFAULT_RUNTIME_PROFILE,
+    output_dir: Path | str | None = None,
+    clock: Clock = wall_clock_ms,
+) -> PackageReport:
+    """Package a compliant module into ``<output_dir>/<blueprint_id>/<sha>.{wasm,manifest.json}``.
+
+    Raises :class:`NonCompliantPackage` (exit 1) without writing anything when
+    the module breaks its profile, :class:`~tau_ops.errors.WasmModuleError`
+    (exit 2) when it is not valid WebAssembly. Packaging the same module again
+    leaves the files and the state entry as they were.
+    """
+    module_path, state_dir = Path(module_path), Path(state_dir)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # validation beside the two file writes
+        return _package(pool, module_path, state_dir=state_dir, blueprint_id=blueprint_id,
+                        runtime_profile=runtime_profile, output_dir=output_dir, clock=clock)
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _undo_writes(writes: list[Future[None]], existed: dict[Path, bool],
+                 created: list[Path]) -> None:
+    """Remove what the overlapped writes left, when validation refused the module."""
+    for write in writes:
+        with contextlib.suppress(Exception):
+            write.result()
+    for path, was_there in existed.items():
+        if not was_there:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    for folder in created:  # deepest first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _package(
+    pool: ThreadPoolExecutor,
+    module_path: Path,
+    *,
+    state_dir: Path,
+    blueprint_id: str,
+    runtime_profile: str,
+    output_dir: Path | str | None,
+    clock: Clock,
+) -> PackageReport:
+    # Import listing, hashing and compliance need no validation, so a non-compliant
+    # module is refused before anything is written. Full validation (the slow part)
+    # then runs beside the artifact and manifest writes (mostly fsync waits); if it
+    # fails, both are removed again before state.json is ever touched.
+    checked = _check(module_path, blueprint_id=blueprint_id, runtime_profile=runtime_profile,
+                     validate=False)
+    check = checked.check
+    validating = pool.submit(validate_module, checked.data, source=str(module_path))
+    if not check.compliant:
+        validating.result()  # an invalid module is bad input (exit 2) before non-compliant
+        raise NonCompliantPackage(check)
+    profile = get_profile(check.runtime_profile)
+    out_root = Path(output_dir) if output_dir is not None else StatePaths(state_dir).wasm_artifacts
+    folder = out_root / storage.safe_component(blueprint_id)
+    sha = check.artifact_sha256
+    artifact = folder / f"{sha}.wasm"
+    manifest_path = folder / f"{sha}.manifest.json"
+    now_ms = clock()
+    manifest = WasmManifest(
+        schema_version=1,
+        manifest_kind="tau_wasm_deliverable",
+        blueprint_id=blueprint_id,
+        deploy_target="wasm",
+        runtime_profile=profile.name,
+        source_module_path=str(module_path),
+        artifact_path=artifact.name,
+        artifact_sha256=sha,
+        artifact_size_bytes=check.artifact_size_bytes,
+        generated_unix_ms=now_ms,
+        capability_constraints=profile.capability_constraints,
+        runtime_constraints=profile.constraints,
+        observed_import_modules=check.observed_import_modules,
+    )
+    existing = _existing_manifest(manifest_path)
+    if existing is not None and existing.same_content(manifest):
+        manifest = existing
+    created = _missing_dirs(folder)
+    existed = {artifact: artifact.exists(), manifest_path: manifest_path.exists()}
+    writes = [pool.submit(_write_artifact, artifact, checked.data, sha)]
+    if manifest is not existing:
+        writes.append(pool.submit(storage.atomic_write_json, manifest_path,
+                                  manifest.model_dump(mode="json")))
+    try:
+        validating.result()
+    except WasmModuleError:
+        _undo_writes(writes, existed, created)
+        raise
+    for write in writes:  # state.json points at both files: they must be durable first
+        write.result()
+    entry = WasmDeliverable(
+        blueprint_id=blueprint_id,
+        runtime_profile=profile.name,
+        constraint_profile_id=profile.constraints.profile_id,
+        manifest_path=str(manifest_path),
+        artifact_path=str(artifact),
+        artifact_sha256=sha,
+        artifact_size_bytes=check.artifact_size_bytes,
+        source_module_path=str(module_path),
+        capability_constraints=profile.capability_constraints,
+        observed_import_modules=check.observed_import_modules,
+        updated_unix_ms=manifest.generated_unix_ms,
+    )
+    changed = False
+
+    def upsert(state: DeploymentState) -> None:
+        nonlocal changed
+        new = entry.model_dump(mode="json")
+        mine = [d for d in state.wasm_deliverables if _key(d) == entry.key]
+        others = [d for d in state.wasm_deliverables if _key(d) != entry.key]
+        changed = mine != [new]
+        state.wasm_deliverables = sorted([*others, new], key=_key)
+
+    update_state(state_dir, upsert, now_ms=now_ms)
+    return PackageReport(
+        blueprint_id=blueprint_id,
+        runtime_profile=profile.name,
+        source_module_path=str(module_path),
+        module_kind=check.module_kind,
+        artifact_path=str(artifact),
+        artifact_sha256=sha,
+        artifact_size_bytes=check.artifact_size_bytes,
+        manifest_path=str(manifest_path),
+        state_path=str(StatePaths(state_dir).state),
+        state_updated=changed,
+        capability_constraints=profile.capability_constraints,
+        constraint_profile_id=profile.constraints.profile_id,
+        compliance_reason_codes=check.compliance_reason_codes,
+        observed_import_modules=check.observed_import_modules,
+    )

@@ -1,0 +1,168 @@
+"""Runtime profiles, their constraint profiles, and the compliance rules of SPEC section 6."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from tau_ops.errors import UsageError
+
+MIB = 1024 * 1024
+
+BASE_FEATURE_GATES: tuple[str, ...] = (
+    "no_native_process_exec",
+    "filesystem_limited_to_preopened_dirs",
+    "network_access_requires_host_capability",
+    "deterministic_time_requires_host_injection",
+)
+CHANNEL_DISPATCH_GATE = "channel_event_dispatch_host_capability"
+
+# Compliance reason codes, in the order SPEC section 6 reports them.
+RUNTIME_PROFILE_MISMATCH = "runtime_profile_mismatch"
+ARTIFACT_SIZE_LIMIT_EXCEEDED = "artifact_size_limit_exceeded"
+REQUIRED_FEATURE_GATE_MISSING = "required_feature_gate_missing"
+ABI_ASSUMED_NO_IMPORTS = "abi_assumed_no_imports"
+REQUIRED_ABI_MISSING = "required_abi_missing"
+IMPORT_MODULE_NOT_ALLOWLISTED = "import_module_not_allowlisted"
+IMPORT_MODULE_FORBIDDEN = "import_module_forbidden"
+COMPLIANCE_REASON_CODES: tuple[str, ...] = (
+    RUNTIME_PROFILE_MISMATCH,
+    ARTIFACT_SIZE_LIMIT_EXCEEDED,
+    REQUIRED_FEATURE_GATE_MISSING,
+    ABI_ASSUMED_NO_IMPORTS,
+    REQUIRED_ABI_MISSING,
+    IMPORT_MODULE_NOT_ALLOWLISTED,
+    IMPORT_MODULE_FORBIDDEN,
+)
+# The one code that does not make a module non-compliant.
+ADVISORY_CODES = frozenset({ABI_ASSUMED_NO_IMPORTS})
+
+
+class RuntimeConstraints(BaseModel):
+    """The constraint profile object a manifest carries as ``runtime_constraints``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    schema_version: int
+    profile_id: str
+    target_role: str
+    required_runtime_profile: str
+    required_abi: str
+    allowed_import_modules: list[str]
+    forbidden_import_modules: list[str]
+    required_feature_gates: list[str]
+    max_artifact_size_bytes: int
+
+
+@dataclass(frozen=True)
+class RuntimeProfile:
+    """A runtime profile and the constraints a module must meet to ship under it."""
+
+    name: str
+    constraints: RuntimeConstraints
+
+    @property
+    def capability_constraints(self) -> list[str]:
+        """Capability constraints equal the feature gates (SPEC section 6)."""
+        return list(self.constraints.required_feature_gates)
+
+
+def _profile(
+    name: str, profile_id: str, role: str, max_bytes: int, gates: Sequence[str]
+) -> RuntimeProfile:
+    return RuntimeProfile(
+        name=name,
+        constraints=RuntimeConstraints(
+            schema_version=1,
+            profile_id=profile_id,
+            target_role=role,
+            required_runtime_profile=name,
+            required_abi="wasi:*",
+            allowed_import_modules=["wasi:*", "env"],
+            forbidden_import_modules=["wasi_snapshot_preview1", "wasi_unstable"],
+            required_feature_gates=list(gates),
+            max_artifact_size_bytes=max_bytes,
+        ),
+    )
+
+
+PROFILES: dict[str, RuntimeProfile] = {
+    "wasm_wasi": _profile(
+        "wasm_wasi", "control_plane_gateway_v1", "control_plane_gateway", 2 * MIB,
+        BASE_FEATURE_GATES,
+    ),
+    "channel_automation_wasi": _profile(
+        "channel_automation_wasi", "channel_automation_runtime_v1",
+        "channel_automation_runtime", 1 * MIB, (*BASE_FEATURE_GATES, CHANNEL_DISPATCH_GATE),
+    ),
+}
+
+
+def normalize_profile_name(value: str) -> str:
+    """``wasm-wasi``/``Wasm_WASI`` -> ``wasm_wasi``; no check that it exists."""
+    return value.strip().lower().replace("-", "_")
+
+
+def get_profile(value: str) -> RuntimeProfile:
+    """The runtime profile named ``value`` (dashes or underscores); UsageError otherwise."""
+    name = normalize_profile_name(value)
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise UsageError(f"unknown runtime profile {value!r} (expected one of: {known})") from None
+
+
+def matches(pattern: str, module: str) -> bool:
+    """A pattern ending in ``*`` is a prefix match, otherwise exact."""
+    if pattern.endswith("*"):
+        return module.startswith(pattern[:-1])
+    return module == pattern
+
+
+def _any_match(patterns: Iterable[str], module: str) -> bool:
+    return any(matches(p, module) for p in patterns)
+
+
+def compliance_reason_codes(
+    constraints: RuntimeConstraints,
+    *,
+    runtime_profile: str,
+    artifact_size_bytes: int,
+    capability_constraints: Sequence[str],
+    import_modules: Sequence[str],
+) -> list[str]:
+    """Reason codes for a module under ``constraints``, in SPEC order.
+
+    An import matching a forbidden pattern counts as forbidden only; one that
+    matches neither list counts as not allowlisted (so each import earns one
+    verdict and the two codes tell "legacy WASI" apart from "unknown host").
+    """
+    codes: list[str] = []
+    if runtime_profile != constraints.required_runtime_profile:
+        codes.append(RUNTIME_PROFILE_MISMATCH)
+    if artifact_size_bytes > constraints.max_artifact_size_bytes:
+        codes.append(ARTIFACT_SIZE_LIMIT_EXCEEDED)
+    if any(gate not in capability_constraints for gate in constraints.required_feature_gates):
+        codes.append(REQUIRED_FEATURE_GATE_MISSING)
+    if not import_modules:
+        codes.append(ABI_ASSUMED_NO_IMPORTS)
+    elif not any(matches(constraints.required_abi, m) for m in import_modules):
+        codes.append(REQUIRED_ABI_MISSING)
+    forbidden = [m for m in import_modules if _any_match(constraints.forbidden_import_modules, m)]
+    unlisted = [
+        m for m in import_modules
+        if m not in forbidden and not _any_match(constraints.allowed_import_modules, m)
+    ]
+    if unlisted:
+        codes.append(IMPORT_MODULE_NOT_ALLOWLISTED)
+    if forbidden:
+        codes.append(IMPORT_MODULE_FORBIDDEN)
+    return codes
+
+
+def is_compliant(codes: Iterable[str]) -> bool:
+    """Compliant = no reason code other than ``abi_assumed_no_imports``."""
+    return all(code in ADVISORY_CODES for code in codes)
