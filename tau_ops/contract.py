@@ -8,6 +8,7 @@ queue before it changes any state.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +44,12 @@ class ManifestInfo(Protocol):
 ManifestLoader = Callable[[Path], ManifestInfo]
 
 
+@functools.lru_cache(maxsize=4096)
 def norm(value: str) -> str:
-    """Trim and lower-case, as every comparison of targets, runtimes and environments does."""
+    """Trim and lower-case, as every comparison of targets, runtimes and environments does.
+
+    Cached: a fixture repeats a handful of targets, runtimes and environments.
+    """
     return value.strip().lower()
 
 

@@ -8,6 +8,7 @@ sleeper are parameters so tests never sleep and demos can be deterministic.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,24 @@ def backoff_delay_ms(base_ms: int, attempt: int) -> int:
     return base_ms << min(attempt - 1, MAX_BACKOFF_EXPONENT)
 
 
-def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
+@dataclass
+class _Counters:
+    """Mutable cycle counters (a pydantic model per increment is too slow at 100k cases)."""
+
+    discovered_cases: int = 0
+    queued_cases: int = 0
+    applied_cases: int = 0
+    duplicate_skips: int = 0
+    malformed_cases: int = 0
+    retryable_failures: int = 0
+    retry_attempts: int = 0
+    failed_cases: int = 0
+    upserted_rollouts: int = 0
+    wasm_rollouts: int = 0
+    cloud_rollouts: int = 0
+
+
+def reason_codes_for(summary: CycleSummary | _Counters, backlog: int) -> list[str]:
     """The cycle's reason codes in SPEC order; ``healthy_cycle`` alone when none holds."""
     conditions = [
         ("queue_backpressure_applied", backlog > 0),
@@ -123,7 +141,7 @@ class _Handled:
 def _evaluate_with_retries(
     case: FixtureCase,
     config: RunnerConfig,
-    summary: CycleSummary,
+    summary: _Counters,
     sleeper: Sleeper,
     manifest_loader: ManifestLoader,
 ) -> tuple[CaseResult, bool]:
@@ -244,7 +262,7 @@ def run_cycle(
         state = load_state_for_update(state_dir, now_ms=started)
         ordered = queue_order(fixture.cases)
         queue, backlog = ordered[: config.queue_limit], max(0, len(ordered) - config.queue_limit)
-        summary = CycleSummary(discovered_cases=len(ordered), queued_cases=len(queue))
+        summary = _Counters(discovered_cases=len(ordered), queued_cases=len(queue))
         processed = dict.fromkeys(state.processed_case_keys)
         handled: list[_Handled] = []
         for case in queue:
@@ -266,7 +284,7 @@ def run_cycle(
 def _apply(
     state: DeploymentState,
     handled: list[_Handled],
-    summary: CycleSummary,
+    summary: _Counters,
     processed: dict[str, None],
     config: RunnerConfig,
     now_ms: int,
@@ -298,7 +316,7 @@ def _apply(
 def _persist(
     state: DeploymentState,
     handled: list[_Handled],
-    summary: CycleSummary,
+    summary: _Counters,
     backlog: int,
     paths: StatePaths,
     started: int,
@@ -332,7 +350,7 @@ def _persist(
         backlog_cases=backlog,
         failure_streak=streak,
         cycle_duration_ms=duration,
-        **summary.model_dump(),
+        **dataclasses.asdict(summary),
     )
     event_line = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
     storage.rotate_if_needed(paths.events, len(event_line) + 1)
@@ -361,7 +379,7 @@ def _persist(
         )
     commit_cycle(paths.root, commit)
     return CycleReport(
-        **summary.model_dump(),
+        **dataclasses.asdict(summary),
         reason_codes=codes,
         health_state=verdict.state,
         health_reason=verdict.reason,
