@@ -139,3 +139,32 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def event_line(
+    timestamp_ms: int,
+    health_state: str = "healthy",
+    reason_codes: list[str] | None = None,
+    *,
+    health_reason: str = "",
+    **counters: int,
+) -> str:
+    """One ``runtime-events.jsonl`` line as the runner writes it (compact JSON)."""
+    from tau_ops.models import RuntimeEvent
+
+    event = RuntimeEvent(
+        timestamp_unix_ms=timestamp_ms,
+        health_state=health_state,  # type: ignore[arg-type]
+        health_reason=health_reason or f"{health_state} cycle",
+        reason_codes=reason_codes or ["healthy_cycle"],
+        **counters,
+    )
+    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
+
+
+def write_event_log(path: Path, *lines: str, append: bool = False) -> Path:
+    """Write (or append) event lines to ``path``, each exactly as given plus a newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a" if append else "w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    return path

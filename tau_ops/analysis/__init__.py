@@ -1,0 +1,83 @@
+"""Events analysis: runtime events as polars frames, incident questions, charts, reports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tau_ops.analysis.loaders import (
+    EVENT_SCHEMA,
+    EventLog,
+    load_channel_log,
+    load_events,
+    load_rollouts,
+    load_wasm_deliverables,
+    read_events,
+    scan_events,
+)
+from tau_ops.analysis.questions import (
+    ACTION_BY_REASON_CODE,
+    PROBLEM_CODES,
+    EventsSummary,
+    backlog_trend,
+    health_shares,
+    health_timeline,
+    incidents,
+    reason_code_trends,
+    summary,
+    troubleshooting_action,
+)
+
+if TYPE_CHECKING:
+    from tau_ops.analysis.charts import (
+        auto_every,
+        health_timeline_chart,
+        reason_code_trend_chart,
+        streak_backlog_chart,
+    )
+    from tau_ops.analysis.report import ReportResult, write_report
+
+_LAZY = {
+    "auto_every": "charts",
+    "health_timeline_chart": "charts",
+    "reason_code_trend_chart": "charts",
+    "streak_backlog_chart": "charts",
+    "ReportResult": "report",
+    "write_report": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Charts and reports load altair and vl-convert on first use, so loading data stays quick."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tau_ops.analysis' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"tau_ops.analysis.{module}"), name)
+
+__all__ = [
+    "ACTION_BY_REASON_CODE",
+    "EVENT_SCHEMA",
+    "PROBLEM_CODES",
+    "EventLog",
+    "EventsSummary",
+    "ReportResult",
+    "auto_every",
+    "backlog_trend",
+    "health_shares",
+    "health_timeline",
+    "health_timeline_chart",
+    "incidents",
+    "load_channel_log",
+    "load_events",
+    "load_rollouts",
+    "load_wasm_deliverables",
+    "read_events",
+    "reason_code_trend_chart",
+    "reason_code_trends",
+    "scan_events",
+    "streak_backlog_chart",
+    "summary",
+    "troubleshooting_action",
+    "write_report",
+]

@@ -1,0 +1,319 @@
+"""Loaders: runtime events, rollouts, WASM deliverables and channel logs as polars frames.
+
+Event logs are read rotated backups first (oldest first), then the active
+file, through the incremental cache of :mod:`tau_ops.analysis.cache` when the
+log's folder allows it. Invalid lines are skipped, counted in
+:attr:`EventLog.invalid_lines` and logged. Several state dirs give a fleet
+frame with a ``source`` column naming each one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from tau_ops import storage
+from tau_ops.analysis import _parse
+from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
+from tau_ops.channel_store import LOG_FILE, channel_dir
+from tau_ops.errors import InputError
+from tau_ops.state import EVENTS_FILE, StatePaths, read_state
+
+log = logging.getLogger("tau_ops")
+
+EventSource = str | Path | Sequence[str | Path]
+"""A state dir, an events file, or a list of either."""
+
+EVENT_SCHEMA = _parse.EVENT_SCHEMA
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """Loaded events plus what the loader skipped and read."""
+
+    frame: pl.DataFrame
+    invalid_lines: int
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class _Log:
+    """One source: its display name and its files, oldest first."""
+
+    name: str
+    active: Path
+    files: list[Path]
+
+
+def _resolve(source: EventSource) -> list[_Log]:
+    items = [source] if isinstance(source, str | Path) else list(source)
+    logs = []
+    for item in items:
+        path = Path(item)
+        active = path / EVENTS_FILE if path.is_dir() else path
+        files = storage.rotated_files(active)
+        if not path.exists() and not files:
+            raise InputError(f"no such state dir or events file: {path}", path=path)
+        logs.append(_Log(str(item), active, files))
+    return logs
+
+
+def _cache_for(active: Path) -> EventCache:
+    return EventCache(active.parent / CACHE_DIR, active.name)
+
+
+def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
+    store = _cache_for(logv.active)
+    results = []
+    for path in logv.files:
+        try:
+            if cache:
+                results.append(store.sync(path))
+            else:
+                frame, invalid = _parse.parse_file(path)
+                results.append(FileEvents(path, frames=[frame], invalid=invalid))
+        except FileNotFoundError:  # rotated away between listing and reading
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot read events file {path}: {exc.strerror}", path=path) from exc
+    if cache:
+        store.prune(logv.files)
+    return results
+
+
+def _with_source(frame: pl.DataFrame | pl.LazyFrame, name: str, names: list[str]) -> Any:
+    return frame.with_columns(pl.lit(name, dtype=pl.Enum(names)).alias("source"))
+
+
+def _read_file(parts: FileEvents, store: EventCache) -> tuple[pl.DataFrame, int]:
+    frames = list(parts.frames)
+    if parts.parquet:
+        try:
+            cached = _parse.from_stored(pl.scan_parquet(parts.parquet)).collect()
+        except Exception:  # noqa: BLE001 - an unreadable segment: rebuild from the log
+            log.info("analysis cache of %s unreadable; parsing the log", parts.path)
+            store.drop(parts.path)
+            fresh = store.sync(parts.path)
+            return _read_file(fresh, _NoRetry(store))
+        frames.insert(0, cached)
+    if not frames:
+        return _parse.empty_frame(), parts.invalid
+    return pl.concat(frames, how="vertical", rechunk=False), parts.invalid
+
+
+class _NoRetry(EventCache):
+    """A cache whose second failure parses without the cache, so a loop cannot happen."""
+
+    def __init__(self, inner: EventCache) -> None:
+        super().__init__(inner.folder, inner.family)
+
+    def sync(self, path: Path, *, writable: bool = True) -> FileEvents:
+        frame, invalid = _parse.parse_file(path)
+        return FileEvents(path, frames=[frame], invalid=invalid)
+
+
+def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
+    """Load events with the count of invalid lines skipped and the files read."""
+    logs = _resolve(source)
+    names = [item.name for item in logs]
+    frames: list[pl.DataFrame] = []
+    invalid = 0
+    files: list[Path] = []
+    for item in logs:
+        store = _cache_for(item.active)
+        for parts in _sync(item, cache=cache):
+            frame, bad = _read_file(parts, store)
+            files.append(parts.path)
+            invalid += bad
+            if bad:
+                log.warning("skipped %d invalid line(s) in %s", bad, parts.path)
+            frame = frame.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)  # type: ignore[arg-type]
+            frames.append(_with_source(frame, item.name, names) if len(logs) > 1 else frame)
+    if not frames:
+        frame = _parse.empty_frame()
+        if len(logs) > 1:
+            frame = _with_source(frame, "", names).clear()
+    else:
+        frame = pl.concat(frames, how="vertical", rechunk=True)
+    return EventLog(frame, invalid, tuple(files))
+
+
+def load_events(source: EventSource, *, cache: bool = True) -> pl.DataFrame:
+    """Events of a state dir, an events file, or a list of either, oldest first.
+
+    Invalid lines are skipped and logged; :func:`read_events` also returns
+    their count. With several sources a ``source`` column names each one.
+    """
+    return read_events(source, cache=cache).frame
+
+
+def _json_scan(paths: list[Path]) -> pl.LazyFrame:
+    """A lazy scan of JSONL files (one duckdb query) that parses only the projected columns."""
+
+    def generate(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        columns = with_columns or list(EVENT_SCHEMA)
+        invalid = 0
+        left = n_rows
+        for frame, bad in _parse.iter_batches(paths, columns=columns):
+            invalid += bad
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            yield frame
+            if left is not None and left <= 0:
+                break
+        if invalid:
+            log.warning("skipped %d invalid line(s) in %s", invalid, ", ".join(map(str, paths)))
+
+    return register_io_source(generate, schema=EVENT_SCHEMA, explain_name="tau-ops events")
+
+
+def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
+    """A lazy events frame for logs larger than memory (same rows as :func:`load_events`).
+
+    Files the cache already covers are scanned from Parquet (new bytes are
+    parsed and added first); other files are parsed when the plan runs,
+    reading only the columns the query needs, and are not cached.
+    """
+    logs = _resolve(source)
+    names = [item.name for item in logs]
+    parts: list[pl.LazyFrame] = []
+    for item in logs:
+        store = _cache_for(item.active)
+        pieces: list[pl.LazyFrame] = []
+        uncached: list[Path] = []
+        for path in item.files:
+            lazy = _cached_scan(store, path) if cache else None
+            if lazy is None:
+                uncached.append(path)
+                continue
+            if uncached:  # keep file order: parse the run of uncached files before this one
+                pieces.append(_json_scan(uncached))
+                uncached = []
+            pieces.append(lazy)
+        if uncached:
+            pieces.append(_json_scan(uncached))
+        for lazy in pieces:
+            parts.append(_with_source(lazy, item.name, names) if len(logs) > 1 else lazy)
+    if not parts:
+        frame = _parse.empty_frame()
+        if len(logs) > 1:
+            frame = _with_source(frame, "", names).clear()
+        return frame.lazy()
+    return pl.concat(parts, how="vertical")
+
+
+def _cached_scan(store: EventCache, path: Path) -> pl.LazyFrame | None:
+    """Parquet scan of ``path`` when its cache entry exists, after adding new bytes."""
+    try:
+        if not store.has_entry(path):
+            return None
+        parts = store.sync(path)
+    except OSError:
+        return None
+    if parts.invalid:
+        log.warning("skipped %d invalid line(s) in %s", parts.invalid, path)
+    lazies = [_parse.from_stored(pl.scan_parquet(parts.parquet))] if parts.parquet else []
+    lazies += [frame.lazy() for frame in parts.frames]
+    if not lazies:
+        return _parse.empty_frame().lazy()
+    return pl.concat(lazies, how="vertical")
+
+
+def load_rollouts(state_dir: Path) -> pl.DataFrame:
+    """The rollout records of ``state.json``, one row per case key (empty when none)."""
+    state = read_state(Path(state_dir))
+    rows = [r.model_dump(mode="json") for r in state.rollouts] if state else []
+    schema: dict[str, Any] = {
+        "case_key": pl.String, "case_id": pl.String, "deploy_target": pl.String,
+        "runtime_profile": pl.String, "blueprint_id": pl.String, "environment": pl.String,
+        "region": pl.String, "artifact": pl.String, "artifact_sha256": pl.String,
+        "artifact_size_bytes": pl.Int64, "artifact_manifest": pl.String,
+        "runtime_constraints": pl.List(pl.String), "replicas": pl.Int32,
+        "rollout_strategy": pl.String, "status_code": pl.Int32, "outcome": pl.String,
+        "error_code": pl.String, "updated_unix_ms": pl.Int64,
+    }
+    frame = pl.DataFrame([{k: row.get(k) for k in schema} for row in rows], schema=schema,
+                         orient="row")
+    return frame.with_columns(
+        pl.col("updated_unix_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+        .alias("updated")
+    )
+
+
+def load_wasm_deliverables(state_dir: Path) -> pl.DataFrame:
+    """``state.json`` WASM deliverables, one row each, fields as recorded (empty when none)."""
+    state = read_state(Path(state_dir))
+    rows = list(state.wasm_deliverables) if state else []
+    if not rows:
+        return pl.DataFrame(schema={"blueprint_id": pl.String, "artifact_sha256": pl.String})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+CHANNEL_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("ms", "UTC"),
+    "blueprint_id": pl.String(),
+    "event_key": pl.String(),
+    "direction": pl.String(),
+    "source": pl.String(),
+    "outcome": pl.String(),
+    "case_id": pl.String(),
+    "target": pl.String(),
+    "runtime": pl.String(),
+    "status_code": pl.Int32(),
+    "error_code": pl.String(),
+    "artifact": pl.String(),
+}
+
+
+def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.DataFrame:
+    """Channel-store ``log.jsonl`` lines of one blueprint, or of all, with payload fields flat."""
+    root = StatePaths(Path(state_dir)).channel_store
+    if blueprint_id is not None:
+        folders = [channel_dir(root, blueprint_id)]
+    else:
+        base = root / "deployment"
+        folders = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    rows: list[dict[str, Any]] = []
+    for folder in folders:
+        records, invalid = storage.read_jsonl(folder / LOG_FILE)
+        if invalid:
+            log.warning("skipped %d invalid line(s) in %s", invalid, folder / LOG_FILE)
+        for record in records:
+            payload = record.get("payload")
+            payload = payload if isinstance(payload, dict) else {}
+            ts = record.get("timestamp_unix_ms")
+            rows.append({
+                "timestamp": ts if isinstance(ts, int) else None,
+                "blueprint_id": str(payload.get("blueprint_id", folder.name)),
+                "event_key": _text(record.get("event_key")),
+                "direction": _text(record.get("direction")),
+                "source": _text(record.get("source")),
+                "outcome": _text(payload.get("outcome")),
+                "case_id": _text(payload.get("case_id")),
+                "target": _text(payload.get("target")),
+                "runtime": _text(payload.get("runtime")),
+                "status_code": payload.get("status_code")
+                if isinstance(payload.get("status_code"), int) else None,
+                "error_code": _text(payload.get("error_code")),
+                "artifact": _text(payload.get("artifact")),
+            })
+    frame = pl.DataFrame(rows, schema={**CHANNEL_SCHEMA, "timestamp": pl.Int64}, orient="row")
+    return frame.with_columns(
+        pl.col("timestamp").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+    ).sort("timestamp", maintain_order=True)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,264 @@
+"""Incident questions as pure functions of an events frame (frame in, frame out).
+
+Each function takes the frame of :func:`tau_ops.analysis.load_events` (eager
+or lazy; the result has the same kind) and answers one question an operator
+asks during an incident. With a fleet frame (a ``source`` column) every answer
+is split per source.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TypeVar
+
+import polars as pl
+from pydantic import BaseModel
+
+from tau_ops.analysis._parse import REASON_CODE
+from tau_ops.errors import UsageError
+from tau_ops.health import ACTIONS
+from tau_ops.models import REASON_CODES
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+PROBLEM_CODES: tuple[str, ...] = REASON_CODES[:6]
+"""Reason codes that point at a problem (rollouts applied and healthy cycles do not)."""
+
+ACTION_BY_REASON_CODE: dict[str, str] = {
+    code: ACTIONS.get(code, ACTIONS["case_processing_failed"]) for code in PROBLEM_CODES
+}
+"""The runbook's troubleshooting action for each problem reason code."""
+
+DOMINANT_CODES = 3
+
+
+def troubleshooting_action(reason_code: str) -> str:
+    """The runbook action for a reason code (``healthy`` action for non-problem codes)."""
+    return ACTION_BY_REASON_CODE.get(reason_code, ACTIONS["healthy"])
+
+
+def _keys(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    return ["source"] if "source" in frame.collect_schema().names() else []
+
+
+_EVERY = re.compile(r"(\d+(ns|us|ms|s|m|h|d|w|mo|q|y))+")
+
+
+def check_every(every: str) -> str:
+    """Refuse a bucket width polars cannot read (``15m``, ``1h``, ``1d`` are fine)."""
+    if not _EVERY.fullmatch(every) or not any(ch in "123456789" for ch in every):
+        raise UsageError(f"bucket width must look like 15m, 1h or 1d, got {every!r}")
+    return every
+
+
+def _over(expr: pl.Expr, keys: list[str]) -> pl.Expr:
+    return expr.over(keys) if keys else expr
+
+
+def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
+    """Cycles per reason code per time bucket: ``bucket``, ``reason_code``, ``cycles``."""
+    keys: list[str] = _keys(events)
+    return (
+        events.select(
+            *keys,
+            pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
+            pl.col("reason_codes").alias("reason_code"),
+        )
+        .explode("reason_code")
+        .drop_nulls("reason_code")
+        .group_by("bucket", *keys, "reason_code")
+        .agg(pl.len().cast(pl.Int64).alias("cycles"))
+        .sort("bucket", *keys, "reason_code")
+    )
+
+
+def health_timeline(events: Frame, *, every: str = "1h") -> Frame:
+    """Health per cycle, with its bucket and the share of each state in that bucket."""
+    keys: list[str] = _keys(events)
+    bucket = pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket")
+    group = ["bucket", *keys]
+    return (
+        events.select(*keys, "timestamp", "health_state", "failure_streak", bucket)
+        .sort(*keys, "timestamp", maintain_order=True)
+        .with_columns(
+            pl.len().over(group).cast(pl.Int64).alias("bucket_cycles"),
+            *[
+                (pl.col("health_state") == state).mean().over(group).alias(f"{state}_share")
+                for state in ("healthy", "degraded", "failing")
+            ],
+        )
+    )
+
+
+def health_shares(events: Frame, *, every: str = "1h") -> Frame:
+    """Per bucket and state: ``cycles`` and ``share`` of the bucket's cycles (for charts)."""
+    keys: list[str] = _keys(events)
+    counted = (
+        events.select(*keys, pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
+                      "health_state")
+        .group_by("bucket", *keys, "health_state")
+        .agg(pl.len().cast(pl.Int64).alias("cycles"))
+    )
+    return counted.with_columns(
+        (pl.col("cycles") / pl.col("cycles").sum().over("bucket", *keys)).alias("share")
+    ).sort("bucket", *keys, "health_state")
+
+
+def incidents(events: Frame) -> Frame:
+    """Maximal runs of non-healthy cycles, oldest first.
+
+    Columns: ``start``/``end`` (first and last non-healthy cycle), ``duration``,
+    ``cycles``, ``worst_state``, ``peak_failure_streak``, ``dominant_reason_codes``
+    (the most frequent problem codes, at most three, most frequent first) and
+    ``action`` (the runbook action for the worst state or the top code).
+    """
+    keys: list[str] = _keys(events)
+    bad = pl.col("health_state") != "healthy"
+    runs = (
+        events.select(*keys, "timestamp", "health_state", "failure_streak", "reason_codes")
+        .sort(*keys, "timestamp", maintain_order=True)
+        .with_columns(
+            _over((bad != _over(bad.shift(1), keys).fill_null(False)).cum_sum(), keys)
+            .alias("run"),
+        )
+        .filter(bad)
+    )
+    spans = runs.group_by(*keys, "run").agg(
+        pl.col("timestamp").min().alias("start"),
+        pl.col("timestamp").max().alias("end"),
+        pl.len().cast(pl.Int64).alias("cycles"),
+        pl.col("health_state").max().alias("worst_state"),
+        pl.col("failure_streak").max().alias("peak_failure_streak"),
+    )
+    dominant = (
+        runs.select(*keys, "run", pl.col("reason_codes").alias("code"))
+        .explode("code")
+        .filter(pl.col("code").is_in(PROBLEM_CODES))
+        .group_by(*keys, "run", "code")
+        .agg(pl.len().alias("n"))
+        .sort(*keys, "run", pl.col("n"), pl.col("code").to_physical(),
+              descending=[False] * len(keys) + [False, True, False])
+        .group_by(*keys, "run", maintain_order=True)
+        .agg(pl.col("code").head(DOMINANT_CODES).alias("dominant_reason_codes"))
+    )
+    top = pl.col("dominant_reason_codes").list.first().cast(pl.String)
+    return (
+        spans.join(dominant, on=[*keys, "run"], how="left")
+        .with_columns(
+            (pl.col("end") - pl.col("start")).alias("duration"),
+            pl.col("dominant_reason_codes").fill_null(pl.lit([], dtype=pl.List(REASON_CODE))),
+            pl.when(pl.col("worst_state") == "failing").then(pl.lit(ACTIONS["failing"]))
+            .otherwise(top.replace_strict(ACTION_BY_REASON_CODE, default=ACTIONS[
+                "case_processing_failed"])).alias("action"),
+        )
+        .sort(*keys, "start")
+        .select(*keys, "start", "end", "duration", "cycles", "worst_state",
+                "peak_failure_streak", "dominant_reason_codes", "action")
+    )
+
+
+def backlog_trend(events: Frame, *, every: str = "1h") -> Frame:
+    """Queue backlog per bucket: ``cycles``, ``backlog_last``, ``backlog_max``,
+    ``backlog_mean`` and ``change`` (``backlog_last`` minus the previous bucket's)."""
+    keys: list[str] = _keys(events)
+    return (
+        events.select(*keys, "timestamp", "backlog_cases")
+        .sort(*keys, "timestamp", maintain_order=True)
+        .group_by(pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"), *keys,
+                  maintain_order=True)
+        .agg(
+            pl.len().cast(pl.Int64).alias("cycles"),
+            pl.col("backlog_cases").last().alias("backlog_last"),
+            pl.col("backlog_cases").max().alias("backlog_max"),
+            pl.col("backlog_cases").mean().alias("backlog_mean"),
+        )
+        .sort(*keys, "bucket")
+        .with_columns(
+            _over(pl.col("backlog_last").diff(), keys).fill_null(0).alias("change")
+        )
+        .sort("bucket", *keys)
+    )
+
+
+class EventsSummary(BaseModel):
+    """The posture of one log in a few numbers, and as one line (:attr:`line`)."""
+
+    cycles: int
+    first: datetime | None
+    last: datetime | None
+    health_state: str | None
+    failure_streak: int
+    backlog_cases: int
+    healthy_cycles: int
+    degraded_cycles: int
+    failing_cycles: int
+    incidents: int
+    non_healthy_since: datetime | None
+    top_reason_codes: list[str]
+    action: str
+
+    @property
+    def line(self) -> str:
+        """One line an operator can paste into a ticket."""
+        if self.cycles == 0:
+            return "no cycles recorded"
+        since = (
+            f" since {self.non_healthy_since:%Y-%m-%d %H:%M:%S} UTC"
+            if self.non_healthy_since is not None else ""
+        )
+        codes = ",".join(self.top_reason_codes) or "none"
+        return (
+            f"{self.health_state}{since}: {self.cycles} cycles "
+            f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC, "
+            f"healthy={self.healthy_cycles} degraded={self.degraded_cycles} "
+            f"failing={self.failing_cycles}, incidents={self.incidents}, "
+            f"failure_streak={self.failure_streak} backlog={self.backlog_cases}, "
+            f"top problem codes: {codes}"
+        )
+
+
+def summary(events: pl.DataFrame | pl.LazyFrame) -> EventsSummary:
+    """The posture of a log: last state, since when it is not healthy, what dominates."""
+    frame = events.lazy().sort("timestamp", maintain_order=True).collect()
+    if frame.height == 0:
+        return EventsSummary(
+            cycles=0, first=None, last=None, health_state=None, failure_streak=0,
+            backlog_cases=0, healthy_cycles=0, degraded_cycles=0, failing_cycles=0,
+            incidents=0, non_healthy_since=None, top_reason_codes=[], action=ACTIONS["no_cycle"],
+        )
+    last = frame.row(-1, named=True)
+    counts = dict(frame.get_column("health_state").value_counts().iter_rows())
+    runs = incidents(frame.drop("source", strict=False))
+    ongoing = runs.height > 0 and runs.get_column("end")[-1] == last["timestamp"]
+    codes = (
+        frame.select(pl.col("reason_codes").explode().alias("code"))
+        .filter(pl.col("code").is_in(PROBLEM_CODES))
+        .group_by("code").agg(pl.len().alias("n"))
+        .sort(pl.col("n"), pl.col("code").to_physical(), descending=[True, False])
+        .get_column("code").head(DOMINANT_CODES).cast(pl.String).to_list()
+    )
+    if last["health_state"] == "failing":
+        action = ACTIONS["failing"]
+    elif last["health_state"] == "degraded":
+        own = [c for c in PROBLEM_CODES if c in last["reason_codes"]]
+        action = troubleshooting_action(own[0]) if own else ACTIONS["case_processing_failed"]
+    else:
+        action = ACTIONS["healthy"]
+    return EventsSummary(
+        cycles=frame.height,
+        first=frame.get_column("timestamp")[0],
+        last=last["timestamp"],
+        health_state=str(last["health_state"]),
+        failure_streak=int(last["failure_streak"]),
+        backlog_cases=int(last["backlog_cases"]),
+        healthy_cycles=int(counts.get("healthy", 0)),
+        degraded_cycles=int(counts.get("degraded", 0)),
+        failing_cycles=int(counts.get("failing", 0)),
+        incidents=runs.height,
+        non_healthy_since=runs.get_column("start")[-1] if ongoing else None,
+        top_reason_codes=codes,
+        action=action,
+    )
+
+
