@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tau_ops.analysis.report import write_report
 from tau_ops.cli._base import Subcommand, parse, print_json, state_dir_flag, sub_parser
 
 
@@ -18,6 +17,9 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def report(argv: list[str]) -> int:
+    """``tau-ops report``: HTML report plus one image per chart."""
+    from tau_ops.analysis.report import write_report  # polars/altair only when asked for
+
     parser = sub_parser("report", "Write an HTML incident report with chart images.")
     state_dir_flag(parser)
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
