@@ -170,7 +170,7 @@ def runner(argv: list[str]) -> int:
 
 def diagnose(argv: list[str]) -> int:
     """``tau-ops diagnose``: every troubleshooting symptom present, action and evidence."""
-    from tau_ops.ops.diagnose import diagnose as run
+    from tau_ops.ops.diagnosis import diagnose as run
 
     parser = _base.sub_parser("diagnose", "Map state and events onto the troubleshooting table.")
     _base.state_dir_flag(parser)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tau_ops.ops.demo import DemoStep, run_demo
-from tau_ops.ops.diagnose import Diagnosis, Finding, diagnose
+from tau_ops.ops.diagnosis import Diagnosis, Finding, diagnose
 from tau_ops.ops.gate import GateStep, GateVerdict, promotion_gate, verify_deliverables
 from tau_ops.ops.pause import PauseStatus, pause_runner, pause_status, resume_runner
 from tau_ops.ops.snapshot import SnapshotReport, VerifyReport, create_snapshot, verify_snapshot
