@@ -152,6 +152,11 @@ def _is_backup(name: str) -> bool:
     return suffix.isdigit() and int(suffix) > 0
 
 
+def _fresh(error: StateError) -> StateError:
+    """A new copy of a cached error: re-raising one instance would grow its traceback forever."""
+    return StateError(error.message, path=error.path)
+
+
 class StatusCache:
     """Parsed status inputs of one state dir, re-read only when a file they come from changes.
 
@@ -223,7 +228,7 @@ class StatusCache:
         if value is None:
             value = self.refresh()
         if isinstance(value, StateError):
-            raise value
+            raise _fresh(value)
         return value
 
 
@@ -374,6 +379,8 @@ def create_app(
     a header) to ``request_log``, or to the ``tau_ops.gateway`` logger at INFO
     when none is given.
 
+    The files are checked (three ``stat`` calls) at most once per millisecond
+    and re-read only when they changed; freshness is judged on every request.
     A missing ``state.json`` (no cycle recorded yet) or a corrupt one makes the
     three status documents answer 503 with a JSON error; ``/metrics`` still
     answers 200 and says so in ``tau_deployment_state_readable`` and
@@ -398,7 +405,7 @@ def create_app(
             value = found
             checked[:] = [(tick, value)]
         if isinstance(value, StateError):
-            raise value
+            raise _fresh(value)
         if value.state is None:
             raise _MissingState(value)
         return value

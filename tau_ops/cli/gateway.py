@@ -1,0 +1,82 @@
+"""Starting the gateway: ``TAU_TRANSPORT_MODE=gateway tau-ops`` or ``tau-ops gateway serve``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tau_ops.cli._base import (
+    Subcommand,
+    fail,
+    non_negative_int,
+    parse,
+    state_dir_flag,
+    sub_parser,
+)
+from tau_ops.gateway import AUTH_TOKEN_ENV, DEFAULT_BIND, BindAddress, parse_bind, serve
+from tau_ops.health import DEFAULT_STALE_AFTER_MS
+
+TRANSPORT_MODES = ("gateway",)
+
+
+def _bind_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--gateway-openresponses-bind", default=DEFAULT_BIND, metavar="HOST:PORT",
+                        help=f"address the gateway listens on (default {DEFAULT_BIND}; "
+                             "port 0 picks a free port)")
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("gateway")
+    g.add_argument("--transport-mode", metavar="MODE",
+                   help="'gateway' serves the HTTP gateway for --deployment-state-dir")
+    _bind_flag(g)
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    mode = args.transport_mode
+    if mode is None or not mode.strip():
+        return None
+    if mode.strip() != "gateway":
+        fail(f"unsupported transport mode {mode!r} (--transport-mode / TAU_TRANSPORT_MODE "
+             f"takes {', '.join(TRANSPORT_MODES)})")
+    stale = getattr(args, "deployment_stale_after_ms", DEFAULT_STALE_AFTER_MS)
+    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale))
+
+
+def _serve(state_dir: Path, bind_text: str, stale_after_ms: int) -> int:
+    bind = parse_bind(bind_text)
+    token = os.environ.get(AUTH_TOKEN_ENV)
+    if token is not None and not token.strip():
+        fail(f"{AUTH_TOKEN_ENV} is set but empty; unset it to serve without authentication")
+
+    def announce(bound: BindAddress) -> None:
+        url_host = f"[{bound.host}]" if ":" in bound.host else bound.host
+        print(f"gateway listening: host={bound.host} port={bound.port} "
+              f"url=http://{url_host}:{bound.port}/gateway/status state_dir={state_dir} "
+              f"auth={'bearer' if token else 'none'}", flush=True)
+
+    def request_line(line: str) -> None:
+        sys.stderr.write(f"info: {line}\n")  # stderr is line-buffered: one write per request
+
+    serve(state_dir=state_dir, bind=bind, auth_token=token, stale_after_ms=stale_after_ms,
+          on_listening=announce, request_log=request_line)
+    return 0
+
+
+def _gateway_command(argv: list[str]) -> int:
+    parser = sub_parser("gateway", "Serve deployment status, health and metrics over HTTP "
+                                   f"(bearer token from {AUTH_TOKEN_ENV} when set).")
+    parser.add_argument("action", choices=["serve"])
+    state_dir_flag(parser)
+    _bind_flag(parser)
+    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
+                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
+                        help="a last cycle older than this holds the gate (default 24 h)")
+    args = parse(parser, argv)
+    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind,
+                  args.deployment_stale_after_ms)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {"gateway": _gateway_command}
