@@ -35,3 +35,14 @@ def test_cli_startup_does_not_import_heavy_libraries() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_cli_constants_repeat_the_library_values() -> None:
+    from tau_ops import gateway
+    from tau_ops.cli import _features, build_parser
+    from tau_ops.cli import gateway as cli_gateway
+
+    assert cli_gateway.AUTH_TOKEN_ENV == gateway.AUTH_TOKEN_ENV
+    parser = build_parser(_features())
+    (bind,) = [a for a in parser._actions if "--gateway-openresponses-bind" in a.option_strings]
+    assert f"default {gateway.DEFAULT_BIND};" in (bind.help or "")

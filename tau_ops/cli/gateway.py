@@ -15,15 +15,19 @@ from tau_ops.cli._base import (
     state_dir_flag,
     sub_parser,
 )
-from tau_ops.gateway import AUTH_TOKEN_ENV, DEFAULT_BIND, BindAddress, parse_bind, serve
 from tau_ops.health import DEFAULT_STALE_AFTER_MS
 
 TRANSPORT_MODES = ("gateway",)
 
 
+# starlette and uvicorn load only when the gateway really starts (fast CLI start-up);
+# the bind default lives in tau_ops.gateway and is resolved there.
+AUTH_TOKEN_ENV = "TAU_GATEWAY_AUTH_TOKEN"
+
+
 def _bind_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--gateway-openresponses-bind", default=DEFAULT_BIND, metavar="HOST:PORT",
-                        help=f"address the gateway listens on (default {DEFAULT_BIND}; "
+    parser.add_argument("--gateway-openresponses-bind", default=None, metavar="HOST:PORT",
+                        help="address the gateway listens on (default 127.0.0.1:8080; "
                              "port 0 picks a free port)")
 
 
@@ -45,8 +49,10 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale))
 
 
-def _serve(state_dir: Path, bind_text: str, stale_after_ms: int) -> int:
-    bind = parse_bind(bind_text)
+def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int) -> int:
+    from tau_ops.gateway import DEFAULT_BIND, BindAddress, parse_bind, serve
+
+    bind = parse_bind(bind_text or DEFAULT_BIND)
     token = os.environ.get(AUTH_TOKEN_ENV)
     if token is not None and not token.strip():
         fail(f"{AUTH_TOKEN_ENV} is set but empty; unset it to serve without authentication")
