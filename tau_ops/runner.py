@@ -8,7 +8,6 @@ sleeper are parameters so tests never sleep and demos can be deterministic.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +51,14 @@ MAX_BACKOFF_EXPONENT = 10
 class RunnerConfig:
     """Options of one cycle; defaults are the runbook's."""
 
-    state_dir: Path = Path(".tau/deployment")
+    state_dir: Path | str = Path(".tau/deployment")
     queue_limit: int = 64
     processed_case_cap: int = 10_000
     retry_max_attempts: int = 4
     retry_base_delay_ms: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "state_dir", Path(self.state_dir))  # accept str paths too
         checks = {
             "queue_limit": self.queue_limit >= 1,
             "processed_case_cap": self.processed_case_cap >= 0,
@@ -92,24 +92,7 @@ def backoff_delay_ms(base_ms: int, attempt: int) -> int:
     return base_ms << min(attempt - 1, MAX_BACKOFF_EXPONENT)
 
 
-@dataclass
-class _Counters:
-    """Mutable cycle counters (a pydantic model per increment is too slow at 100k cases)."""
-
-    discovered_cases: int = 0
-    queued_cases: int = 0
-    applied_cases: int = 0
-    duplicate_skips: int = 0
-    malformed_cases: int = 0
-    retryable_failures: int = 0
-    retry_attempts: int = 0
-    failed_cases: int = 0
-    upserted_rollouts: int = 0
-    wasm_rollouts: int = 0
-    cloud_rollouts: int = 0
-
-
-def reason_codes_for(summary: CycleSummary | _Counters, backlog: int) -> list[str]:
+def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
     """The cycle's reason codes in SPEC order; ``healthy_cycle`` alone when none holds."""
     conditions = [
         ("queue_backpressure_applied", backlog > 0),
@@ -141,7 +124,7 @@ class _Handled:
 def _evaluate_with_retries(
     case: FixtureCase,
     config: RunnerConfig,
-    summary: _Counters,
+    counts: dict[str, int],
     sleeper: Sleeper,
     manifest_loader: ManifestLoader,
 ) -> tuple[CaseResult, bool]:
@@ -151,13 +134,13 @@ def _evaluate_with_retries(
         check_expected(case, result)
         if result.outcome != "retryable_failure":
             return result, False
-        summary.retryable_failures += 1
+        counts["retryable_failures"] += 1
         if attempt >= config.retry_max_attempts:
             return result, True
         delay = backoff_delay_ms(config.retry_base_delay_ms, attempt)
         if delay > 0:
             sleeper(delay / 1000.0)
-        summary.retry_attempts += 1
+        counts["retry_attempts"] += 1
         attempt += 1
 
 
@@ -248,7 +231,7 @@ def run_cycle(
     observed result differs from the fixture's expectation.
     """
     config = config or RunnerConfig()
-    state_dir = config.state_dir
+    state_dir = Path(config.state_dir)
     paths = StatePaths(state_dir)
     with storage.state_lock(state_dir):
         if is_paused(state_dir):
@@ -262,29 +245,32 @@ def run_cycle(
         state = load_state_for_update(state_dir, now_ms=started)
         ordered = queue_order(fixture.cases)
         queue, backlog = ordered[: config.queue_limit], max(0, len(ordered) - config.queue_limit)
-        summary = _Counters(discovered_cases=len(ordered), queued_cases=len(queue))
+        # Plain dict counters on the per-case path; the CycleSummary model is built once.
+        counts = dict.fromkeys(CycleSummary.model_fields, 0)
+        counts.update(discovered_cases=len(ordered), queued_cases=len(queue))
         processed = dict.fromkeys(state.processed_case_keys)
         handled: list[_Handled] = []
         for case in queue:
             key = case_key(case)
             if key in processed:
-                summary.duplicate_skips += 1
+                counts["duplicate_skips"] += 1
                 continue
             result, failed = _evaluate_with_retries(
-                case, config, summary, sleeper, manifest_loader
+                case, config, counts, sleeper, manifest_loader
             )
             handled.append(_Handled(case, key, result, failed))
             if not failed:
                 processed[key] = None
         finished = clock()
-        _apply(state, handled, summary, processed, config, finished)
+        _apply(state, handled, counts, processed, config, finished)
+        summary = CycleSummary(**counts)
         return _persist(state, handled, summary, backlog, paths, started, finished)
 
 
 def _apply(
     state: DeploymentState,
     handled: list[_Handled],
-    summary: _Counters,
+    counts: dict[str, int],
     processed: dict[str, None],
     config: RunnerConfig,
     now_ms: int,
@@ -293,16 +279,16 @@ def _apply(
     fresh: list[dict[str, object]] = []
     for item in handled:
         if item.failed:
-            summary.failed_cases += 1
+            counts["failed_cases"] += 1
         elif item.result.outcome == "malformed_input":
-            summary.malformed_cases += 1
+            counts["malformed_cases"] += 1
         else:
-            summary.applied_cases += 1
-            summary.upserted_rollouts += 1
+            counts["applied_cases"] += 1
+            counts["upserted_rollouts"] += 1
             if norm(item.case.deploy_target) == "wasm":
-                summary.wasm_rollouts += 1
+                counts["wasm_rollouts"] += 1
             else:
-                summary.cloud_rollouts += 1
+                counts["cloud_rollouts"] += 1
             fresh.append(_rollout(item, now_ms))
     # One batch validation in Rust instead of one Python constructor call per record.
     for record in _ROLLOUTS.validate_python(fresh):
@@ -316,7 +302,7 @@ def _apply(
 def _persist(
     state: DeploymentState,
     handled: list[_Handled],
-    summary: _Counters,
+    summary: CycleSummary,
     backlog: int,
     paths: StatePaths,
     started: int,
@@ -350,7 +336,7 @@ def _persist(
         backlog_cases=backlog,
         failure_streak=streak,
         cycle_duration_ms=duration,
-        **dataclasses.asdict(summary),
+        **summary.model_dump(),
     )
     event_line = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
     storage.rotate_if_needed(paths.events, len(event_line) + 1)
@@ -379,7 +365,7 @@ def _persist(
         )
     commit_cycle(paths.root, commit)
     return CycleReport(
-        **dataclasses.asdict(summary),
+        **summary.model_dump(),
         reason_codes=codes,
         health_state=verdict.state,
         health_reason=verdict.reason,

@@ -168,3 +168,47 @@ def write_event_log(path: Path, *lines: str, append: bool = False) -> Path:
     with open(path, "a" if append else "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in lines))
     return path
+
+
+def guide_blocks(guide: Path, language: str = "bash") -> list[str]:
+    """The fenced ``language`` blocks of a markdown file, in order (indented ones too)."""
+    import re
+
+    pattern = rf"^ *```{language}\n(.*?)^ *```"
+    return [
+        "\n".join(line.strip() for line in block.splitlines())
+        for block in re.findall(pattern, guide.read_text(), re.S | re.M)
+    ]
+
+
+def run_guide(guide: Path, workdir: Path, *, timeout: float = 120
+              ) -> list[subprocess.CompletedProcess[str]]:
+    """Run every bash block of ``guide`` in order in ``workdir`` (with a copy of testdata).
+
+    Each block runs under ``set -euo pipefail`` in its own process group, which is
+    killed afterwards, so a block that backgrounds a server never outlives it.
+    """
+    import contextlib
+    import shutil
+    import signal
+
+    if not (workdir / "testdata").exists():
+        shutil.copytree(TESTDATA, workdir / "testdata")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    results = []
+    for number, block in enumerate(guide_blocks(guide), start=1):
+        proc = subprocess.Popen(["bash", "-c", "set -euo pipefail\n" + block], cwd=workdir,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        assert result.returncode == 0, f"{guide.name} block {number}:\n{block}\n{err}"
+        assert "Traceback" not in err, err
+        results.append(result)
+    return results
