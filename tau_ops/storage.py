@@ -18,7 +18,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tau_ops.errors import StateError
 
@@ -106,6 +106,23 @@ def state_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def complete_lines_end(handle: BinaryIO, size: int) -> int:
+    """Offset just past the last newline in the first ``size`` bytes (0 when there is none).
+
+    The bytes after it, if any, are a line still being written or torn by a crash.
+    """
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 65536)
+        handle.seek(start)
+        block = handle.read(pos - start)
+        idx = block.rfind(b"\n")
+        if idx >= 0:
+            return start + idx + 1
+        pos = start
+    return 0
+
+
 def repair_torn_tail(path: Path) -> int:
     """Cut a partial last line (no trailing newline) left by a killed writer.
 
@@ -116,23 +133,9 @@ def repair_torn_tail(path: Path) -> int:
             size = handle.seek(0, os.SEEK_END)
             if size == 0:
                 return 0
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
+            keep = complete_lines_end(handle, size)
+            if keep == size:
                 return size
-            # Walk back to the last newline; the bytes after it are a torn write.
-            pos = size
-            chunk = 4096
-            while pos > 0:
-                start = max(0, pos - chunk)
-                handle.seek(start)
-                block = handle.read(pos - start)
-                idx = block.rfind(b"\n")
-                if idx >= 0:
-                    keep = start + idx + 1
-                    break
-                pos = start
-            else:
-                keep = 0
             handle.truncate(keep)
             handle.flush()
             os.fsync(handle.fileno())

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from tau_ops.analysis import _parse
-from tau_ops.storage import atomic_write_bytes, atomic_write_json
+from tau_ops.storage import atomic_write_bytes, atomic_write_json, complete_lines_end
 
 log = logging.getLogger("tau_ops")
 
@@ -89,17 +89,7 @@ def _snapshot(path: Path) -> _Snapshot:
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         head = handle.read(HEAD_BYTES)
-        pos = st.st_size
-        complete = 0
-        while pos > 0:
-            start = max(0, pos - 65536)
-            handle.seek(start)
-            block = handle.read(pos - start)
-            idx = block.rfind(b"\n")
-            if idx >= 0:
-                complete = start + idx + 1
-                break
-            pos = start
+        complete = complete_lines_end(handle, st.st_size)
     return _Snapshot(st.st_dev, st.st_ino, st.st_size, complete, head)
 
 
