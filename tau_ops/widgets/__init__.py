@@ -1,0 +1,18 @@
+"""ipywidgets front-ends over the library: the rollout console and the incident review.
+
+Both are thin: every button calls a public tau-ops function and shows its
+report. Importing this package loads ipywidgets, so ``import tau_ops`` does
+not import it.
+"""
+
+from __future__ import annotations
+
+from tau_ops.widgets.console import RolloutConsole, fixture_chunks
+from tau_ops.widgets.review import IncidentReview, select_events
+
+__all__ = [
+    "IncidentReview",
+    "RolloutConsole",
+    "fixture_chunks",
+    "select_events",
+]
