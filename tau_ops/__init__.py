@@ -93,6 +93,7 @@ if TYPE_CHECKING:
         package_module,
         smoke_run,
     )
+    from tau_ops.widgets import IncidentReview, RolloutConsole
 
 _LAZY = {
     "BrowserIdentity": "tau_ops.identity",
@@ -113,6 +114,8 @@ _LAZY = {
     "inspect_manifest": "tau_ops.wasm",
     "package_module": "tau_ops.wasm",
     "smoke_run": "tau_ops.wasm",
+    "IncidentReview": "tau_ops.widgets",
+    "RolloutConsole": "tau_ops.widgets",
     "EventLog": "tau_ops.analysis",
     "EventsSummary": "tau_ops.analysis",
     "backlog_trend": "tau_ops.analysis",
@@ -167,6 +170,7 @@ __all__ = [
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
+    "IncidentReview",
     "InputError",
     "InspectReport",
     "ManifestError",
@@ -174,6 +178,7 @@ __all__ = [
     "NonCompliantPackage",
     "OperationFailed",
     "PackageReport",
+    "RolloutConsole",
     "RolloutRecord",
     "RunnerConfig",
     "RunnerPaused",
