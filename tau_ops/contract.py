@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from tau_ops._gc import paused_gc
 from tau_ops.errors import ContractViolation, FixtureError, InputError
 from tau_ops.models import ERROR_CODES, CaseResult, Fixture, FixtureCase
 
@@ -148,7 +149,8 @@ def _check_rules(fixture: Fixture, path: str) -> None:
 def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
     """Parse and validate fixture JSON; raise :class:`FixtureError` naming case and field."""
     try:
-        fixture = Fixture.model_validate_json(data)
+        with paused_gc():
+            fixture = Fixture.model_validate_json(data)
     except ValidationError as exc:
         try:
             raw = json.loads(data)

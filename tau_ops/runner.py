@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from tau_ops import channel_store, health, storage
+from tau_ops._gc import paused_gc
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
 from tau_ops.contract import (
     ManifestLoader,
@@ -233,7 +234,7 @@ def run_cycle(
     config = config or RunnerConfig()
     state_dir = Path(config.state_dir)
     paths = StatePaths(state_dir)
-    with storage.state_lock(state_dir):
+    with storage.state_lock(state_dir), paused_gc():
         if is_paused(state_dir):
             marker = paths.pause_marker
             raise RunnerPaused(

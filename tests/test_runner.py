@@ -296,3 +296,21 @@ def test_invalid_config_is_a_usage_error(option: dict[str, int]) -> None:
 
     with pytest.raises(UsageError):
         RunnerConfig(**option)
+
+
+def test_cycle_restores_the_garbage_collector(tmp_path: Path) -> None:
+    import gc
+
+    run(tmp_path, success_case("a"))
+    assert gc.isenabled()
+    bad = success_case("b")
+    bad["expected"]["status_code"] = 201
+    with pytest.raises(ContractViolation):
+        run(tmp_path, bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(tmp_path, success_case("c"))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
