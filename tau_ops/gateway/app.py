@@ -1,0 +1,237 @@
+"""The gateway's Starlette app: routes, JSON errors, bearer-token auth and request logging."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tau_ops import health
+from tau_ops.clock import Clock, wall_clock_ms
+from tau_ops.errors import StateError, UsageError
+from tau_ops.gateway.bind import AUTH_TOKEN_ENV
+from tau_ops.gateway.cache import StatusCache, fresh_error
+from tau_ops.gateway.documents import gateway_status
+from tau_ops.gateway.metrics import METRICS_CONTENT_TYPE, render_metrics
+from tau_ops.status import (
+    DeploymentStatusReport,
+    StatusInputs,
+    deployment_status_at,
+    transport_health_at,
+)
+
+log = logging.getLogger("tau_ops.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RequestLog = Callable[[str], None]
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def _log_path(path: str) -> str:
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
+
+
+class _AuthAndLog:
+    """Outermost layer: bearer-token check, then one log line per request (no secrets)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None,
+                 request_log: RequestLog | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.request_log = request_log
+
+    def _authorized(self, scope: Scope) -> bool | None:
+        """True: accepted; None: no credentials given; False: wrong credentials."""
+        assert self.token is not None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.partition(b" ")
+                if scheme.lower() != b"bearer":
+                    return False
+                return hmac.compare_digest(credential.strip(), self.token)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            verdict = True if self.token is None else self._authorized(scope)
+            if verdict is True:
+                await self.app(scope, receive, send_logged)
+            else:
+                challenge = 'Bearer realm="tau-ops"'
+                if verdict is False:
+                    challenge += ', error="invalid_token"'
+                response = _error(401, "unauthorized", "missing or invalid bearer token")
+                response.headers["WWW-Authenticate"] = challenge
+                await response(scope, receive, send_logged)
+        finally:
+            write = self.request_log
+            if write is None and log.isEnabledFor(logging.INFO):
+                write = log.info
+            if write is not None:
+                write(f"request method={scope['method']} path={_log_path(scope['path'])} "
+                      f"status={status} duration_ms={(time.perf_counter() - started) * 1000:.2f}")
+
+
+class _MissingState(Exception):
+    """No state.json yet: the reports exist (gate hold) but the gateway answers 503."""
+
+    def __init__(self, inputs: StatusInputs) -> None:
+        super().__init__("state missing")
+        self.inputs = inputs
+
+
+def create_app(
+    *,
+    state_dir: Path | str,
+    auth_token: str | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    clock: Clock = wall_clock_ms,
+    request_log: RequestLog | None = None,
+) -> Starlette:
+    """The gateway ASGI app for ``state_dir``; ``auth_token`` makes every path need it.
+
+    Each request is reported as one line (method, path, status, duration; never
+    a header) to ``request_log``, or to the ``tau_ops.gateway`` logger at INFO
+    when none is given.
+
+    The files are checked (three ``stat`` calls) at most once per millisecond
+    and re-read only when they changed; freshness is judged on every request.
+    A missing ``state.json`` (no cycle recorded yet) or a corrupt one makes the
+    three status documents answer 503 with a JSON error; ``/metrics`` still
+    answers 200 and says so in ``tau_deployment_state_readable`` and
+    ``tau_deployment_state_exists``.
+    """
+    if auth_token is not None and (
+        not auth_token or any(not (33 <= ord(c) <= 126) for c in auth_token)
+    ):
+        raise UsageError(f"{AUTH_TOKEN_ENV} must be non-empty visible ASCII without spaces")
+    cache = StatusCache(state_dir)
+
+    checked: list[tuple[int, StatusInputs | StateError]] = []
+
+    async def inputs() -> StatusInputs:
+        tick = time.monotonic_ns() // 1_000_000
+        if checked and checked[0][0] == tick:
+            value = checked[0][1]  # files checked less than a millisecond ago
+        else:
+            found = cache.cached()
+            if found is None:  # files changed: read them off the event loop
+                found = await anyio.to_thread.run_sync(cache.refresh)
+            value = found
+            checked[:] = [(tick, value)]
+        if isinstance(value, StateError):
+            raise fresh_error(value)
+        if value.state is None:
+            raise _MissingState(value)
+        return value
+
+    rendered: dict[Callable[[StatusInputs, int], BaseModel], tuple[StatusInputs, int, bytes]] = {}
+
+    async def status_response(render: Callable[[StatusInputs, int], BaseModel]) -> Response:
+        try:
+            value = await inputs()
+        except StateError as exc:
+            return _error(503, "state_corrupt", str(exc), state_dir=str(cache.state_dir),
+                          rollout_gate="hold")
+        except _MissingState:
+            return _error(
+                503, "state_missing",
+                f"no state.json in {cache.state_dir}: no deployment cycle recorded yet; "
+                "run tau-ops --deployment-contract-runner once",
+                state_dir=str(cache.state_dir), rollout_gate="hold")
+        now = clock()
+        last = rendered.get(render)
+        if last is not None and last[0] is value and last[1] == now:
+            body = last[2]  # same inputs, same millisecond: the same document
+        else:
+            body = render(value, now).model_dump_json().encode()
+            rendered[render] = (value, now, body)
+        return Response(body, media_type="application/json")
+
+    def gateway_doc(value: StatusInputs, now: int) -> BaseModel:
+        report = deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+        return gateway_status(report, now_ms=now)
+
+    def deployment_doc(value: StatusInputs, now: int) -> BaseModel:
+        return deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+
+    def transport_doc(value: StatusInputs, now: int) -> BaseModel:
+        return transport_health_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+
+    async def gateway_endpoint(request: Request) -> Response:
+        return await status_response(gateway_doc)
+
+    async def deployment_endpoint(request: Request) -> Response:
+        return await status_response(deployment_doc)
+
+    async def transport_endpoint(request: Request) -> Response:
+        return await status_response(transport_doc)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        report: DeploymentStatusReport | None
+        try:
+            value = await inputs()
+            report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms)
+            exists = True
+        except StateError:
+            report, exists = None, True
+        except _MissingState as missing:
+            report = deployment_status_at(missing.inputs, now_ms=clock(),
+                                          stale_after_ms=stale_after_ms)
+            exists = False
+        text = render_metrics(report, state_exists=exists)
+        return PlainTextResponse(text, media_type=METRICS_CONTENT_TYPE)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        if code == 405:
+            response = _error(405, "method_not_allowed",
+                              f"{request.method} is not allowed on {request.url.path}")
+            if isinstance(exc, HTTPException) and exc.headers:
+                response.headers.update(exc.headers)
+            return response
+        return _error(404, "not_found", f"no such path: {request.url.path}")
+
+    routes = [
+        Route("/gateway/status", gateway_endpoint, methods=["GET"]),
+        Route("/deployment/status", deployment_endpoint, methods=["GET"]),
+        Route("/transport/health", transport_endpoint, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(_AuthAndLog, token=auth_token, request_log=request_log)],
+        exception_handlers={404: http_error, 405: http_error},
+    )
