@@ -16,32 +16,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tau_ops.cli import _base
+from tau_ops.cli import _base, analysis, deployment, gateway, identity, ops, wasm
 from tau_ops.errors import TauOpsError
 
-FEATURE_MODULES = (
-    "tau_ops.cli.deployment",
-    "tau_ops.cli.wasm",
-    "tau_ops.cli.identity",
-    "tau_ops.cli.gateway",
-    "tau_ops.cli.analysis",
-    "tau_ops.cli.ops",
-)
+# Order matters: the first feature whose flags were given handles the command.
+FEATURES: tuple[_base.Feature, ...] = (deployment, wasm, identity, gateway, analysis, ops)
 
 
 def _features() -> list[_base.Feature]:
-    import importlib
-
-    loaded = []
-    for name in FEATURE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # feature not built into this checkout
-                continue
-            raise
-        loaded.append(module)
-    return loaded  # type: ignore[return-value]
+    return list(FEATURES)
 
 
 def build_parser(features: list[_base.Feature]) -> argparse.ArgumentParser:
