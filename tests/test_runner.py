@@ -17,7 +17,7 @@ from tau_ops import (
     read_state,
     run_cycle,
 )
-from tau_ops.models import Fixture
+from tau_ops.models import CycleSummary, Fixture
 from tau_ops.runner import backoff_delay_ms
 
 MISSING_IMAGE = {"status": 400, "error_code": "deployment_missing_artifact",
@@ -165,10 +165,18 @@ def test_every_reason_code_appears_in_order(tmp_path: Path) -> None:
         "wasm_rollout_applied", "cloud_rollout_applied"]
 
 
-def test_healthy_cycle_when_nothing_happens(tmp_path: Path) -> None:
+def test_duplicate_only_cycle_is_healthy(tmp_path: Path) -> None:
     run(tmp_path, success_case("a"))
     assert run(tmp_path, success_case("a")).reason_codes == ["duplicate_cases_skipped"]
     assert events(tmp_path)[-1]["health_state"] == "healthy"
+
+
+def test_healthy_cycle_code_stands_alone_when_no_condition_holds() -> None:
+    from tau_ops.runner import reason_codes_for
+
+    assert reason_codes_for(CycleSummary(discovered_cases=3, queued_cases=3), 0) == [
+        "healthy_cycle"]
+    assert reason_codes_for(CycleSummary(), 2) == ["queue_backpressure_applied"]
 
 
 def test_event_line_has_summary_health_and_reason_codes(tmp_path: Path) -> None:
