@@ -17,6 +17,7 @@ HealthState = Literal["healthy", "degraded", "failing"]
 RolloutGate = Literal["pass", "hold"]
 
 SCHEMA_VERSION = 1
+HEALTH_STATES: tuple[str, ...] = ("healthy", "degraded", "failing")
 OUTCOMES: tuple[str, ...] = ("success", "malformed_input", "retryable_failure")
 ERROR_CODES: tuple[str, ...] = (
     "deployment_invalid_blueprint",

@@ -12,8 +12,9 @@ from builders import fixture, malformed_case, retryable_case, success_case
 
 import tau_ops
 from tau_ops import analysis
+from tau_ops.analysis import select_events
 from tau_ops.clock import FakeClock
-from tau_ops.widgets import IncidentReview, select_events
+from tau_ops.widgets import IncidentReview
 
 START_MS = 1_700_000_000_000
 STEP_MS = 10 * 60_000

@@ -23,6 +23,7 @@ from tau_ops.analysis.questions import (
     health_timeline,
     incidents,
     reason_code_trends,
+    select_events,
     summary,
     troubleshooting_action,
 )
@@ -30,6 +31,7 @@ from tau_ops.analysis.questions import (
 if TYPE_CHECKING:
     from tau_ops.analysis.charts import (
         auto_every,
+        chart_svg,
         health_timeline_chart,
         reason_code_trend_chart,
         streak_backlog_chart,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "auto_every": "charts",
+    "chart_svg": "charts",
     "health_timeline_chart": "charts",
     "reason_code_trend_chart": "charts",
     "streak_backlog_chart": "charts",
@@ -64,6 +67,7 @@ __all__ = [
     "ReportResult",
     "auto_every",
     "backlog_trend",
+    "chart_svg",
     "health_shares",
     "health_timeline",
     "health_timeline_chart",
@@ -76,6 +80,7 @@ __all__ = [
     "reason_code_trend_chart",
     "reason_code_trends",
     "scan_events",
+    "select_events",
     "streak_backlog_chart",
     "summary",
     "troubleshooting_action",

@@ -20,9 +20,8 @@ import duckdb
 import polars as pl
 
 from tau_ops.errors import InputError
-from tau_ops.models import REASON_CODES
+from tau_ops.models import HEALTH_STATES, REASON_CODES
 
-HEALTH_STATES: tuple[str, ...] = ("healthy", "degraded", "failing")
 COUNTERS: tuple[str, ...] = (
     "discovered_cases",
     "queued_cases",

@@ -139,3 +139,10 @@ def streak_backlog_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.Char
         .properties(width=WIDTH, height=200)
     )
     return cast(alt.Chart, chart)
+
+
+def chart_svg(chart: alt.TopLevelMixin) -> str:
+    """A chart as inline SVG, rendered locally by vl-convert (no JavaScript, no network)."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(chart.to_json()))

@@ -9,6 +9,7 @@ is split per source.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from tau_ops.analysis._parse import REASON_CODE
 from tau_ops.errors import UsageError
 from tau_ops.health import ACTIONS
-from tau_ops.models import REASON_CODES
+from tau_ops.models import HEALTH_STATES, REASON_CODES
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -262,3 +263,24 @@ def summary(events: pl.DataFrame | pl.LazyFrame) -> EventsSummary:
     )
 
 
+
+
+def select_events(
+    events: Frame,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    health_states: Sequence[str] = HEALTH_STATES,
+    reason_codes: Sequence[str] = (),
+) -> Frame:
+    """Cycles in ``[start, end]`` whose health is one of ``health_states`` and that carry
+    any of ``reason_codes`` (all cycles when none is given)."""
+    keep = pl.col("health_state").cast(pl.String).is_in(list(health_states))
+    if start is not None:
+        keep &= pl.col("timestamp") >= start
+    if end is not None:
+        keep &= pl.col("timestamp") <= end
+    if reason_codes:
+        keep &= pl.col("reason_codes").list.eval(
+            pl.element().cast(pl.String).is_in(list(reason_codes))).list.any()
+    return events.filter(keep)

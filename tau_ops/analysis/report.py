@@ -56,9 +56,8 @@ def _cell(value: object) -> str:
 
 
 def _render(chart: alt.TopLevelMixin, fmt: ImageFormat) -> tuple[str, bytes]:
-    spec = chart.to_json()
-    svg = vlc.vegalite_to_svg(spec)
-    data = svg.encode("utf-8") if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
+    svg = charts.chart_svg(chart)
+    data = svg.encode("utf-8") if fmt == "svg" else vlc.vegalite_to_png(chart.to_json(), scale=2)
     return svg, data
 
 

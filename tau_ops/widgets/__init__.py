@@ -8,11 +8,10 @@ not import it.
 from __future__ import annotations
 
 from tau_ops.widgets.console import RolloutConsole, fixture_chunks
-from tau_ops.widgets.review import IncidentReview, select_events
+from tau_ops.widgets.review import IncidentReview
 
 __all__ = [
     "IncidentReview",
     "RolloutConsole",
     "fixture_chunks",
-    "select_events",
 ]

@@ -10,7 +10,7 @@ vl-convert, so they show offline and in any notebook front-end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,13 @@ from typing import Any
 import altair as alt
 import ipywidgets as w
 import polars as pl
-import vl_convert as vlc
 
 from tau_ops import analysis
+from tau_ops.analysis import chart_svg, select_events
 from tau_ops.errors import TauOpsError
-from tau_ops.models import REASON_CODES
+from tau_ops.models import HEALTH_STATES, REASON_CODES
 from tau_ops.widgets._display import esc, message_html, table_html
 
-HEALTH_STATES = ("healthy", "degraded", "failing")
 BUCKET_CHOICES = ("auto", "1m", "5m", "15m", "1h", "6h", "1d", "7d")
 MAX_ROWS = 50
 CHARTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
@@ -33,32 +32,6 @@ CHARTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
     "health": analysis.health_timeline_chart,
     "streak_backlog": analysis.streak_backlog_chart,
 }
-
-
-def select_events(
-    events: pl.DataFrame,
-    *,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    health_states: Sequence[str] = HEALTH_STATES,
-    reason_codes: Sequence[str] = (),
-) -> pl.DataFrame:
-    """Cycles in ``[start, end]`` whose health is one of ``health_states`` and that carry
-    any of ``reason_codes`` (all cycles when none is given)."""
-    keep = pl.col("health_state").cast(pl.String).is_in(list(health_states))
-    if start is not None:
-        keep &= pl.col("timestamp") >= start
-    if end is not None:
-        keep &= pl.col("timestamp") <= end
-    if reason_codes:
-        keep &= pl.col("reason_codes").list.eval(
-            pl.element().cast(pl.String).is_in(list(reason_codes))).list.any()
-    return events.filter(keep)
-
-
-def chart_svg(chart: alt.TopLevelMixin) -> str:
-    """An altair chart as inline SVG (no JavaScript, no network)."""
-    return str(vlc.vegalite_to_svg(chart.to_json()))
 
 
 class IncidentReview:
