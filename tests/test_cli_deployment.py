@@ -170,3 +170,18 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
                              "--transport-health-json"], capture_output=True, text=True,
                             timeout=60)
     assert json.loads(result.stdout)["rollout_gate"] == "hold"
+
+
+def test_unwritable_output_paths_exit_2_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    state = tmp_path / "s"
+    run_cli("--deployment-state-dir", state, "--deployment-contract-runner",
+            "--deployment-fixture", PASS)
+    for args in (["gate", "--deployment-state-dir", state, "--evidence-dir", blocker / "x"],
+                 ["snapshot", "--deployment-state-dir", state, "--output", blocker / "a.tgz"],
+                 ["report", "--deployment-state-dir", state, "--output", blocker / "r"]):
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        line = one_error_line(result.stderr)
+        assert line.startswith("error: cannot use ") and str(blocker) in line

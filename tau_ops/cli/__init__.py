@@ -77,11 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except _base.ParserExit as exc:
         return exc.code
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # an output or input path the OS refused: bad input, not a bug
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug: still one line, no traceback unless asked for
         if os.environ.get("TAU_OPS_DEBUG"):
             raise
