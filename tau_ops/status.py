@@ -107,15 +107,6 @@ def _timed_health_fields(
     }
 
 
-def _health_fields(
-    state_dir: Path, state: DeploymentState | None, *, now_ms: int, stale_after_ms: int
-) -> dict[str, object]:
-    verdict, fields = _static_health_fields(state_dir, state)
-    fields.update(_timed_health_fields(state, verdict, now_ms=now_ms,
-                                       stale_after_ms=stale_after_ms))
-    return fields
-
-
 def transport_health(
     state_dir: Path | str,
     *,
@@ -124,11 +115,11 @@ def transport_health(
 ) -> TransportHealthReport:
     """Health, freshness and gate of a state dir. Raises StateError on a corrupt state."""
     state_dir = Path(state_dir)
-    state = read_state(state_dir)
+    state = read_state(state_dir)  # health needs no event files
     now = wall_clock_ms() if now_ms is None else now_ms
-    return TransportHealthReport.model_validate(
-        _health_fields(state_dir, state, now_ms=now, stale_after_ms=stale_after_ms)
-    )
+    verdict, fields = _static_health_fields(state_dir, state)
+    timed = _timed_health_fields(state, verdict, now_ms=now, stale_after_ms=stale_after_ms)
+    return TransportHealthReport.model_validate({**fields, **timed})
 
 
 def _count(values: list[object]) -> dict[str, int]:

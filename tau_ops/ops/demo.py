@@ -19,7 +19,7 @@ from tau_ops.contract import load_fixture
 from tau_ops.errors import InputError
 from tau_ops.runner import RunnerConfig, run_cycle
 from tau_ops.state import StatePaths
-from tau_ops.status import deployment_status, transport_health
+from tau_ops.status import deployment_status_at, read_status_inputs, transport_health_at
 
 DEMO_STATE_DIR = Path(".tau/demo-deployment")
 DEMO_MODULE = Path("testdata/deployment-wasm/edge-runtime.wasm")
@@ -78,12 +78,13 @@ def run_demo(
         "--deployment-processed-case-cap 10000 --deployment-retry-max-attempts 4 "
         "--deployment-retry-base-delay-ms 0", cycle))
     now = clock()
+    inputs = read_status_inputs(state_dir)
     steps.append(DemoStep(
         "health", f"tau-ops --deployment-state-dir {sd} --transport-health-inspect deployment",
-        transport_health(state_dir, now_ms=now)))
+        transport_health_at(inputs, now_ms=now)))
     steps.append(DemoStep(
         "status", f"tau-ops --deployment-state-dir {sd} --deployment-status-inspect",
-        deployment_status(state_dir, now_ms=now)))
+        deployment_status_at(inputs, now_ms=now)))
     root = StatePaths(state_dir).channel_store
     steps.append(DemoStep(
         "channel", f"tau-ops --channel-store-root {root} --channel-store-inspect "

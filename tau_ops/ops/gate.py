@@ -24,7 +24,7 @@ from tau_ops.errors import ContractViolation, ManifestError, RunnerPaused
 from tau_ops.health import DEFAULT_STALE_AFTER_MS
 from tau_ops.runner import RunnerConfig, run_cycle
 from tau_ops.state import read_state
-from tau_ops.status import deployment_status, transport_health
+from tau_ops.status import deployment_status_at, read_status_inputs, transport_health_at
 
 DEFAULT_EVIDENCE_ROOT = Path(".tau/reports/operator-readiness")
 MONITORED = ("failure_streak", "last_cycle_failed", "queue_depth", "rollout_gate",
@@ -166,8 +166,9 @@ def promotion_gate(
         evidence.add_json(f"{tag}-wasm-deliverables.json",
                           [d.model_dump(mode="json") for d in deliverables])
         now = clock()
-        health = transport_health(state_dir, now_ms=now, stale_after_ms=stale_after_ms)
-        status = deployment_status(state_dir, now_ms=now, stale_after_ms=stale_after_ms)
+        inputs = read_status_inputs(state_dir)  # one read of state and events for both reports
+        health = transport_health_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)
+        status = deployment_status_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)
         evidence.add_json(f"{tag}-transport-health.json", health.model_dump(mode="json"))
         evidence.add_json(f"{tag}-deployment-status.json", status.model_dump(mode="json"))
         if health.health_state != "healthy":
