@@ -1,0 +1,267 @@
+"""The one JSON reading policy of tau-ops, and bounded reads of input files.
+
+Every reader (fixtures, ``state.json``, event lines, manifests, DID documents,
+channel-store logs, the gateway, the analysis loaders' validity rule) decides
+"is this JSON acceptable" here, so no two readers disagree about a line.
+
+The policy (RFC 8259 as the seed's ``serde_json`` reads it, plus bounds):
+
+- UTF-8 only; a byte-order mark is refused (``serde_json`` refuses it too);
+- no duplicate object keys (the seed's fixture structs refuse them);
+- no ``NaN``/``Infinity``/``-Infinity`` (not JSON);
+- no lone surrogate escapes such as ``\\ud800`` (not Unicode scalar values);
+- nesting depth at most :data:`MAX_DEPTH` (arrays and objects);
+- a document at most the caller's byte limit (:data:`LIMITS`).
+
+Integers stay Python ``int``; range checks belong to the schema that reads
+them (for example :data:`MAX_UNIX_MS`). Files are opened without blocking and
+refused unless they are regular files, so ``/dev/zero`` or a FIFO never hangs
+or exhausts a reader.
+
+Examples
+--------
+>>> parse_json(b'{"a": [1, 2]}')
+{'a': [1, 2]}
+>>> parse_json(b'{"a": 1, "a": 2}')
+Traceback (most recent call last):
+...
+tau_ops.jsonio.JSONPolicyError: duplicate key 'a'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Final
+
+MAX_DEPTH: Final = 64
+"""Deepest nesting of arrays and objects accepted in any document or line."""
+
+MAX_UNIX_MS: Final = 253_402_300_799_999
+"""Largest timestamp accepted in milliseconds: 9999-12-31T23:59:59.999Z."""
+
+MIB: Final = 1024 * 1024
+LIMITS: Final[dict[str, int]] = {
+    "fixture": 256 * MIB,
+    "state": 256 * MIB,
+    "manifest": 1 * MIB,
+    "did_document": 1 * MIB,
+    "journal": 1 * MIB,
+    "pause_marker": 64 * 1024,
+    "event_line": 1 * MIB,
+    "wasm_module": 64 * MIB,
+}
+"""Byte limit of each kind of input document (documented in docs/decisions.md)."""
+
+
+class JSONPolicyError(ValueError):
+    """A document breaks the JSON policy; the message says how, in one line."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JSONPolicyError(f"{name} is not JSON")
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JSONPolicyError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside strings (cheap: skips string bodies)."""
+    depth = deepest = 0
+    i = 0
+    n = len(text)
+    find = text.find
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while True:
+                j = find('"', j)
+                if j < 0:
+                    return deepest
+                k = j - 1
+                while text[k] == "\\":
+                    k -= 1
+                if (j - 1 - k) % 2 == 0:
+                    break
+                j += 1
+            i = j + 1
+            continue
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif c == "]" or c == "}":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse one JSON document under the tau-ops policy.
+
+    Parameters
+    ----------
+    data : bytes or str
+        The whole document (or one JSONL line). Bytes must be UTF-8.
+    max_depth : int, default :data:`MAX_DEPTH`
+        Deepest array/object nesting accepted.
+
+    Returns
+    -------
+    Any
+        The value: ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool`` or ``None``.
+
+    Raises
+    ------
+    JSONPolicyError
+        Not UTF-8, a byte-order mark, invalid JSON, a duplicate key, NaN or
+        Infinity, a lone surrogate, or nesting deeper than ``max_depth``.
+
+    Examples
+    --------
+    >>> parse_json('[[[1]]]', max_depth=2)
+    Traceback (most recent call last):
+    ...
+    tau_ops.jsonio.JSONPolicyError: nesting deeper than 2 levels
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raise JSONPolicyError("a byte-order mark is not allowed")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONPolicyError(f"not UTF-8 (byte {exc.start})") from None
+    else:
+        text = data
+        if text.startswith("\ufeff"):
+            raise JSONPolicyError("a byte-order mark is not allowed")
+    # Counting brackets is C-speed; the exact scan runs only when it could matter.
+    if text.count("[") + text.count("{") > max_depth and _nesting_depth(text) > max_depth:
+        raise JSONPolicyError(f"nesting deeper than {max_depth} levels")
+    try:
+        value = _DECODER.decode(text)
+    except JSONPolicyError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise JSONPolicyError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise JSONPolicyError(f"invalid JSON: {exc}") from None
+    if "\\u" in text and _value_has_surrogate(value):
+        raise JSONPolicyError("a lone surrogate escape is not a Unicode character")
+    return value
+
+
+def _value_has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if _has_surrogate(key):
+                    return True
+                stack.append(sub)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def read_bounded(path: Path | str, *, max_bytes: int, what: str) -> bytes:
+    """Read a whole regular file of at most ``max_bytes`` bytes.
+
+    Parameters
+    ----------
+    path : Path or str
+        The file; a symlink to a regular file is followed (readers may follow links).
+    max_bytes : int
+        Largest size accepted, in bytes (see :data:`LIMITS`).
+    what : str
+        What the file is, for the error message ("fixture", "manifest").
+
+    Returns
+    -------
+    bytes
+        The file's content.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist (callers decide whether that is an error).
+    OSError
+        The file is not a regular file (``errno`` 0, message says what it is),
+        is larger than ``max_bytes``, or cannot be read.
+
+    Examples
+    --------
+    >>> read_bounded("/dev/zero", max_bytes=10, what="fixture")
+    Traceback (most recent call last):
+    ...
+    OSError: fixture /dev/zero is not a regular file (character device)
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{what} {path} is not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > max_bytes:
+            raise OSError(
+                f"{what} {path} is {info.st_size} bytes, over the {max_bytes}-byte limit"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(max_bytes + 1 - total, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise OSError(f"{what} {path} grew past the {max_bytes}-byte limit")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def is_json_int(value: Any) -> bool:
+    """True for a JSON integer (Python ``int`` but not ``bool``).
+
+    >>> [is_json_int(v) for v in (1, True, 1.0, "1")]
+    [True, False, False, False]
+    """
+    return isinstance(value, int) and not isinstance(value, bool)
