@@ -11,7 +11,7 @@ than 64), it is a JSON object with
 
 - ``timestamp_unix_ms``: a JSON integer in ``0 ..`` :data:`~tau_ops.jsonio.MAX_UNIX_MS`;
 - ``health_state``: one of ``healthy``, ``degraded``, ``failing``;
-- ``health_reason``: a string;
+- ``health_reason``: a string, when present (missing reads as None);
 - ``reason_codes``: a list of the nine SPEC reason codes (strings);
 - each counter of :data:`COUNTERS`, when present: a JSON integer in
   ``0 ..`` :data:`MAX_COUNTER` (a missing counter reads as 0: the seed
@@ -104,12 +104,12 @@ def event_from_value(value: Any) -> dict[str, Any] | None:
     state = value.get("health_state")
     if not isinstance(state, str) or state not in _STATES:
         return None
-    if not isinstance(value.get("health_reason"), str):
+    if "health_reason" in value and not isinstance(value["health_reason"], str):
         return None
     codes = value.get("reason_codes")
     if not isinstance(codes, list) or not all(isinstance(c, str) and c in _CODES for c in codes):
         return None
-    out: dict[str, Any] = {name: value[name] for name in FIELDS[:4]}
+    out: dict[str, Any] = {name: value.get(name) for name in FIELDS[:4]}
     for name in COUNTERS:
         count = value.get(name, 0)
         if not _in_range(count, MAX_COUNTER):

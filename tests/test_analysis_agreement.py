@@ -191,3 +191,37 @@ def test_coercible_values_are_invalid_not_coerced(tmp_path: Path) -> None:
     assert (log.frame["failed_cases"].to_list(), log.invalid_lines) == ([3], 7)
     frame = load_events(tmp_path)  # the cached path reads the same
     assert frame["failed_cases"].to_list() == [3]
+
+
+def _state_with_one_cycle(state_dir: Path) -> None:
+    from builders import success_case
+
+    from tau_ops.contract import parse_fixture
+    from tau_ops.runner import RunnerConfig, run_cycle
+
+    fixture = parse_fixture(json.dumps({
+        "schema_version": 1, "name": "f", "cases": [success_case("c1")]}).encode())
+    run_cycle(fixture, RunnerConfig(state_dir=state_dir))
+
+
+def test_bad_lines_do_not_break_status_diagnose_gate_or_report(tmp_path: Path) -> None:
+    from builders import run_cli
+
+    state_dir = tmp_path / "state"
+    _state_with_one_cycle(state_dir)
+    good = json.loads((state_dir / "runtime-events.jsonl").read_text())
+    with open(state_dir / "runtime-events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"x": ' + "[" * 1000 + "]" * 1000 + "}\n")
+        handle.write(json.dumps({**good, "timestamp_unix_ms": good["timestamp_unix_ms"] * 1000})
+                     + "\n")
+        handle.write(json.dumps({**good, "timestamp_unix_ms": 9_000_000_000_000_000_000}) + "\n")
+    flag = ("--deployment-state-dir", state_dir)
+    status = run_cli("--deployment-status-inspect", *flag, "--deployment-status-json")
+    assert (status.returncode, status.stderr) == (0, "")
+    assert (json.loads(status.stdout)["cycle_reports"],
+            json.loads(status.stdout)["invalid_cycle_reports"]) == (1, 3)
+    for args in (("diagnose", *flag), ("gate", *flag),
+                 ("report", *flag, "--output", tmp_path / "report")):
+        done = run_cli(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "error" not in done.stderr and "Traceback" not in done.stderr

@@ -94,7 +94,7 @@ def _select_sql(paths: Sequence[Path]) -> str:
       coalesce(timestamp_unix_ms__v::VARCHAR = timestamp_unix_ms::VARCHAR
                AND timestamp_unix_ms__v BETWEEN 0 AND {MAX_UNIX_MS}
                AND health_state::VARCHAR IN ({states})
-               AND starts_with(health_reason::VARCHAR, '"')
+               AND coalesce(starts_with(health_reason::VARCHAR, '"'), true)
                AND starts_with(reason_codes::VARCHAR, '[')
                AND {int_ok}, false) AS valid,
       2 * n_keys + {quotes} AS quotes,
