@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from tau_ops import health
 from tau_ops.clock import wall_clock_ms
+from tau_ops.events import read_event_file
 from tau_ops.models import DeploymentState, HealthSnapshot
 from tau_ops.state import StatePaths, read_state
-from tau_ops.events import read_event_file
 from tau_ops.storage import rotated_files
 
 

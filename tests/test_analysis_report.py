@@ -180,3 +180,31 @@ def test_report_of_an_empty_state_dir_still_writes_files(tmp_path: Path) -> None
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "failure-streak-queue-depth.svg", "health-timeline.svg", "reason-code-trends.svg",
         "report.html"]
+
+
+def test_fleet_summary_and_report_have_one_section_per_source(tmp_path: Path) -> None:
+    from tau_ops.analysis import summary
+
+    eu, us = tmp_path / "eu", tmp_path / "us"
+    write_event_log(eu / "runtime-events.jsonl", event_line(T0))
+    write_event_log(us / "runtime-events.jsonl",
+                    event_line(T0, "failing", ["case_processing_failed"], failed_cases=1,
+                               failure_streak=3))
+    posture = summary(load_events([eu, us]))
+    assert list(posture.by_source) == [str(eu), str(us)]
+    assert [(s.health_state, s.cycles) for s in posture.by_source.values()] == [
+        ("healthy", 1), ("failing", 1)]
+    assert [line.split(": ")[0] for line in posture.section_lines] == [str(eu), str(us)]
+    out = tmp_path / "report"
+    result = run_cli("report", "--deployment-state-dir", eu, "--deployment-state-dir", us,
+                     "--output", out, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [Path(p).name for p in report["image_paths"]] == [
+        f"{chart}-{Path(d).as_posix().replace('/', '_')}.svg"
+        for d in (eu, us)
+        for chart in ("reason-code-trends", "health-timeline", "failure-streak-queue-depth")]
+    page = Path(report["html_path"]).read_text()
+    assert page.count('<section class="source">') == 2
+    assert f"<h2>{eu}</h2>" in page and f"<h2>{us}</h2>" in page
+    assert (report["cycles"], report["incidents"]) == (2, 1)

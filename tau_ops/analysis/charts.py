@@ -250,8 +250,9 @@ def streak_backlog_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.VCon
             y=alt.Y(f"{field}:Q", axis=_count_axis(f"peak {units}", per_bucket[field].max()),
                     scale=_count_scale(per_bucket[field].max())), y2=alt.Y2(datum=0))
         floor = base.mark_rule(color=color, strokeWidth=2).encode(y=alt.datum(0))
-        return alt.layer(floor, bars, title=alt.TitleParams(title, anchor="start", fontSize=12)
-                         ).properties(width=WIDTH, height=110)
+        layered = alt.layer(floor, bars,
+                            title=alt.TitleParams(title, anchor="start", fontSize=12))
+        return cast(alt.LayerChart, layered.properties(width=WIDTH, height=110))
 
     chart = alt.vconcat(
         panel("streak", "Peak failure streak", "cycles", "#d62728"),
@@ -259,7 +260,7 @@ def streak_backlog_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.VCon
         title=_title("Failure streak and queue depth", every,
                      "streak in cycles, queue depth in cases"),
     )
-    return cast(alt.VConcatChart, chart)
+    return chart
 
 
 def chart_svg(chart: alt.TopLevelMixin) -> str:

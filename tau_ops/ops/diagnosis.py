@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from tau_ops import health
 from tau_ops.channel_store import LOG_FILE, TRANSPORT
 from tau_ops.clock import wall_clock_ms
+from tau_ops.events import read_event_file
 from tau_ops.state import StatePaths
 from tau_ops.status import DeploymentStatusReport, deployment_status
-from tau_ops.events import read_event_file
 from tau_ops.storage import read_jsonl, rotated_files
 
 
