@@ -229,3 +229,20 @@ def test_fly_scrapes_the_gateway_metrics() -> None:
                                    "path": "/metrics"}
     bind_port = manifest["env"]["TAU_GATEWAY_OPENRESPONSES_BIND"].rsplit(":", 1)[1]
     assert manifest["metrics"]["port"] == int(bind_port)
+
+
+def test_dashboard_imports_with_a_prometheus_datasource_variable() -> None:
+    dashboard = json.loads((REPO / "deploy/grafana/tau-ops.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
+        "datasource", "prometheus")
+    assert variables["instance"]["allValue"] == ".*"
+    source = {"type": "prometheus", "uid": "${datasource}"}
+    titles = []
+    for panel in dashboard["panels"]:
+        titles.append(panel["title"])
+        assert panel["datasource"] == source
+        assert panel["targets"] and all(t["datasource"] == source for t in panel["targets"])
+        assert all('instance=~"$instance"' in t["expr"] for t in panel["targets"])
+    assert len(set(titles)) == len(titles) == 9
+    assert len({p["id"] for p in dashboard["panels"]}) == 9
