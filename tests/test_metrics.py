@@ -246,3 +246,20 @@ def test_dashboard_imports_with_a_prometheus_datasource_variable() -> None:
         assert all('instance=~"$instance"' in t["expr"] for t in panel["targets"])
     assert len(set(titles)) == len(titles) == 9
     assert len({p["id"] for p in dashboard["panels"]}) == 9
+
+
+def test_a_reused_exposition_never_hides_a_changed_gate(tmp_path: Path) -> None:
+    from test_gateway_app import call
+
+    state_dir, _ = build("healthy", tmp_path)  # last cycle at NOW - 60 s
+    clock = FakeClock(NOW)
+    app = create_app(state_dir=state_dir, clock=clock, stale_after_ms=60_300)
+    first, same_second, stale, next_second = call(
+        app, ("/metrics", {}), lambda: clock.advance(200), ("/metrics", {}),
+        lambda: clock.advance(200), ("/metrics", {}), lambda: clock.advance(700),
+        ("/metrics", {}))
+    assert same_second.content == first.content
+    assert gate_of(values(first.text)) == ("pass", [])
+    assert gate_of(values(stale.text)) == ("hold", ["stale_state"])
+    ages = [values(r.text)["tau_last_cycle_age_seconds"] for r in (stale, next_second)]
+    assert ages == [{(): 60}, {(): 61}]

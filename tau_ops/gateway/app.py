@@ -25,7 +25,7 @@ from tau_ops.errors import StateError, UsageError
 from tau_ops.gateway.bind import AUTH_TOKEN_ENV
 from tau_ops.gateway.cache import StatusCache, fresh_error
 from tau_ops.gateway.documents import gateway_status
-from tau_ops.gateway.metrics import render_metrics_for
+from tau_ops.gateway.metrics import MetricsCache
 from tau_ops.status import (
     DeploymentStatusReport,
     StatusInputs,
@@ -199,20 +199,24 @@ def create_app(
     async def transport_endpoint(request: Request) -> Response:
         return await status_response(transport_doc)
 
+    metrics = MetricsCache()
+
     async def metrics_endpoint(request: Request) -> Response:
         report: DeploymentStatusReport | None
+        source: object = None
         try:
-            value = await inputs()
+            source = value = await inputs()
             report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms)
             exists = True
         except StateError:
             report, exists = None, True
         except _MissingState as missing:
+            source = missing.inputs
             report = deployment_status_at(missing.inputs, now_ms=clock(),
                                           stale_after_ms=stale_after_ms)
             exists = False
-        body, content_type = render_metrics_for(report, state_exists=exists,
-                                                accept=request.headers.get("accept", ""))
+        body, content_type = metrics.render(report, state_exists=exists, inputs=source,
+                                            accept=request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -110,8 +110,8 @@ def _health_families(report: DeploymentStatusReport) -> Iterator[Metric]:
     yield _gauge("tau_active_runs", "Runs in progress at the last cycle", report.active_runs)
     yield _gauge("tau_state_stale", "1 when the last cycle is older than the staleness limit "
                  "(or there is none)", float(report.stale))
-    yield _gauge("tau_last_cycle_age_seconds", "Time since the last cycle (0 when there is none)",
-                 report.state_age_ms / 1000)
+    yield _gauge("tau_last_cycle_age_seconds", "Time since the last cycle, whole seconds "
+                 "(0 when there is none)", report.state_age_ms // 1000)
     yield _gauge("tau_stale_after_seconds", "Age beyond which the state counts as stale",
                  report.stale_after_ms / 1000)
     yield _gauge("tau_last_cycle_timestamp_seconds", "Unix time of the last cycle (0: none)",
@@ -239,3 +239,57 @@ def render_metrics_for(report: DeploymentStatusReport | None, *, state_exists: b
     collector = DeploymentCollector(report, state_exists=state_exists, version=_version())
     encoder, content_type = choose_encoder(accept)
     return encoder(collector), content_type
+
+
+class MetricsCache:
+    """Rendered expositions, reused while nothing they show has changed.
+
+    Rendering costs far more than judging a status, so the gateway judges on
+    every scrape and renders again only when the inputs (files), the gate,
+    its reasons, staleness or the whole seconds of the cycle age changed.
+    One entry is kept per ``Accept`` header (at most ``max_entries``).
+
+    Parameters
+    ----------
+    max_entries : int
+        Distinct ``Accept`` headers remembered before the cache starts over.
+    """
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self.max_entries = max_entries
+        self.renders = 0
+        self._entries: dict[str, tuple[object, tuple[object, ...], bytes, str]] = {}
+
+    def render(self, report: DeploymentStatusReport | None, *, state_exists: bool,
+               accept: str, inputs: object) -> tuple[bytes, str]:
+        """Same as :func:`render_metrics_for`, from cache when possible.
+
+        Parameters
+        ----------
+        report : DeploymentStatusReport or None
+            The status judged at scrape time; None when ``state.json`` is corrupt.
+        state_exists : bool
+            Whether ``state.json`` exists.
+        accept : str
+            The request's ``Accept`` header.
+        inputs : object
+            What ``report`` was judged from (same object: same files).
+
+        Returns
+        -------
+        tuple of (bytes, str)
+            The body and its content type.
+        """
+        key: tuple[object, ...] = (state_exists,)
+        if report is not None:
+            key = (state_exists, report.rollout_gate, tuple(rollout_gate_reasons(report)),
+                   report.stale, report.state_age_ms // 1000, report.stale_after_ms)
+        entry = self._entries.get(accept)
+        if entry is not None and entry[0] is inputs and entry[1] == key:
+            return entry[2], entry[3]
+        body, content_type = render_metrics_for(report, state_exists=state_exists, accept=accept)
+        self.renders += 1
+        if len(self._entries) >= self.max_entries and accept not in self._entries:
+            self._entries.clear()
+        self._entries[accept] = (inputs, key, body, content_type)
+        return body, content_type
