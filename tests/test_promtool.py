@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from builders import REPO
+from builders import REPO, run_guide
 
 from tau_ops.health import ACTIONS
 
@@ -84,3 +84,18 @@ def test_the_runbook_troubleshooting_actions_are_alert_annotations() -> None:
         "stale": ["TauStateStale"],
         "queue_backpressure_applied": ["TauBacklog"],
     }
+
+
+def test_monitoring_guide_commands_run(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "deploy", tmp_path / "deploy")
+    exposition, rules = run_guide(REPO / "docs/guides/monitoring.md", tmp_path, timeout=60)
+    runner, printed = exposition.stdout.split("\ntau_", 1)
+    assert runner.startswith("deployment runner summary:")
+    assert ("tau_" + printed).splitlines() == [
+        'tau_state_valid 1.0', 'tau_rollout_gate{gate="pass"} 1.0',
+        'tau_rollout_gate{gate="hold"} 0.0',
+        *(f'tau_rollout_gate_reason{{reason="{r}"}} 0.0' for r in (
+            "invalid_state", "no_cycle", "runner_paused", "clock_skew", "stale_state",
+            "health_failing", "health_degraded")),
+    ]
+    assert "SUCCESS" in rules.stdout and "14 rules found" in rules.stdout
