@@ -83,7 +83,8 @@ def prometheus(folder: Path, targets: list[str]) -> Iterator[Callable[..., Any]]
         return body["data"]
 
     try:
-        wait_until(lambda: _ready(base), "prometheus ready", proc=proc)
+        wait_until(lambda: _ready(base), "prometheus ready", proc=proc,
+                   deadline=time.monotonic() + 20)
         yield api
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -102,19 +103,16 @@ def _ready(base: str) -> bool:
         return False
 
 
-STARTED = time.monotonic()
-
-
-def wait_until(check: Callable[[], object], what: str, *,
+def wait_until(check: Callable[[], object], what: str, *, deadline: float,
                proc: subprocess.Popen[bytes] | None = None) -> Any:
-    """Poll ``check`` every 0.2 s until it is truthy; fail at the test's deadline."""
+    """Poll ``check`` every 0.2 s until it is truthy; fail at ``deadline`` (monotonic s)."""
     while True:
         value = check()
         if value:
             return value
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"{what}: process exited with {proc.returncode}")
-        if time.monotonic() - STARTED > DEADLINE_S:
+        if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
 
@@ -127,7 +125,7 @@ def dashboard_queries() -> dict[str, list[str]]:
 
 
 def series(api: Callable[..., Any], expr: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """An instant query's result as {sorted labels without instance port: value}."""
+    """An instant query's result as {sorted (label, value) pairs: sample value}."""
     found = {}
     for row in api("query", query=expr)["result"]:
         labels = tuple(sorted(row["metric"].items()))
@@ -137,8 +135,8 @@ def series(api: Callable[..., Any], expr: str) -> dict[tuple[tuple[str, str], ..
 
 def test_prometheus_scrapes_two_gateways_runs_the_dashboard_and_fires_the_gate_alert(
         tmp_path: Path) -> None:
-    global STARTED
-    STARTED = time.monotonic()
+    started = time.monotonic()
+    deadline = started + DEADLINE_S
     api_dir, edge_dir = tmp_path / "api", tmp_path / "edge"
     cycles(api_dir, success_case("api"))
     cycles(edge_dir, success_case("edge"))
@@ -157,16 +155,17 @@ def test_prometheus_scrapes_two_gateways_runs_the_dashboard_and_fires_the_gate_a
             up = [t for t in prom("targets")["activeTargets"] if t["health"] == "up"]
             return up if len(up) == 2 else None
 
-        targets = wait_until(up_targets, "both targets up")
+        targets = wait_until(up_targets, "both targets up", deadline=deadline)
         assert {t["labels"]["instance"] for t in targets} == {api_at, edge_at}
-        wait_until(lambda: len(series(prom, "tau_rollout_gate")) == 4, "first scrapes")
+        wait_until(lambda: len(series(prom, "tau_rollout_gate")) == 4, "first scrapes",
+                   deadline=deadline)
         queries = dashboard_queries()
         gate_expr = queries["Rollout gate"][0]
         assert by_gateway(gate_expr) == {(("instance", "api"),): 0, (("instance", "edge"),): 0}
 
         cycles(edge_dir, success_case("edge-2"), retryable_case("flaky"))  # edge degrades
         wait_until(lambda: by_gateway(gate_expr).get((("instance", "edge"),)) == 1,
-                   "edge gate hold scraped")
+                   "edge gate hold scraped", deadline=deadline)
         states: list[str] = []
 
         def held_alert() -> str | None:
@@ -177,7 +176,7 @@ def test_prometheus_scrapes_two_gateways_runs_the_dashboard_and_fires_the_gate_a
                 states.append(alerts[0]["state"])
             return "firing" if "firing" in states else None
 
-        wait_until(held_alert, "TauRolloutGateHeld firing")
+        wait_until(held_alert, "TauRolloutGateHeld firing", deadline=deadline)
         assert states in (["pending", "firing"], ["firing"])
         assert "pending" in states, "the alert must wait for its for: duration"
 
@@ -215,5 +214,5 @@ def test_prometheus_scrapes_two_gateways_runs_the_dashboard_and_fires_the_gate_a
                          for g in ("api", "edge")}
     assert all(0 <= age < DEADLINE_S + 10 for age in ages.values()), ages
     assert set(limits.values()) == {86_400}
-    assert time.monotonic() - STARTED < 60
+    assert time.monotonic() - started < 60
 
