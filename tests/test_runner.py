@@ -258,16 +258,39 @@ def test_channel_store_gets_one_line_per_handled_case(tmp_path: Path) -> None:
     assert logs[1] == {
         "timestamp_unix_ms": 1_700_000_000_000, "direction": "system",
         "event_key": "kubernetes:native:staging:cloud-api:m",
-        "source": "tau-ops-deployment-runner",
-        "payload": {"outcome": "malformed_input", "case_id": "m", "target": "kubernetes",
-                    "runtime": "native", "blueprint_id": "cloud-api", "status_code": 400,
+        "source": "tau-deployment-runner",
+        "payload": {"outcome": "malformed_input", "case_id": "m", "deploy_target": "kubernetes",
+                    "runtime_profile": "native", "blueprint_id": "cloud-api", "status_code": 400,
                     "error_code": "deployment_missing_artifact",
                     "reason": "missing_container_image"},
     }
-    contexts = (folder / "context.jsonl").read_text().splitlines()
-    assert len(contexts) == 3 and json.loads(contexts[0])["role"] == "system"
-    memory = (folder / "MEMORY.md").read_text()
-    assert "| a | kubernetes | native | staging | us-east-1 | 1 | rolling | 202 |" in memory
+    assert logs[0]["payload"] == {
+        "outcome": "success", "case_id": "a", "deploy_target": "kubernetes",
+        "runtime_profile": "native", "blueprint_id": "cloud-api", "status_code": 202,
+        "artifact": "ghcr.io/tau/app:1.0", "artifact_sha256": "", "artifact_size_bytes": 0,
+        "artifact_manifest": "", "runtime_constraints": [], "rollout_strategy": "rolling",
+    }
+    contexts = [json.loads(line)["text"]
+                for line in (folder / "context.jsonl").read_text().splitlines()]
+    assert contexts == [
+        "deployment case a applied target=kubernetes runtime=native status=202",
+        "deployment case m outcome=malformed_input error_code=deployment_missing_artifact "
+        "status=400",
+        "deployment case r outcome=retryable_failure error_code=deployment_backend_unavailable "
+        "status=503",
+    ]
+    assert (folder / "MEMORY.md").read_text() == (
+        "# Tau Deployment Snapshot (cloud-api)\n\n"
+        "- a target=kubernetes runtime=native artifact=ghcr.io/tau/app:1.0 replicas=1 "
+        "status=202 outcome=success\n"
+    )
+
+
+def test_memory_is_written_only_for_a_blueprint_with_a_success(tmp_path: Path) -> None:
+    run(tmp_path, malformed_case("m", blueprint_id="only-bad", **MISSING_IMAGE))
+    folder = tmp_path / "channel-store/deployment/only-bad"
+    assert (folder / "log.jsonl").is_file()
+    assert not (folder / "MEMORY.md").exists()
 
 
 def test_unsafe_blueprint_id_stays_inside_channel_store(tmp_path: Path) -> None:
