@@ -362,17 +362,31 @@ def json_equal(left: Any, right: Any) -> bool:
     >>> json_equal({"a": [1, True]}, {"a": [1, True]}), json_equal(True, 1), json_equal(3.0, 3)
     (True, False, False)
     """
-    if type(left) is not type(right):
+    kind = left.__class__
+    if kind is not right.__class__:
         return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(
-            json_equal(value, right[key]) for key, value in left.items()
-        )
-    if isinstance(left, list):
+    if kind is dict:
+        if len(left) != len(right):
+            return False
+        for key, value in left.items():
+            other = right.get(key, _MISSING)
+            if value.__class__ is not other.__class__:
+                return False
+            if value.__class__ in _CONTAINERS:
+                if not json_equal(value, other):
+                    return False
+            elif value != other:
+                return False
+        return True
+    if kind is list:
         return len(left) == len(right) and all(
             json_equal(a, b) for a, b in zip(left, right, strict=True)
         )
     return bool(left == right)
+
+
+_MISSING = object()
+_CONTAINERS = (dict, list)
 
 
 def check_expected(case: FixtureCase, observed: CaseResult) -> None:

@@ -398,3 +398,10 @@ def test_integer_fields_refuse_bool_and_float(field: str, value: Any) -> None:
     with pytest.raises(FixtureError) as info:
         parse_fixture(json.dumps(fixture(raw)))
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("image", ["img:" + "[" * 100, 'img:\\"' + "{" * 100, "img:\\\\"])
+def test_brackets_inside_strings_are_not_nesting(image: str) -> None:
+    raw = success_case("c1", image=json.loads(f'"{image}"'))
+    loaded = parse_fixture(json.dumps(fixture(raw)))
+    assert loaded.cases[0].container_image == json.loads(f'"{image}"')
