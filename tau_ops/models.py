@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
 Outcome = Literal["success", "malformed_input", "retryable_failure"]
 HealthState = Literal["healthy", "degraded", "failing"]
@@ -41,7 +41,9 @@ REASON_CODES: tuple[str, ...] = (
 # Validated in Rust (no Python callback per field), which keeps 100k-case fixtures fast.
 NonBlank = Annotated[str, Field(pattern=r"\S")]
 # A JSON integer equal to 1: ``true`` and ``1.0`` are refused, as the seed's ``u32`` refuses them.
-SchemaOne = Annotated[StrictInt, Field(ge=1, le=1)]
+SchemaOne = Annotated[
+    StrictInt, Field(ge=1, le=1), WithJsonSchema({"const": 1, "type": "integer"})
+]
 # Every integer read from state.json is a JSON integer (bool and float refused, as by serde).
 JsonInt = StrictInt
 
