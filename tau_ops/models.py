@@ -160,7 +160,9 @@ class DeploymentState(BaseModel):
     schema_version: JsonInt = SCHEMA_VERSION
     processed_case_keys: list[str] = Field(default_factory=list)
     rollouts: list[RolloutRecord] = Field(default_factory=list)
-    health: HealthSnapshot | None = None
+    # The seed's struct defaults a missing ``health`` but refuses ``null``: a state
+    # with no cycle yet (e.g. written by the packager) omits it.
+    health: HealthSnapshot | None = Field(default=None, exclude_if=lambda value: value is None)
     wasm_deliverables: list[dict[str, Any]] = Field(default_factory=list)
 
 

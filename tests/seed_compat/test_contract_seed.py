@@ -462,3 +462,12 @@ def test_the_schema_check_can_fail() -> None:
     assert seed_errors(bad, SEED_STATE, "state")[:2] == [
         "state.rollouts[0].case_id: missing", "state.rollouts[0].deploy_target: missing"]
     assert "state.health: None is not a seed health" in seed_errors(bad, SEED_STATE, "state")
+
+
+def test_state_before_any_cycle_parses_with_the_seed_structs(tmp_path: Path) -> None:
+    from tau_ops.wasm.package import package_module
+
+    package_module(TESTDATA / "deployment-wasm/edge-runtime.wasm", state_dir=tmp_path)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert "health" not in state  # serde defaults a missing struct but refuses null
+    assert seed_errors(state, SEED_STATE, "state") == []
