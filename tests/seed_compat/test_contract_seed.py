@@ -471,3 +471,11 @@ def test_state_before_any_cycle_parses_with_the_seed_structs(tmp_path: Path) -> 
     state = json.loads((tmp_path / "state.json").read_text())
     assert "health" not in state  # serde defaults a missing struct but refuses null
     assert seed_errors(state, SEED_STATE, "state") == []
+
+
+def test_leftover_temp_file_in_the_seed_tree_is_removed_by_the_next_cycle(tmp_path: Path) -> None:
+    state_dir = seed_state_dir(tmp_path / "s")
+    leftover = state_dir / "channel-store/channels/deployment/canary-edge/.MEMORY.md.x1.tmp"
+    leftover.write_text("half a file")
+    run(state_dir, "rollout-pass.json", start_ms=T0 + 60_000)
+    assert not leftover.exists()
