@@ -59,8 +59,8 @@ def test_runbook_command_runs_verbatim_and_prints_the_report(tmp_path: Path) -> 
     }
     assert json.loads(result.stdout) == report
     payload = json.loads((tmp_path / ".tau/deployment/browser-did.json").read_text())
-    assert payload == {"schema_version": 1, "report": report,
-                       "did_document": resolve_did_key(RUNBOOK_DID)}
+    assert payload["identity"]["did"] == RUNBOOK_DID
+    assert payload["did_document"] == resolve_did_key(RUNBOOK_DID)
 
 
 def test_text_output_and_default_output_under_the_state_dir(tmp_path: Path) -> None:
@@ -69,6 +69,10 @@ def test_text_output_and_default_output_under_the_state_dir(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     fragment = RUNBOOK_DID.removeprefix("did:key:")
     assert result.stdout.splitlines() == [
+        f"deployment wasm browser did: runtime=wasm_browser "
+        f"profile=kamn_did_ed25519_hkdf_sha256_v1 method=key did={RUNBOOK_DID} "
+        f"key_id={RUNBOOK_DID}#{fragment} fingerprint={FINGERPRINT} "
+        "output_path=st/browser-did.json persisted=true",
         f"browser did: did={RUNBOOK_DID} method=key network=tau-devnet subject=browser-agent",
         f"browser did key: key_id={RUNBOOK_DID}#{fragment} fingerprint={FINGERPRINT} "
         f"public_key_multibase={fragment}",
