@@ -350,7 +350,7 @@ def test_did_web_needs_its_document_to_verify() -> None:
 # --- bootstrap and persistence ---------------------------------------------
 
 
-def test_bootstrap_persists_the_seed_layout_and_document_without_private_key(tmp_path: Path) -> None:
+def test_bootstrap_persists_the_seed_layout_without_private_key(tmp_path: Path) -> None:
     out = tmp_path / "state" / "browser-did.json"
     report = bootstrap_did(**RUNBOOK, output_path=out)
     ident = identity()
