@@ -177,7 +177,7 @@ def _authentication_keys(did: str, document: dict[str, Any]) -> list[bytes]:
                               field="document")
     wanted = [entry if isinstance(entry, str) else entry["id"]
               for entry in document.get("authentication", []) if isinstance(entry, (str, dict))]
-    return [keys[ref] for ref in dict.fromkeys(wanted) if ref in keys]
+    return list(dict.fromkeys(keys[ref] for ref in wanted if ref in keys))
 
 
 def verify_signature(
