@@ -43,7 +43,9 @@ def _identity_flags(parser: argparse._ActionsContainer, *, aliases: bool) -> Non
     for name, default in (("method", "key"), ("network", "tau-devnet"),
                           ("subject", "browser-agent"), ("entropy", None)):
         names = [PREFIX + name] + ([f"--{name}"] if aliases else [])
-        shown = f" (default {default})" if default else " (required, no default)"
+        shown = (f" (default {default})" if default else
+                 f" (required, no default; a flag shows in the process list: prefer "
+                 f"{PREFIX}entropy-file)")
         parser.add_argument(*names, dest=f"did_{name}", default=default,
                             metavar=name.upper(), help=f"DID {name}{shown}")
     parser.add_argument(*([PREFIX + "entropy-file"] + (["--entropy-file"] if aliases else [])),

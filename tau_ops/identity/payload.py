@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tau_ops.errors import IdentifierError
 from tau_ops.identity.derive import (
@@ -44,15 +44,19 @@ class DidIdentity(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: int = PAYLOAD_SCHEMA_VERSION
-    method: str
-    network: str
-    subject: str
-    did: str
-    key_id: str
-    fingerprint: str
-    proof_material: str
-    public_key_multibase: str
+    schema_version: int = Field(default=PAYLOAD_SCHEMA_VERSION, description="the seed's identity "
+                                "schema version (1)")
+    method: str = Field(description="`key` or `web`")
+    network: str = Field(description="normalized network (lower-case)")
+    subject: str = Field(description="normalized subject (lower-case)")
+    did: str = Field(description="`did:key:z6Mk...` or `did:web:<network with : for .>:<subject>`")
+    key_id: str = Field(description="verification method id: `did#<multibase>` (key), "
+                        "`did#primary` (web)")
+    fingerprint: str = Field(description="64-hex SHA-256 of the raw public key")
+    proof_material: str = Field(description="base64url (no padding) of the fingerprint's 32 "
+                                "bytes, as the seed writes it")
+    public_key_multibase: str = Field(description="`z` + base58btc(0xed01 + public key); "
+                                      "tau-ops addition")
 
 
 class DidPrivateKey(BaseModel):
@@ -60,9 +64,9 @@ class DidPrivateKey(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    key_id: str
-    private_key_multibase: str
-    private_key_jwk: dict[str, str]
+    key_id: str = Field(description="the verification method the key belongs to")
+    private_key_multibase: str = Field(description="`z` + base58btc(0x8026 + 32-byte seed)")
+    private_key_jwk: dict[str, str] = Field(description="OKP JWK (`kty`, `crv`, `d`, `x`)")
 
 
 class DidPayload(BaseModel):
@@ -70,12 +74,16 @@ class DidPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: int = PAYLOAD_SCHEMA_VERSION
-    runtime: str
-    interoperability_profile: str
-    identity: DidIdentity
-    did_document: dict[str, Any]
-    private_key: DidPrivateKey | None = None
+    schema_version: int = Field(default=PAYLOAD_SCHEMA_VERSION,
+                                description="payload schema version (1)")
+    runtime: str = Field(description="`wasm_browser`")
+    interoperability_profile: str = Field(description="derivation recipe: "
+                                          "`kamn_did_ed25519_hkdf_sha256_v1`")
+    identity: DidIdentity = Field(description="the identity, in the seed's field names")
+    did_document: dict[str, Any] = Field(description="W3C DID document (one Multikey method)")
+    private_key: DidPrivateKey | None = Field(
+        default=None, description="only with --deployment-wasm-browser-did-include-private-key "
+        "(file mode 0600)")
 
 
 def _b64url(data: bytes) -> str:
