@@ -253,7 +253,7 @@ def test_an_entropy_file_that_is_a_fifo_or_missing_exits_2_naming_the_flag(
     empty = tmp_path / "empty"
     empty.write_text("\n")
     _assert_one_error_line(run_cli(INIT, ENTROPY_FILE, empty, cwd=tmp_path),
-                           "entropy must not be empty")
+                           f"entropy file {empty} holds no entropy", ENTROPY_FILE)
 
 
 # --- payload files: sign and resolve, including tau-ops 0.1 files ------------

@@ -88,7 +88,11 @@ def _require_entropy(args: argparse.Namespace) -> str | bytes:
         fail(f"pass one of {PREFIX}entropy and {PREFIX}entropy-file "
              "(flags or TAU_* variables), not both")
     if path is not None:
-        return read_entropy(path)
+        raw = read_entropy(path)
+        if not raw.strip():
+            raise IdentifierError(f"entropy file {path} holds no entropy (empty or only "
+                                  "whitespace)", field="entropy_file")
+        return raw
     if entropy is None:
         raise IdentifierError(ENTROPY_REQUIRED, field="entropy")
     return entropy
