@@ -20,6 +20,7 @@ validity rule (:func:`tau_ops.events.parse_event_line`) in two steps:
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 
 BATCH_ROWS = 1 << 20
 CHUNK_BYTES = 1 << 24
+_BOM = b"\xef\xbb\xbf"
 _RAW = ("timestamp_unix_ms", "health_state", "health_reason", "reason_codes", *COUNTERS)
 
 
@@ -117,16 +119,16 @@ class _Counts:
 
 
 def _byte_counts(path: Path) -> _Counts:
+    """Count ``"`` and ``,`` in chunks; stop early at a backslash, a BOM or bad UTF-8."""
     counts = _Counts()
-    decoder = __import__("codecs").getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    tail = b""
     with open(path, "rb") as handle:
-        first = True
         while chunk := handle.read(CHUNK_BYTES):
-            if first and chunk.startswith(b"\xef\xbb\xbf") or b"\\" in chunk \
-                    or b"\xef\xbb\xbf" in chunk:
+            if b"\\" in chunk or _BOM in tail + chunk[:2] or _BOM in chunk:
                 counts.plain = False
                 return counts
-            first = False
+            tail = chunk[-2:]
             if not chunk.isascii():
                 try:
                     decoder.decode(chunk)
