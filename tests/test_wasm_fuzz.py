@@ -98,3 +98,45 @@ def test_random_byte_flips_package_and_inspect_without_crashing(
         inspected = inspect_manifest(report.manifest_path)  # what was packaged re-verifies
         assert (inspected.compliant, inspected.reason_codes) == (
             True, report.compliance_reason_codes)
+
+
+def _wasmtime_verdict(data: bytes) -> tuple[str, ...] | None:
+    """What wasmtime itself says of the original bytes: host imports, or None if refused."""
+    import wasmtime
+    import wasmtime.component as wc
+
+    from tau_ops.wasm.parse import _HOST_SUPPLIED, component_engine
+
+    try:
+        component = wc.Component(component_engine(), data)
+    except wasmtime.WasmtimeError:
+        return None
+    imports = component.type.imports(component_engine())
+    return tuple(sorted({n for n, item in imports.items() if isinstance(item.ty, _HOST_SUPPLIED)}))
+
+
+def _tau_ops_verdict(data: bytes) -> tuple[str, ...] | None:
+    from tau_ops.errors import WasmModuleError
+    from tau_ops.wasm.parse import parse_module
+
+    try:
+        return parse_module(data).import_modules
+    except WasmModuleError:
+        return None
+
+
+COMPONENTS = {n: d for n, d in MODULES.items() if d[4:8] == b"\x0d\x00\x01\x00"}
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 40,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(COMPONENTS)), changes=flips, cut=st.integers(min_value=0))
+def test_component_verdict_is_wasmtimes_on_the_original_bytes(
+        name: str, changes: list[tuple[int, int]], cut: int) -> None:
+    # tau-ops type-checks a skeleton (bodies replaced) for speed; it must agree with
+    # wasmtime on the original bytes, whatever they are
+    data = bytearray(COMPONENTS[name])
+    for position, mask in changes:
+        data[position % len(data)] ^= mask
+    damaged = bytes(data[: max(8, len(data) - cut % 16)])
+    assert _tau_ops_verdict(damaged) == _wasmtime_verdict(damaged)

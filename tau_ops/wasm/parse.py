@@ -22,6 +22,7 @@ import wasmtime.component as wc
 
 from tau_ops import jsonio
 from tau_ops.errors import WasmModuleError
+from tau_ops.wasm.skeleton import CannotSkeleton, skeleton
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
@@ -209,14 +210,34 @@ def _validate_core(data: bytes | memoryview) -> None:
             f"does not validate: {_first_line(exc, 'invalid module')}") from exc
 
 
-def _component_imports(data: bytes) -> list[str]:
-    engine = component_engine()
+def _compile_component(data: bytes) -> wc.Component:
     try:
-        component = wc.Component(engine, data)
+        return wc.Component(component_engine(), data)
     except wasmtime.WasmtimeError as exc:
         raise WasmModuleError(
             f"does not validate: {_first_line(exc, 'invalid component')}") from exc
-    imports = component.type.imports(engine)
+
+
+def _component_imports(data: bytes) -> list[str]:
+    """Host-supplied import names, as wasmtime type-checks the component.
+
+    wasmtime compiles a component's code; its skeleton (every embedded core
+    module validated on its own, then bodies replaced by ``unreachable``) has
+    the same structure and imports and compiles in milliseconds. When the
+    skeleton cannot be built or is refused, the original bytes decide.
+    """
+    try:
+        reduced = skeleton(data, _validate_core)  # WasmModuleError: a core module is invalid
+    except CannotSkeleton:
+        return _host_imports(_compile_component(data))
+    try:
+        return _host_imports(_compile_component(reduced))
+    except WasmModuleError:
+        return _host_imports(_compile_component(data))  # the original bytes decide
+
+
+def _host_imports(component: wc.Component) -> list[str]:
+    imports = component.type.imports(component_engine())
     return [name for name, item in imports.items() if isinstance(item.ty, _HOST_SUPPLIED)]
 
 
