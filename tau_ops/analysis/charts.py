@@ -13,7 +13,7 @@ from typing import cast
 import polars as pl
 
 from tau_ops.analysis import questions
-from tau_ops.analysis._altair import alt
+import altair as alt
 from tau_ops.models import REASON_CODES
 
 STATE_COLORS = {"healthy": "#2ca02c", "degraded": "#ff7f0e", "failing": "#d62728"}

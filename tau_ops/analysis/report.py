@@ -16,7 +16,7 @@ import vl_convert as vlc
 from pydantic import BaseModel
 
 from tau_ops.analysis import charts, questions
-from tau_ops.analysis._altair import alt
+import altair as alt
 from tau_ops.analysis.loaders import load_rollouts, read_events
 from tau_ops.errors import StateError
 from tau_ops.storage import atomic_write_bytes, atomic_write_text

@@ -20,7 +20,7 @@ import polars as pl
 
 from tau_ops import analysis
 from tau_ops.analysis import chart_svg, select_events
-from tau_ops.analysis._altair import alt
+import altair as alt
 from tau_ops.errors import TauOpsError
 from tau_ops.models import HEALTH_STATES, REASON_CODES
 from tau_ops.widgets._display import esc, message_html, table_html
