@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import cast
 
+import altair as alt
 import polars as pl
 
 from tau_ops.analysis import questions
-import altair as alt
 from tau_ops.models import REASON_CODES
 
 STATE_COLORS = {"healthy": "#2ca02c", "degraded": "#ff7f0e", "failing": "#d62728"}

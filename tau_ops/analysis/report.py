@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import altair as alt
 import polars as pl
 import vl_convert as vlc
 from pydantic import BaseModel
 
 from tau_ops.analysis import charts, questions
-import altair as alt
 from tau_ops.analysis.loaders import load_rollouts, read_events
 from tau_ops.errors import StateError
 from tau_ops.storage import atomic_write_bytes, atomic_write_text

@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import ipywidgets as w
 import polars as pl
 
 from tau_ops import analysis
 from tau_ops.analysis import chart_svg, select_events
-import altair as alt
 from tau_ops.errors import TauOpsError
 from tau_ops.models import HEALTH_STATES, REASON_CODES
 from tau_ops.widgets._display import esc, message_html, table_html
