@@ -191,7 +191,8 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Raises
     ------
     UsageError
-        No sources, or two sources with one name.
+        No sources, two sources with one name, an empty destination, or a
+        local destination inside a source's folder.
     InputError
         A source does not exist, or the destination cannot be opened.
 
@@ -204,6 +205,16 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     tau_ops.errors.UsageError: export needs at least one source
     """
     parsed = _parse_sources(sources)
+    if not to.strip():
+        raise UsageError("export destination (--to) is empty")
+    if "://" not in to:
+        target = Path(to).resolve()
+        for source in parsed:
+            folder = Path(source.path).resolve()
+            folder = folder if folder.is_dir() else folder.parent
+            if target.is_relative_to(folder):
+                raise UsageError(f"export destination {to} lies inside source {source.path}: "
+                                 "writing there would change the state dir")
     fs, root = _filesystem(to)
     exported = []
     for source in parsed:
