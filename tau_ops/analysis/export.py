@@ -210,9 +210,9 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     if "://" not in to:
         target = Path(to).resolve()
         for source in parsed:
-            folder = Path(source.path).resolve()
-            folder = folder if folder.is_dir() else folder.parent
-            if target.is_relative_to(folder):
+            where = Path(source.path).resolve()
+            where = where if where.is_dir() else where.parent
+            if target.is_relative_to(where):
                 raise UsageError(f"export destination {to} lies inside source {source.path}: "
                                  "writing there would change the state dir")
     fs, root = _filesystem(to)
