@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Outcome = Literal["success", "malformed_input", "retryable_failure"]
 HealthState = Literal["healthy", "degraded", "failing"]
@@ -119,7 +119,13 @@ class RolloutRecord(BaseModel):
 
 
 class HealthSnapshot(BaseModel):
-    """The health of the last cycle, as stored under ``state.json`` ``health``."""
+    """The health of the last cycle, as stored under ``state.json`` ``health``.
+
+    The default (every field 0) is the seed's default snapshot: it is what a
+    state with no cycle yet holds, recognised by ``updated_unix_ms == 0``.
+    Values are read as they are; :func:`tau_ops.health.snapshot_problems`
+    judges whether a runner could have written them.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -145,8 +151,14 @@ class DeploymentState(BaseModel):
     schema_version: int = SCHEMA_VERSION
     processed_case_keys: list[str] = Field(default_factory=list)
     rollouts: list[RolloutRecord] = Field(default_factory=list)
-    health: HealthSnapshot | None = None
+    health: HealthSnapshot = Field(default_factory=HealthSnapshot)
     wasm_deliverables: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("health", mode="before")
+    @classmethod
+    def _null_health_is_default(cls, value: Any) -> Any:
+        """Read ``"health": null`` (written by older tau-ops) as the seed's default snapshot."""
+        return {} if value is None else value
 
 
 class CycleSummary(BaseModel):
