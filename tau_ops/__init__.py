@@ -27,7 +27,7 @@ from tau_ops.errors import (
     UsageError,
     WasmModuleError,
 )
-from tau_ops.health import HealthVerdict, classify
+from tau_ops.health import GateDecision, HealthVerdict, PauseMarker, classify, gate_decision
 from tau_ops.models import (
     CaseResult,
     CycleSummary,
@@ -167,6 +167,7 @@ __all__ = [
     "Fixture",
     "FixtureCase",
     "FixtureError",
+    "GateDecision",
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
@@ -178,6 +179,7 @@ __all__ = [
     "NonCompliantPackage",
     "OperationFailed",
     "PackageReport",
+    "PauseMarker",
     "RolloutConsole",
     "RolloutRecord",
     "RunnerConfig",
@@ -201,6 +203,7 @@ __all__ = [
     "diagnose",
     "did_document",
     "evaluate_case",
+    "gate_decision",
     "health_timeline",
     "incidents",
     "inspect_channel",
