@@ -97,14 +97,39 @@ class _Verdict(BaseModel):
         return self.health.failure_streak
 
     @property
-    def last_cycle_failed(self) -> int:
-        """``health.last_cycle_failed``."""
-        return self.health.last_cycle_failed
+    def last_cycle_discovered(self) -> int:
+        """``health.last_cycle_discovered``."""
+        return self.health.last_cycle_discovered
+
+    @property
+    def last_cycle_processed(self) -> int:
+        """``health.last_cycle_processed``."""
+        return self.health.last_cycle_processed
 
     @property
     def last_cycle_completed(self) -> int:
         """``health.last_cycle_completed``."""
         return self.health.last_cycle_completed
+
+    @property
+    def last_cycle_failed(self) -> int:
+        """``health.last_cycle_failed``."""
+        return self.health.last_cycle_failed
+
+    @property
+    def last_cycle_duplicates(self) -> int:
+        """``health.last_cycle_duplicates``."""
+        return self.health.last_cycle_duplicates
+
+    @property
+    def last_cycle_malformed(self) -> int:
+        """``health.last_cycle_malformed``."""
+        return self.health.last_cycle_malformed
+
+    @property
+    def last_cycle_retries(self) -> int:
+        """``health.last_cycle_retries``."""
+        return self.health.last_cycle_retries
 
 
 class _SeedTransportRow(BaseModel):
