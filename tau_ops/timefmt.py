@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tau_ops.jsonio import MAX_UNIX_MS
+
 _UNITS = (
     ("year", 365 * 24 * 3600 * 1000),
     ("month", 30 * 24 * 3600 * 1000),
@@ -21,7 +23,11 @@ def iso_utc(unix_ms: int) -> str:
     --------
     >>> iso_utc(1_767_228_000_000), iso_utc(1_767_228_000_250)
     ('2026-01-01T00:40:00Z', '2026-01-01T00:40:00.250Z')
+    >>> iso_utc(-1)
+    'not a valid time (-1 ms)'
     """
+    if not 0 <= unix_ms <= MAX_UNIX_MS:
+        return f"not a valid time ({unix_ms} ms)"
     moment = dt.datetime.fromtimestamp(unix_ms // 1000, tz=dt.UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{unix_ms % 1000:03d}Z" if unix_ms % 1000 else f"{text}Z"

@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from tau_ops.cli import _base
 from tau_ops.cli._base import Subcommand, kv, non_negative_int, positive_int, print_json
 from tau_ops.cli.deployment import clock_skew_flag
+from tau_ops.clock import wall_clock_ms
 from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.timefmt import age_text, iso_utc
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -200,8 +202,10 @@ def diagnose(argv: list[str]) -> int:
         print(f"- symptom: {finding.symptom} ({finding.detail})")
         print(f"  action: {finding.action}")
         if finding.cycles:
+            latest = finding.cycles[-1].timestamp_unix_ms
             stamps = ",".join(str(c.timestamp_unix_ms) for c in finding.cycles[-5:])
-            print(f"  cycles: {len(finding.cycles)} (latest at unix ms {stamps})")
+            print(f"  cycles: {len(finding.cycles)} (latest {iso_utc(latest)}, "
+                  f"{age_text(latest, wall_clock_ms())}; unix ms {stamps})")
         for case in finding.cases[:10]:
             print(f"  case: {case.blueprint_id}/{case.case_id} {case.outcome} "
                   f"{case.status_code} {case.error_code or ''} {case.reason or ''}".rstrip())

@@ -18,6 +18,7 @@ from tau_ops.clock import wall_clock_ms
 from tau_ops.state import StatePaths
 from tau_ops.status import DeploymentStatusReport, deployment_status
 from tau_ops.storage import read_jsonl, rotated_files
+from tau_ops.timefmt import plural
 
 
 class CycleEvidence(BaseModel):
@@ -177,7 +178,7 @@ def diagnose(
             findings.append(Finding(
                 symptom=symptom, reason_code=code, action=health.ACTIONS[code],
                 detail=f"health {status.health_state} with {code} in the last cycle "
-                       f"({len(cycles)} consecutive cycle(s))",
+                       f"({plural(len(cycles), 'consecutive cycle')})",
                 cycles=cycles,
                 cases=_cases(state_dir, outcome, {cycles[-1].timestamp_unix_ms}),
             ))
@@ -214,7 +215,8 @@ def _gate_findings(status: DeploymentStatusReport, events: list[dict[str, Any]])
         findings.append(Finding(
             symptom="queue_depth_nonzero", reason_code="queue_backpressure_applied",
             action=health.ACTIONS["queue_backpressure_applied"],
-            detail=f"queue_depth={status.queue_depth} case(s) left in backlog",
+            detail=f"queue_depth={status.queue_depth}: {plural(status.queue_depth, 'case')} "
+                   "left in backlog",
             cycles=_cycles_with(events, "queue_backpressure_applied"), cases=[],
         ))
     return findings
