@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tau_ops import health
@@ -26,7 +26,7 @@ from tau_ops.errors import StateError, UsageError
 from tau_ops.gateway.bind import AUTH_TOKEN_ENV
 from tau_ops.gateway.cache import StatusCache, fresh_error
 from tau_ops.gateway.documents import gateway_status, unavailable_body
-from tau_ops.gateway.metrics import METRICS_CONTENT_TYPE, render_metrics
+from tau_ops.gateway.metrics import MetricsCache
 from tau_ops.status import (
     DeploymentStatusReport,
     StatusInputs,
@@ -134,9 +134,8 @@ def create_app(
     impossible one makes the three status documents answer 503 with a JSON
     error carrying the gate decision (``rollout_gate`` hold and
     ``rollout_gate_reasons``); ``/metrics`` still answers 200 and says so in
-    ``tau_deployment_state_readable`` and ``tau_deployment_state_exists``.
-    ``/transport/health`` answers the CLI's ``--transport-health-json``
-    document: a list of one row.
+    ``tau_state_valid`` and ``tau_state_exists``. ``/transport/health``
+    answers the CLI's ``--transport-health-json`` document: a list of one row.
     """
     if auth_token is not None and (
         not auth_token or any(not (33 <= ord(c) <= 126) for c in auth_token)
@@ -216,22 +215,27 @@ def create_app(
     async def transport_endpoint(request: Request) -> Response:
         return await status_response(transport_doc)
 
+    metrics = MetricsCache()
+
     async def metrics_endpoint(request: Request) -> Response:
         report: DeploymentStatusReport | None
+        source: object = None
         try:
-            value = await inputs()
+            source = value = await inputs()
             report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms,
                                           skew_tolerance_ms=skew_tolerance_ms)
             exists = True
         except StateError:
             report, exists = None, True
         except _MissingState as missing:
+            source = missing.inputs
             report = deployment_status_at(missing.inputs, now_ms=clock(),
                                           stale_after_ms=stale_after_ms,
                                           skew_tolerance_ms=skew_tolerance_ms)
             exists = False
-        text = render_metrics(report, state_exists=exists)
-        return PlainTextResponse(text, media_type=METRICS_CONTENT_TYPE)
+        body, content_type = metrics.render(report, state_exists=exists, inputs=source,
+                                            accept=request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         code = exc.status_code if isinstance(exc, HTTPException) else 500
