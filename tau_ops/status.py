@@ -21,6 +21,7 @@ from pathlib import Path
 from tau_ops import health
 from tau_ops.clock import wall_clock_ms
 from tau_ops.errors import StateError
+from tau_ops.events import read_event_file
 from tau_ops.jsonio import LIMITS, MAX_UNIX_MS, is_json_int, parse_json, read_bounded
 from tau_ops.models import DeploymentState, HealthSnapshot
 from tau_ops.state import StatePaths, read_state
@@ -29,7 +30,7 @@ from tau_ops.status_models import (
     PauseInfo,
     TransportHealthReport,
 )
-from tau_ops.storage import read_jsonl, rotated_files
+from tau_ops.storage import rotated_files
 from tau_ops.timefmt import iso_utc
 
 __all__ = [
@@ -144,13 +145,10 @@ def read_status_inputs(state_dir: Path | str) -> StatusInputs:
     last_codes: list[str] = []
     files = rotated_files(paths.events)
     for path in files:
-        records, bad = read_jsonl(path)
+        records, bad = read_event_file(path)
         invalid += bad
         for record in records:
-            codes = record.get("reason_codes")
-            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-                invalid += 1
-                continue
+            codes = record["reason_codes"]
             cycles += 1
             reason_counts.update(c.strip() for c in codes if c.strip())
             last_codes = codes

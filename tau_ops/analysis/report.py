@@ -7,6 +7,7 @@ the HTML, so the report opens offline and can be attached to a ticket.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +68,67 @@ def _render(chart: alt.TopLevelMixin, fmt: ImageFormat) -> tuple[str, bytes]:
     return svg, data
 
 
+def _safe(name: str) -> str:
+    from tau_ops.storage import safe_component
+
+    return safe_component(name)
+
+
+def _section(
+    name: str | None, state_dir: Path, events: pl.DataFrame, posture: questions.EventsSummary,
+    every: str, output_dir: Path, image_format: ImageFormat, images: list[str],
+) -> str:
+    """The HTML of one source: posture, charts (also written as files) and tables."""
+    incident_table = questions.incidents(events).with_columns(
+        (pl.col("duration").dt.total_milliseconds() / 1000).alias("duration")
+    ).rename({"duration": "duration_s"})
+    codes = (
+        questions.reason_code_trends(events, every=every)
+        .group_by("reason_code").agg(pl.col("cycles").sum())
+        .sort("cycles", pl.col("reason_code").to_physical(), descending=[True, False])
+        .with_columns(
+            pl.col("reason_code").cast(pl.String)
+            .map_elements(questions.troubleshooting_action, return_dtype=pl.String)
+            .alias("action")
+        )
+    )
+    try:
+        rollouts = load_rollouts(state_dir)
+    except StateError:
+        rollouts = pl.DataFrame()
+    figures: dict[str, alt.TopLevelMixin] = {
+        "reason-code-trends": charts.reason_code_trend_chart(events, every=every),
+        "health-timeline": charts.health_timeline_chart(events, every=every),
+        "failure-streak-queue-depth": charts.streak_backlog_chart(events, every=every),
+    }
+    suffix = f"-{_safe(name)}" if name is not None else ""
+    figures_html = []
+    for figure, chart in figures.items():
+        svg, data = _render(chart, image_format)
+        path = output_dir / f"{figure}{suffix}.{image_format}"
+        atomic_write_bytes(path, data)
+        images.append(str(path))
+        figures_html.append(f'<figure id="{figure}{suffix}">{svg}</figure>')
+    rollout_table = (
+        rollouts.group_by("blueprint_id", "deploy_target", "outcome")
+        .agg(pl.len().alias("rollouts"))
+        .sort("blueprint_id", "deploy_target", "outcome")
+        if rollouts.height else pl.DataFrame()
+    )
+    level = "h3" if name is not None else "h2"
+    head = [f"<h2>{html.escape(name)}</h2>",
+            f"<p class=\"summary\">{html.escape(posture.line)}</p>"] if name else []
+    return "\n".join([
+        '<section class="source">' if name is not None else "<section>",
+        *head,
+        *figures_html,
+        f"<{level}>Incidents</{level}>", _table(incident_table),
+        f"<{level}>Reason codes</{level}>", _table(codes),
+        f"<{level}>Rollouts</{level}>", _table(rollout_table),
+        "</section>",
+    ])
+
+
 def gate_now(
     state_dir: Path, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
@@ -94,23 +156,25 @@ def summary_line(decision: health.GateDecision, posture: questions.EventsSummary
 
 
 def write_report(
-    state_dir: Path, output_dir: Path, *, image_format: ImageFormat = "svg",
+    state_dir: Path | Sequence[Path], output_dir: Path, *, image_format: ImageFormat = "svg",
     every: str | None = None, now_ms: int | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> ReportResult:
-    """Write ``report.html`` and one image per chart of ``state_dir``'s events to ``output_dir``.
+    """Write ``report.html`` and one image per chart (per source) to ``output_dir``.
 
     Parameters
     ----------
-    state_dir : Path
-        The deployment state dir (read only).
+    state_dir : Path or sequence of Path
+        One state dir, or several (a fleet): then the page has one section per
+        state dir (its posture, charts and tables) and image names end with
+        ``-<state dir>`` (sanitized).
     output_dir : Path
-        Where ``report.html`` and the chart images go.
+        Folder for ``report.html`` and the images (created when missing).
     image_format : {"svg", "png"}
-        Format of the chart files.
+        Format of the chart files; the page always inlines SVG.
     every : str, optional
-        Time bucket width (``15m``, ``1h``); default fits the log.
+        Bucket width (``15m``, ``1h``); by default fitted to the whole log.
     now_ms : int, optional
         When the gate is judged, unix ms (default: the wall clock).
     stale_after_ms, skew_tolerance_ms : int
@@ -119,76 +183,73 @@ def write_report(
     Returns
     -------
     ReportResult
-        Paths written; the summary and recommendation are the rollout gate's
-        (:func:`tau_ops.health.gate_decision`), so a held gate never reads as
-        "promotion can continue".
+        Paths written, the summary line(s) and counts. The summary starts with
+        the rollout gate (:func:`tau_ops.health.gate_decision`) and the
+        recommendation is the gate's, so a held gate never reads as
+        "promotion can continue"; a fleet holds when any state dir holds.
+
+    Raises
+    ------
+    InputError
+        A state dir or events file is missing or unreadable.
+    UsageError
+        ``every`` is not a duration.
     """
-    log = read_events(Path(state_dir))
+    dirs = [Path(state_dir)] if isinstance(state_dir, str | Path) else [Path(p) for p in state_dir]
+    fleet = len(dirs) > 1
+    log = read_events(dirs if fleet else dirs[0])
     events = log.frame
     every = questions.check_every(every) if every else charts.auto_every(events)
     posture = questions.summary(events)
-    decision = gate_now(Path(state_dir), now_ms=wall_clock_ms() if now_ms is None else now_ms,
-                        stale_after_ms=stale_after_ms, skew_tolerance_ms=skew_tolerance_ms)
-    summary = summary_line(decision, posture)
-    incident_table = questions.incidents(events).with_columns(
-        (pl.col("duration").dt.total_milliseconds() / 1000).alias("duration")
-    ).rename({"duration": "duration_s"})
-    codes = (
-        questions.reason_code_trends(events, every=every)
-        .group_by("reason_code").agg(pl.col("cycles").sum())
-        .sort("cycles", pl.col("reason_code").to_physical(), descending=[True, False])
-        .with_columns(
-            pl.col("reason_code").cast(pl.String)
-            .map_elements(questions.troubleshooting_action, return_dtype=pl.String)
-            .alias("action")
-        )
-    )
-    try:
-        rollouts = load_rollouts(Path(state_dir))
-    except StateError:
-        rollouts = pl.DataFrame()
-    figures: dict[str, alt.TopLevelMixin] = {
-        "reason-code-trends": charts.reason_code_trend_chart(events, every=every),
-        "health-timeline": charts.health_timeline_chart(events, every=every),
-        "failure-streak-queue-depth": charts.streak_backlog_chart(events, every=every),
-    }
+    now = wall_clock_ms() if now_ms is None else now_ms
+    decisions = [gate_now(d, now_ms=now, stale_after_ms=stale_after_ms,
+                          skew_tolerance_ms=skew_tolerance_ms) for d in dirs]
+    if fleet:
+        lines = [f"{d}: {summary_line(dec, posture.by_source[str(d)])}"
+                 for d, dec in zip(dirs, decisions, strict=True)]
+    else:
+        lines = [summary_line(decisions[0], posture)]
+    held = [dec for dec in decisions if dec.rollout_gate == "hold"]
+    reasons = [code for code in health.GATE_REASONS
+               if any(code in dec.rollout_gate_reasons for dec in decisions)]
+    recommendation = held[0].recommendation if held else decisions[0].recommendation
+    output_dir = Path(output_dir)
+    images: list[str] = []
     sections = []
-    images = []
-    for name, chart in figures.items():
-        svg, data = _render(chart, image_format)
-        path = Path(output_dir) / f"{name}.{image_format}"
-        atomic_write_bytes(path, data)
-        images.append(str(path))
-        sections.append(f'<figure id="{name}">{svg}</figure>')
-    rollout_table = (
-        rollouts.group_by("blueprint_id", "deploy_target", "outcome")
-        .agg(pl.len().alias("rollouts"))
-        .sort("blueprint_id", "deploy_target", "outcome")
-        if rollouts.height else pl.DataFrame()
-    )
+    for folder in dirs:
+        if fleet:
+            name = str(folder)
+            own = events.filter(pl.col("source").cast(pl.String) == name).drop("source")
+            sections.append(_section(name, folder, own, posture.by_source[name], every,
+                                     output_dir, image_format, images))
+        else:
+            sections.append(_section(None, folder, events, posture, every, output_dir,
+                                     image_format, images))
+    title = ", ".join(str(d) for d in dirs)
     body = "\n".join([
-        f"<h1>tau-ops incident report: {html.escape(str(state_dir))}</h1>",
-        f"<p class=\"summary\">{html.escape(summary)}</p>",
-        f"<p>recommended action: {html.escape(decision.recommendation)}</p>",
+        f"<h1>tau-ops incident report: {html.escape(title)}</h1>",
+        *[f"<p class=\"summary\">{html.escape(line)}</p>" for line in lines],
+        f"<p>recommended action: {html.escape(recommendation)}</p>",
         f"<p>{log.invalid_lines} invalid line(s) skipped in {len(log.files)} file(s); "
-        f"buckets of {html.escape(every)}</p>",
+        f"buckets of {html.escape(every)}, times in UTC</p>",
         *sections,
-        "<h2>Incidents</h2>", _table(incident_table),
-        "<h2>Reason codes</h2>", _table(codes),
-        "<h2>Rollouts</h2>", _table(rollout_table),
     ])
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>tau-ops report {html.escape(str(state_dir))}</title><style>"
+        f"<title>tau-ops report {html.escape(title)}</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+        "section.source{border-top:2px solid #888;margin-top:2em}"
         "</style></head><body>\n" + body + "\n</body></html>\n"
     )
-    html_path = Path(output_dir) / REPORT_FILE
+    html_path = output_dir / REPORT_FILE
     atomic_write_text(html_path, page)
+    incidents = sum(questions.incidents(
+        events.filter(pl.col("source").cast(pl.String) == str(d)).drop("source")).height
+        for d in dirs) if fleet else questions.incidents(events).height
     return ReportResult(
-        html_path=str(html_path), image_paths=images, summary=summary,
-        rollout_gate=decision.rollout_gate, rollout_gate_reasons=decision.rollout_gate_reasons,
-        recommendation=decision.recommendation,
-        cycles=events.height, invalid_lines=log.invalid_lines, incidents=incident_table.height,
+        html_path=str(html_path), image_paths=images, summary="\n".join(lines),
+        rollout_gate="hold" if held else "pass", rollout_gate_reasons=reasons,
+        recommendation=recommendation,
+        cycles=events.height, invalid_lines=log.invalid_lines, incidents=incidents,
     )
