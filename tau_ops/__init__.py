@@ -27,7 +27,7 @@ from tau_ops.errors import (
     UsageError,
     WasmModuleError,
 )
-from tau_ops.health import HealthVerdict, classify
+from tau_ops.health import GateDecision, HealthVerdict, PauseMarker, classify, gate_decision
 from tau_ops.models import (
     CaseResult,
     CycleSummary,
@@ -178,6 +178,7 @@ __all__ = [
     "FleetPolicy",
     "FleetReport",
     "FleetView",
+    "GateDecision",
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
@@ -189,6 +190,7 @@ __all__ = [
     "NonCompliantPackage",
     "OperationFailed",
     "PackageReport",
+    "PauseMarker",
     "RolloutConsole",
     "RolloutRecord",
     "RunnerConfig",
@@ -214,6 +216,7 @@ __all__ = [
     "evaluate_case",
     "export_events",
     "fleet_status",
+    "gate_decision",
     "health_timeline",
     "incidents",
     "inspect_channel",

@@ -375,21 +375,13 @@ def _decide(snapshot: HealthSnapshot | None, *, invalid: str, now_ms: int,
             stale_after_ms: int, paused: bool) -> tuple[
                 RolloutGate, list[str], str, str, int]:
     """The member's gate through the one gate decision of :mod:`tau_ops.health`."""
+    decision = health.gate_decision(
+        snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms,
+        pause=health.PauseMarker() if paused else None, invalid=invalid or None)
     if invalid:
-        return "hold", ["invalid_state"], "", f"state is invalid: {invalid}", 0
-    verdict = health.classify(snapshot)
-    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
-    reasons = []
-    if snapshot is None or snapshot.updated_unix_ms <= 0:
-        reasons.append("no_cycle")
-    if paused:
-        reasons.append("runner_paused")
-    if fresh.stale and "no_cycle" not in reasons:
-        reasons.append("stale_state")
-    if verdict.state != "healthy":
-        reasons.append(f"health_{verdict.state}")
-    return ("hold" if reasons else "pass"), reasons, verdict.state, verdict.reason, \
-        fresh.state_age_ms
+        return decision.rollout_gate, decision.rollout_gate_reasons, "", decision.reason, 0
+    return (decision.rollout_gate, decision.rollout_gate_reasons, decision.health_state,
+            decision.health_reason, decision.state_age_ms)
 
 
 def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: int) -> FleetMember:

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, parse, print_json, sub_parser
+from tau_ops.cli._base import Subcommand, non_negative_int, parse, print_json, sub_parser
+from tau_ops.cli.deployment import clock_skew_flag
+from tau_ops.health import DEFAULT_STALE_AFTER_MS
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -43,17 +45,24 @@ def report(argv: list[str]) -> int:
                         help="image format of the chart files (default svg)")
     parser.add_argument("--every", metavar="WIDTH",
                         help="time bucket width such as 15m, 1h, 1d (default: fit the log)")
+    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
+                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
+                        help="a last cycle older than this holds the gate (default 24 h)")
+    clock_skew_flag(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parse(parser, argv)
     dirs = args.deployment_state_dir or [Path(".tau/deployment")]
     result = write_report(dirs if len(dirs) > 1 else dirs[0], args.output,
-                          image_format=args.format, every=args.every)
+                          image_format=args.format, every=args.every,
+                          stale_after_ms=args.deployment_stale_after_ms,
+                          skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms)
     if args.json:
         print_json(result)
     else:
         print(f"report: {result.html_path}")
         for path in result.image_paths:
             print(f"chart: {path}")
+        print(f"recommendation: {result.recommendation}")
         print(f"summary: {result.summary}")
     return 0
 

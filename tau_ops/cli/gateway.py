@@ -15,7 +15,8 @@ from tau_ops.cli._base import (
     state_dir_flag,
     sub_parser,
 )
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.cli.deployment import clock_skew_flag
+from tau_ops.health import DEFAULT_CLOCK_SKEW_TOLERANCE_MS, DEFAULT_STALE_AFTER_MS
 
 TRANSPORT_MODES = ("gateway",)
 
@@ -46,10 +47,13 @@ def dispatch(args: argparse.Namespace) -> int | None:
         fail(f"unsupported transport mode {mode!r} (--transport-mode / TAU_TRANSPORT_MODE "
              f"takes {', '.join(TRANSPORT_MODES)})")
     stale = getattr(args, "deployment_stale_after_ms", DEFAULT_STALE_AFTER_MS)
-    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale))
+    skew = getattr(args, "deployment_clock_skew_tolerance_ms", DEFAULT_CLOCK_SKEW_TOLERANCE_MS)
+    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale),
+                  int(skew))
 
 
-def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int) -> int:
+def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int,
+           skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> int:
     from tau_ops.gateway import DEFAULT_BIND, BindAddress, parse_bind, serve
 
     bind = parse_bind(bind_text or DEFAULT_BIND)
@@ -67,7 +71,7 @@ def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int) -> int:
         sys.stderr.write(f"info: {line}\n")  # stderr is line-buffered: one write per request
 
     serve(state_dir=state_dir, bind=bind, auth_token=token, stale_after_ms=stale_after_ms,
-          on_listening=announce, request_log=request_line)
+          skew_tolerance_ms=skew_tolerance_ms, on_listening=announce, request_log=request_line)
     return 0
 
 
@@ -80,9 +84,10 @@ def _gateway_command(argv: list[str]) -> int:
     parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
                         default=DEFAULT_STALE_AFTER_MS, metavar="MS",
                         help="a last cycle older than this holds the gate (default 24 h)")
+    clock_skew_flag(parser)
     args = parse(parser, argv)
     return _serve(args.deployment_state_dir, args.gateway_openresponses_bind,
-                  args.deployment_stale_after_ms)
+                  args.deployment_stale_after_ms, args.deployment_clock_skew_tolerance_ms)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"gateway": _gateway_command}

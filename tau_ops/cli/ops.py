@@ -9,7 +9,10 @@ from pydantic import BaseModel
 
 from tau_ops.cli import _base
 from tau_ops.cli._base import Subcommand, kv, non_negative_int, positive_int, print_json
+from tau_ops.cli.deployment import clock_skew_flag
+from tau_ops.clock import wall_clock_ms
 from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.timefmt import age_text, iso_utc
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +79,7 @@ def _runner_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="MS")
     parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
                         default=DEFAULT_STALE_AFTER_MS, metavar="MS")
+    clock_skew_flag(parser)
 
 
 def gate(argv: list[str]) -> int:
@@ -97,18 +101,24 @@ def gate(argv: list[str]) -> int:
         processed_case_cap=args.deployment_processed_case_cap,
         retry_max_attempts=args.deployment_retry_max_attempts,
         retry_base_delay_ms=args.deployment_retry_base_delay_ms,
-        stale_after_ms=args.deployment_stale_after_ms, evidence_root=args.evidence_dir)
+        stale_after_ms=args.deployment_stale_after_ms,
+        skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms,
+        evidence_root=args.evidence_dir)
     if args.json:
         print_json(verdict)
     else:
         for step in verdict.steps:
             fields = " ".join(f"{k}={kv(v)}" for k, v in step.monitored.items())
             print(f"gate step {step.index}/{verdict.steps_planned}: verdict={step.verdict} "
+                  f"rollout_gate_reasons={kv(step.rollout_gate_reasons)} "
                   f"fixture={step.fixture or '(last cycle)'} {fields}")
             for reason in step.reasons:
                 print(f"  reason: {reason}")
-        print(f"promotion gate: verdict={verdict.verdict} steps={len(verdict.steps)}/"
-              f"{verdict.steps_planned} evidence={verdict.evidence_dir}")
+        print(f"promotion gate: verdict={verdict.verdict} "
+              f"rollout_gate_reasons={kv(verdict.rollout_gate_reasons)} "
+              f"steps={len(verdict.steps)}/{verdict.steps_planned} "
+              f"evidence={verdict.evidence_dir}")
+        print(f"recommendation: {verdict.recommendation}")
     return 0 if verdict.verdict == "pass" else 1
 
 
@@ -176,21 +186,26 @@ def diagnose(argv: list[str]) -> int:
     _base.state_dir_flag(parser)
     parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
                         default=DEFAULT_STALE_AFTER_MS, metavar="MS")
+    clock_skew_flag(parser)
     parser.add_argument("--json", action="store_true")
     args = _base.parse(parser, argv)
-    report = run(args.deployment_state_dir, stale_after_ms=args.deployment_stale_after_ms)
+    report = run(args.deployment_state_dir, stale_after_ms=args.deployment_stale_after_ms,
+                 skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms)
     if args.json:
         print_json(report)
         return 0
     print(f"diagnosis: health={report.health_state} rollout_gate={report.rollout_gate} "
+          f"rollout_gate_reasons={kv(report.rollout_gate_reasons)} "
           f"failure_streak={report.failure_streak} queue_depth={report.queue_depth} "
           f"symptoms={len(report.findings)}")
     for finding in report.findings:
         print(f"- symptom: {finding.symptom} ({finding.detail})")
         print(f"  action: {finding.action}")
         if finding.cycles:
+            latest = finding.cycles[-1].timestamp_unix_ms
             stamps = ",".join(str(c.timestamp_unix_ms) for c in finding.cycles[-5:])
-            print(f"  cycles: {len(finding.cycles)} (latest at unix ms {stamps})")
+            print(f"  cycles: {len(finding.cycles)} (latest {iso_utc(latest)}, "
+                  f"{age_text(latest, wall_clock_ms())}; unix ms {stamps})")
         for case in finding.cases[:10]:
             print(f"  case: {case.blueprint_id}/{case.case_id} {case.outcome} "
                   f"{case.status_code} {case.error_code or ''} {case.reason or ''}".rstrip())
