@@ -222,7 +222,7 @@ def test_mixed_fleet_keeps_member_order_and_kinds(regions: Path, tmp_path: Path)
     ([], "at least one member"),
     (["/nonexistent-dir-*/x"], "matches nothing"),
     (["region=iad@  "], "names nothing"),
-    (["=x@/tmp"], "must be key=value"),
+    (["=x@/tmp"], "must be KEY=VALUE"),
 ])
 def test_bad_members_are_usage_errors(members: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
