@@ -147,7 +147,18 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tau-ops")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+__version__: str = _installed_version()
+"""The version of the installed ``tau-ops`` distribution (``tau-ops --version``)."""
 
 __all__ = [
     "BrowserIdentity",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, parse, print_json, state_dir_flag, sub_parser
+from tau_ops.cli._base import Subcommand, json_flag, parse, print_json, state_dir_flag, sub_parser
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +23,12 @@ def report(argv: list[str]) -> int:
     parser = sub_parser("report", "Write an HTML incident report with chart images.")
     state_dir_flag(parser)
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
-                        help="folder for report.html and the chart images")
+                        help="folder for report.html and the chart images (required)")
     parser.add_argument("--format", choices=("svg", "png"), default="svg",
-                        help="image format of the chart files (default svg)")
+                        help="image format of the chart files (default %(default)s)")
     parser.add_argument("--every", metavar="WIDTH",
                         help="time bucket width such as 15m, 1h, 1d (default: fit the log)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    json_flag(parser, "the result")
     args = parse(parser, argv)
     result = write_report(args.deployment_state_dir, args.output,
                           image_format=args.format, every=args.every)

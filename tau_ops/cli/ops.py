@@ -8,8 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tau_ops.cli import _base
-from tau_ops.cli._base import Subcommand, kv, non_negative_int, positive_int, print_json
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.cli._base import Subcommand, json_flag, kv, print_json
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +49,10 @@ def demo(argv: list[str]) -> int:
     parser.add_argument("--deployment-state-dir", type=Path, default=DEMO_STATE_DIR,
                         metavar="DIR", help="demo state dir, removed first "
                         "(default .tau/demo-deployment)")
-    parser.add_argument("--module", type=Path, default=DEMO_MODULE)
-    parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE)
+    parser.add_argument("--module", type=Path, default=DEMO_MODULE, metavar="WASM",
+                        help="module the demo packages (default %(default)s)")
+    parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE, metavar="FILE",
+                        help="fixture the demo runs (default %(default)s)")
     args = _base.parse(parser, argv)
     steps = run_demo(state_dir=args.deployment_state_dir, module=args.module,
                      fixture=args.fixture)
@@ -67,15 +68,8 @@ def demo(argv: list[str]) -> int:
 
 
 def _runner_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--deployment-queue-limit", type=positive_int, default=64, metavar="N")
-    parser.add_argument("--deployment-processed-case-cap", type=non_negative_int,
-                        default=10_000, metavar="N")
-    parser.add_argument("--deployment-retry-max-attempts", type=positive_int, default=4,
-                        metavar="N")
-    parser.add_argument("--deployment-retry-base-delay-ms", type=non_negative_int, default=0,
-                        metavar="MS")
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS")
+    _base.runner_flags(parser)
+    _base.stale_after_flag(parser)
 
 
 def gate(argv: list[str]) -> int:
@@ -84,12 +78,13 @@ def gate(argv: list[str]) -> int:
 
     parser = _base.sub_parser("gate", "Decide whether promotion may continue, with evidence.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--fixture", type=Path, action="append", default=[],
-                        help="fixture to run; repeat to promote step by step")
+    parser.add_argument("--fixture", type=Path, action="append", default=[], metavar="FILE",
+                        help="fixture to run; repeat to promote step by step (default none: "
+                        "judge the last recorded cycle)")
     _runner_flags(parser)
     parser.add_argument("--evidence-dir", type=Path, default=DEFAULT_EVIDENCE_ROOT,
-                        help="evidence root (default .tau/reports/operator-readiness)")
-    parser.add_argument("--json", action="store_true")
+                        metavar="DIR", help="evidence root (default %(default)s)")
+    json_flag(parser, "the verdict")
     args = _base.parse(parser, argv)
     verdict = promotion_gate(
         state_dir=args.deployment_state_dir, fixtures=args.fixture,
@@ -118,11 +113,14 @@ def snapshot(argv: list[str]) -> int:
 
     parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--output", type=Path, help="archive path (default beside the state dir)")
+    parser.add_argument("--output", type=Path, metavar="ARCHIVE",
+                        help="archive path (default beside the state dir)")
     parser.add_argument("--verify", type=Path, metavar="ARCHIVE",
-                        help="re-check an archive's hashes instead of creating one")
-    parser.add_argument("--manifest", type=Path, help="with --verify: the sidecar manifest")
-    parser.add_argument("--json", action="store_true")
+                        help="re-check an archive's hashes instead of creating one "
+                        "(default none)")
+    parser.add_argument("--manifest", type=Path, metavar="FILE",
+                        help="with --verify: the sidecar manifest (default beside the archive)")
+    json_flag(parser, "the report")
     args = _base.parse(parser, argv)
     if args.verify is not None:
         checked = verify_snapshot(args.verify, manifest=args.manifest)
@@ -147,11 +145,14 @@ def runner(argv: list[str]) -> int:
     """``tau-ops runner pause|resume|status``: the switch scheduled runners obey."""
     from tau_ops.ops.pause import pause_runner, pause_status, resume_runner
 
-    parser = _base.sub_parser("runner", "Pause or resume the deployment runner.")
-    parser.add_argument("action", choices=["pause", "resume", "status"])
+    parser = _base.sub_parser("runner", "Pause or resume the deployment runner "
+                              "(actions: pause, resume, status).")
+    parser.add_argument("action", choices=["pause", "resume", "status"],
+                        help="pause, resume, or show the pause status")
     _base.state_dir_flag(parser)
-    parser.add_argument("--reason", default="", help="why (recorded in the marker)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--reason", default="", metavar="TEXT",
+                        help="with pause: why, recorded in the marker (default empty)")
+    json_flag(parser, "the runner status")
     args = _base.parse(parser, argv)
     if args.action == "pause":
         status = pause_runner(args.deployment_state_dir, reason=args.reason)
@@ -174,9 +175,8 @@ def diagnose(argv: list[str]) -> int:
 
     parser = _base.sub_parser("diagnose", "Map state and events onto the troubleshooting table.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS")
-    parser.add_argument("--json", action="store_true")
+    _base.stale_after_flag(parser)
+    json_flag(parser, "the diagnosis")
     args = _base.parse(parser, argv)
     report = run(args.deployment_state_dir, stale_after_ms=args.deployment_stale_after_ms)
     if args.json:
