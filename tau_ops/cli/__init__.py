@@ -42,7 +42,7 @@ def describe(command: _base.Subcommand) -> str:
     Examples
     --------
     >>> describe(ops.gate)
-    'pass (exit 0) or hold (exit 1), with evidence on disk.'
+    'decide promotion, pass (exit 0) or hold (exit 1), with evidence.'
     """
     first = (command.__doc__ or "").strip().splitlines()[0] if command.__doc__ else ""
     if first.startswith("``") and "``:" in first:

@@ -17,7 +17,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def report(argv: list[str]) -> int:
-    """``tau-ops report``: HTML report plus one image per chart."""
+    """``tau-ops report``: write an HTML incident report with one image per chart."""
     from tau_ops.analysis.report import write_report  # polars/altair only when asked for
 
     parser = sub_parser("report", "Write an HTML incident report with chart images.")

@@ -41,7 +41,7 @@ def _render(report: BaseModel) -> str:
 
 
 def demo(argv: list[str]) -> int:
-    """``tau-ops demo``: the deterministic demo, each step shown with its command."""
+    """``tau-ops demo``: run the deterministic deployment demo, showing each step's command."""
     from tau_ops.ops.demo import DEMO_FIXTURE, DEMO_MODULE, DEMO_STATE_DIR, run_demo
     from tau_ops.status import TransportHealthReport
 
@@ -73,7 +73,7 @@ def _runner_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def gate(argv: list[str]) -> int:
-    """``tau-ops gate``: pass (exit 0) or hold (exit 1), with evidence on disk."""
+    """``tau-ops gate``: decide promotion, pass (exit 0) or hold (exit 1), with evidence."""
     from tau_ops.ops.gate import DEFAULT_EVIDENCE_ROOT, promotion_gate
 
     parser = _base.sub_parser("gate", "Decide whether promotion may continue, with evidence.")
@@ -108,7 +108,7 @@ def gate(argv: list[str]) -> int:
 
 
 def snapshot(argv: list[str]) -> int:
-    """``tau-ops snapshot``: archive the state dir, or ``--verify`` an archive."""
+    """``tau-ops snapshot``: archive the state dir for incident analysis, or verify one."""
     from tau_ops.ops.snapshot import create_snapshot, verify_snapshot
 
     parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
@@ -142,7 +142,7 @@ def snapshot(argv: list[str]) -> int:
 
 
 def runner(argv: list[str]) -> int:
-    """``tau-ops runner pause|resume|status``: the switch scheduled runners obey."""
+    """``tau-ops runner``: pause, resume or show the switch scheduled runners obey."""
     from tau_ops.ops.pause import pause_runner, pause_status, resume_runner
 
     parser = _base.sub_parser("runner", "Pause or resume the deployment runner "
@@ -170,7 +170,7 @@ def runner(argv: list[str]) -> int:
 
 
 def diagnose(argv: list[str]) -> int:
-    """``tau-ops diagnose``: every troubleshooting symptom present, action and evidence."""
+    """``tau-ops diagnose``: list troubleshooting symptoms present, with action and evidence."""
     from tau_ops.ops.diagnosis import diagnose as run
 
     parser = _base.sub_parser("diagnose", "Map state and events onto the troubleshooting table.")
