@@ -20,12 +20,12 @@ import sys
 from collections.abc import Sequence
 
 import tau_ops
-from tau_ops.cli import _base, analysis, deployment, gateway, identity, ops, wasm
+from tau_ops.cli import _base, analysis, deployment, gateway, identity, ops, schema, wasm
 from tau_ops.cli._parser import EnvHelpFormatter
 from tau_ops.errors import EXIT_INTERNAL_ERROR, EXIT_USAGE, TauOpsError
 
 # Order matters: the first feature whose flags were given handles the command.
-FEATURES: tuple[_base.Feature, ...] = (deployment, wasm, identity, gateway, analysis, ops)
+FEATURES: tuple[_base.Feature, ...] = (deployment, wasm, identity, gateway, analysis, ops, schema)
 
 
 def _features() -> list[_base.Feature]:
