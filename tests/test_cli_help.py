@@ -124,3 +124,15 @@ def test_channel_store_inspect_of_a_missing_channel_reports_exists_false(
     assert result.returncode == 0, result.stderr
     assert " exists=false " in result.stdout
     assert not (tmp_path / "store").exists()
+
+
+def test_a_one_cycle_summary_says_cycle_not_cycles(tmp_path: Path) -> None:
+    from builders import event_line, write_event_log
+
+    from tau_ops.analysis import load_events, summary
+
+    write_event_log(tmp_path / "runtime-events.jsonl",
+                    event_line(1_700_000_000_000, "degraded", ["retry_attempted"],
+                               retry_attempts=1))
+    line = summary(load_events(tmp_path)).line
+    assert line.startswith("degraded since 2023-11-14 22:13:20 UTC: 1 cycle 2023-11-14 22:13 ")

@@ -210,7 +210,7 @@ class EventsSummary(BaseModel):
         )
         codes = ",".join(self.top_reason_codes) or "none"
         return (
-            f"{self.health_state}{since}: {self.cycles} cycles "
+            f"{self.health_state}{since}: {self.cycles} cycle{'' if self.cycles == 1 else 's'} "
             f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC, "
             f"healthy={self.healthy_cycles} degraded={self.degraded_cycles} "
             f"failing={self.failing_cycles}, incidents={self.incidents}, "
