@@ -48,6 +48,7 @@ from tau_ops.status import (
 )
 
 if TYPE_CHECKING:
+    __version__: str  # the installed distribution's version, from its metadata
     from tau_ops.analysis import (
         EventLog,
         EventsSummary,
@@ -139,6 +140,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata loads on first use: fast CLI start-up
+        globals()[name] = version = _installed_version()
+        return version
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tau_ops' has no attribute {name!r}")
@@ -156,9 +160,6 @@ def _installed_version() -> str:
     except PackageNotFoundError:  # a source tree that was never installed
         return "0+unknown"
 
-
-__version__: str = _installed_version()
-"""The version of the installed ``tau-ops`` distribution (``tau-ops --version``)."""
 
 __all__ = [
     "BrowserIdentity",

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import tau_ops
 from tau_ops.cli import _base, analysis, deployment, gateway, identity, ops, schema, wasm
@@ -34,6 +35,19 @@ def _features() -> list[_base.Feature]:
 
 class _MainFormatter(argparse.RawDescriptionHelpFormatter, EnvHelpFormatter):
     """Main help: option help as everywhere, the subcommand table kept as laid out."""
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: reads the package metadata only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS,
+                         help=kwargs.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"tau-ops {tau_ops.__version__}")
+        parser.exit()
 
 
 def describe(command: _base.Subcommand) -> str:
@@ -66,7 +80,7 @@ def build_parser(features: list[_base.Feature]) -> argparse.ArgumentParser:
         epilog=epilog,
         formatter_class=_MainFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"tau-ops {tau_ops.__version__}",
+    parser.add_argument("--version", action=_PrintVersion,
                         help="print the installed version and exit")
     for feature in features:
         feature.add_flags(parser)

@@ -26,7 +26,11 @@ from tau_ops.cli._parser import (
 from tau_ops.errors import UsageError
 from tau_ops.health import DEFAULT_STALE_AFTER_MS
 
-__all__ = ["BoolFlag", "ErrorParser", "ParserExit", "env_name", "int_range", "parse_bool"]
+__all__ = [
+    "BoolFlag", "ErrorParser", "Feature", "LowerLevelFormatter", "ParserExit", "Subcommand",
+    "env_name", "fail", "int_range", "json_flag", "kv", "one_line", "parse", "parse_bool",
+    "print_json", "runner_flags", "stale_after_flag", "state_dir_flag", "sub_parser",
+]
 
 Subcommand = Callable[[list[str]], int]
 
