@@ -49,7 +49,7 @@ def test_every_option_has_help_naming_its_default(monkeypatch: pytest.MonkeyPatc
     for name, parser in parsers.items():
         formatter = parser._get_formatter()
         for action in parser._actions:
-            if action.dest == argparse.SUPPRESS:  # --help, --version
+            if action.default == argparse.SUPPRESS:  # --help, --version
                 continue
             label = f"{name} {'/'.join(action.option_strings) or action.dest}"
             if not action.help:
