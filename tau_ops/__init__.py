@@ -61,6 +61,8 @@ if TYPE_CHECKING:
         scan_events,
         write_report,
     )
+    from tau_ops.analysis.export import export_events
+    from tau_ops.fleet import FleetPolicy, FleetReport, fleet_status
     from tau_ops.identity import (
         BrowserIdentity,
         DidPayload,
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
         smoke_run,
     )
     from tau_ops.widgets import IncidentReview, RolloutConsole
+    from tau_ops.widgets.fleet import FleetView
 
 _LAZY = {
     "BrowserIdentity": "tau_ops.identity",
@@ -115,6 +118,11 @@ _LAZY = {
     "inspect_manifest": "tau_ops.wasm",
     "package_module": "tau_ops.wasm",
     "smoke_run": "tau_ops.wasm",
+    "FleetPolicy": "tau_ops.fleet",
+    "FleetReport": "tau_ops.fleet",
+    "FleetView": "tau_ops.widgets",
+    "fleet_status": "tau_ops.fleet",
+    "export_events": "tau_ops.analysis.export",
     "IncidentReview": "tau_ops.widgets",
     "RolloutConsole": "tau_ops.widgets",
     "EventLog": "tau_ops.analysis",
@@ -179,6 +187,9 @@ __all__ = [
     "Fixture",
     "FixtureCase",
     "FixtureError",
+    "FleetPolicy",
+    "FleetReport",
+    "FleetView",
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
@@ -213,6 +224,8 @@ __all__ = [
     "diagnose",
     "did_document",
     "evaluate_case",
+    "export_events",
+    "fleet_status",
     "health_timeline",
     "incidents",
     "inspect_channel",
