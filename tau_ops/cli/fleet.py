@@ -95,13 +95,14 @@ def _fleet(argv: list[str]) -> int:
                         help="a state dir, glob, snapshot archive or gateway URL, optionally "
                         "prefixed with labels as key=value,...@MEMBER")
     parser.add_argument("--min-pass-fraction", type=_fraction, default=1.0, metavar="F",
-                        help="share of members that must pass, 0 to 1 (default 1: all)")
+                        help="share of members that must pass, 0 to 1 (default %(default)s: all)")
     parser.add_argument("--require", action="append", default=[], metavar="KEY=VALUE",
                         help="every member labelled KEY=VALUE must pass, and one must exist "
                         "(repeatable; default none)")
     stale_after_flag(parser)
     parser.add_argument("--timeout-s", type=_seconds, default=5.0, metavar="S",
-                        help="deadline per member in seconds; later holds the fleet (default 5)")
+                        help="deadline per member in seconds, over 0 and at most 600; "
+                        "later holds the fleet (default %(default)s)")
     parser.add_argument("--max-workers", type=int_range(1, 32), default=16, metavar="N",
                         help="members read at once, 1..32 (default %(default)s)")
     parser.add_argument("--json", action="store_true",
