@@ -176,7 +176,9 @@ def commit_cycle(state_dir: Path, commit: Commit) -> None:
 
 
 def _remove_stale_temp_files(state_dir: Path) -> None:
-    folders = [state_dir, *StatePaths(state_dir).channel_store.glob("deployment/*")]
+    store = StatePaths(state_dir).channel_store
+    # The runbook's channel tree and the seed's (channels/deployment/*).
+    folders = [state_dir, *store.glob("deployment/*"), *store.glob("channels/deployment/*")]
     for folder in folders:
         for leftover in folder.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
