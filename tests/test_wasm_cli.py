@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -44,7 +45,7 @@ def test_runbook_packaging_and_inspect_commands_print_json(tmp_path: Path) -> No
         True, ["abi_assumed_no_imports"], "control_plane_gateway_v1")
     state = json.loads((tmp_path / ".tau/deployment/state.json").read_text())
     assert [d["blueprint_id"] for d in state["wasm_deliverables"]] == [
-        "channel-automation-wasm", "edge-wasm"]
+        "edge-wasm", "channel-automation-wasm"]  # in packaging order, as the seed
 
 
 def test_text_output_and_env_defaults(tmp_path: Path) -> None:
@@ -53,9 +54,55 @@ def test_text_output_and_env_defaults(tmp_path: Path) -> None:
                                       "TAU_DEPLOYMENT_WASM_PACKAGE_RUNTIME_PROFILE":
                                       "channel_automation_wasi"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("wasm package: blueprint_id=from-env "
-                                  "runtime_profile=channel_automation_wasi kind=component ")
-    assert (tmp_path / ".tau/deployment/wasm-artifacts/from-env").is_dir()
+    data = (WASM_DIR / "component.wasm").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    folder = ".tau/deployment/wasm-artifacts/from-env"
+    gates = ("no_native_process_exec,filesystem_limited_to_preopened_dirs,"
+             "network_access_requires_host_capability,"
+             "deterministic_time_requires_host_injection,channel_event_dispatch_host_capability")
+    assert done.stdout.splitlines() == [  # the seed's line first, in its format
+        f"deployment wasm package: blueprint_id=from-env "
+        f"runtime_profile=channel_automation_wasi artifact_path={folder}/{sha}.wasm "
+        f"artifact_sha256={sha} artifact_size_bytes={len(data)} "
+        f"manifest_path={folder}/{sha}.manifest.json "
+        f"state_path=.tau/deployment/state.json state_updated=true "
+        f"constraint_profile_id=channel_automation_runtime_v1 compliance_reason_codes=none "
+        f"constraints={gates}",
+        f"wasm package: module_kind=component observed_import_modules=wasi:cli/exit@0.2.0 "
+        f"source_module_path={WASM_DIR / 'component.wasm'}",
+    ]
+    inspected = run_cli("--deployment-wasm-inspect-manifest", f"{folder}/{sha}.manifest.json",
+                        cwd=tmp_path)
+    assert inspected.returncode == 0, inspected.stderr
+    assert inspected.stdout.splitlines() == [
+        f"deployment wasm inspect: manifest_path={folder}/{sha}.manifest.json "
+        "blueprint_id=from-env runtime_profile=channel_automation_wasi "
+        "constraint_profile_id=channel_automation_runtime_v1 "
+        "constraint_target_role=channel_automation_runtime "
+        "required_runtime_profile=channel_automation_wasi required_abi=wasi:* compliant=true "
+        "reason_codes=none observed_import_modules=wasi:cli/exit@0.2.0 "
+        f"required_feature_gates={gates} max_artifact_size_bytes=1048576",
+        f"wasm inspect: module_kind=component artifact_path={folder}/{sha}.wasm "
+        f"artifact_size_bytes={len(data)} capability_constraints={gates}",
+    ]
+
+
+def test_blueprint_id_with_spaces_is_trimmed_for_its_folder(tmp_path: Path) -> None:
+    done = package(tmp_path, "--deployment-wasm-package-blueprint-id", " edge-wasm ")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / ".tau/deployment/wasm-artifacts").iterdir()) == [
+        "edge-wasm"]
+    assert done.stdout.startswith("deployment wasm package: blueprint_id=edge-wasm ")
+
+
+def test_deeply_nested_or_device_manifest_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 1000 + "]" * 1000)
+    for manifest in ("deep.json", "/dev/zero"):
+        done = run_cli("--deployment-wasm-inspect-manifest", manifest, cwd=tmp_path)
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.startswith("error: cannot read manifest") or \
+            done.stderr.startswith("error: manifest deep.json is not valid JSON: nesting deeper")
+        assert len(done.stderr.splitlines()) == 1
 
 
 def test_non_compliant_module_exits_1_with_codes_in_error_and_json(tmp_path: Path) -> None:
@@ -99,7 +146,8 @@ def test_inspect_of_tampered_deliverable_prints_report_and_exits_1(tmp_path: Pat
     artifact.write_bytes(bytes(data))
     text = run_cli("--deployment-wasm-inspect-manifest", report["manifest_path"], cwd=tmp_path)
     assert text.returncode == 1
-    assert "compliant=false reason_codes=artifact_sha256_mismatch" in text.stdout
+    assert ("compliant=false reason_codes=artifact_sha256_mismatch,artifact_invalid_module "
+            in text.stdout)
     assert "problem: artifact_sha256_mismatch: artifact sha256 is" in text.stdout
     assert "does not verify" in text.stderr
     as_json = run_cli("--deployment-wasm-inspect-manifest", report["manifest_path"],

@@ -101,3 +101,15 @@ def test_channel_manifest_on_wasm_wasi_case_is_a_runtime_mismatch(workdir: Path)
     cycle = run_cycle(load_fixture(write(workdir, case)), RunnerConfig(state_dir=Path("state")))
     assert cycle.malformed_cases == 1
     assert json.loads(Path("state/state.json").read_text())["rollouts"] == []
+
+
+@pytest.mark.parametrize("kind", ["nested", "device"])
+def test_unloadable_manifest_gives_invalid_wasm_manifest(workdir: Path, kind: str) -> None:
+    if kind == "nested":  # 1000 levels: a ManifestError from the JSON policy, not RecursionError
+        Path("deep.manifest.json").write_text('{"a": ' * 1000 + "1" + "}" * 1000)
+        manifest = "deep.manifest.json"
+    else:  # never read: not a regular file
+        manifest = "/dev/zero"
+    case = rejected(manifest, 400, "deployment_missing_artifact", "invalid_wasm_manifest")
+    cycle = run_cycle(load_fixture(write(workdir, case)), RunnerConfig(state_dir=Path("state")))
+    assert (cycle.malformed_cases, cycle.applied_cases) == (1, 0)

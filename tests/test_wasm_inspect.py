@@ -91,7 +91,8 @@ def test_swapped_artifact_with_rewritten_hash_is_caught_by_name(packaged: Path) 
     report = inspect_manifest(packaged)
     assert report.compliant is False
     assert report.reason_codes == [
-        "abi_assumed_no_imports", "artifact_name_mismatch", "observed_imports_mismatch"
+        "abi_assumed_no_imports", "manifest_name_mismatch", "artifact_name_mismatch",
+        "observed_imports_mismatch", "source_module_mismatch",
     ]
 
 
@@ -105,7 +106,6 @@ def test_edited_constraints_are_reported(packaged: Path) -> None:
     assert report.max_artifact_size_bytes == 2 * 1024 * 1024  # the built-in profile, not the file
     assert report.reason_codes == [
         "required_feature_gate_missing", "runtime_constraints_mismatch",
-        "capability_constraints_mismatch",
     ]
 
 
@@ -115,7 +115,7 @@ def test_switched_runtime_profile_is_a_mismatch(packaged: Path) -> None:
     assert report.constraint_profile_id == "channel_automation_runtime_v1"
     assert report.reason_codes == [
         "runtime_profile_mismatch", "required_feature_gate_missing",
-        "runtime_constraints_mismatch", "capability_constraints_mismatch",
+        "runtime_constraints_mismatch",
     ]
 
 
@@ -165,3 +165,80 @@ def test_load_verified_manifest_refuses_tampering(packaged: Path) -> None:
     artifact.write_bytes(artifact.read_bytes() + b"\0")
     with pytest.raises(ManifestError, match="artifact_sha256_mismatch"):
         load_verified_manifest(packaged)
+
+
+def test_edited_blueprint_id_is_reported(packaged: Path) -> None:
+    edit(packaged, blueprint_id="prod-wasm")
+    report = inspect_manifest(packaged)
+    assert (report.compliant, report.reason_codes) == (False, ["blueprint_id_mismatch"])
+    assert report.details == ["blueprint_id_mismatch: blueprint_id 'prod-wasm' belongs in "
+                              "folder 'prod-wasm', the manifest lies in 'edge-wasm'"]
+
+
+def test_edited_source_module_path_is_reported(packaged: Path) -> None:
+    edit(packaged, source_module_path=str(WASM_DIR / "component.wasm"))
+    assert inspect_manifest(packaged).reason_codes == ["source_module_mismatch"]
+    edit(packaged, source_module_path="  ")
+    assert inspect_manifest(packaged).reason_codes == ["manifest_schema_invalid"]
+
+
+def test_source_module_gone_since_packaging_is_fine(tmp_path: Path) -> None:
+    source = tmp_path / "build" / "edge.wasm"
+    source.parent.mkdir()
+    shutil.copy(WASM_DIR / "wasi-p2-core.wasm", source)
+    report = package_module(source, state_dir=tmp_path / "state")
+    source.unlink()
+    assert inspect_manifest(Path(report.manifest_path)).reason_codes == []
+
+
+def test_renamed_manifest_is_reported(packaged: Path) -> None:
+    renamed = packaged.with_name("latest.manifest.json")
+    packaged.rename(renamed)
+    assert inspect_manifest(renamed).reason_codes == ["manifest_name_mismatch"]
+
+
+def test_manifest_as_the_seed_accepts_it_is_compliant(packaged: Path) -> None:
+    # unknown fields, omitted defaultable fields, extra capability constraints
+    data = json.loads(packaged.read_text())
+    for field in ("schema_version", "manifest_kind", "runtime_constraints",
+                  "observed_import_modules"):
+        del data[field]
+    data["capability_constraints"].append("site_specific_gate")
+    data["signed_by"] = "release-bot"
+    packaged.write_text(json.dumps(data))
+    report = inspect_manifest(packaged)
+    assert (report.compliant, report.reason_codes, report.details) == (True, [], [])
+    assert report.observed_import_modules == [
+        "env", "wasi:cli/environment@0.2.0", "wasi:clocks/monotonic-clock@0.2.0"]
+    del data["capability_constraints"]  # defaults to the base gates, as in the seed
+    packaged.write_text(json.dumps(data))
+    assert inspect_manifest(packaged).reason_codes == []
+
+
+def test_seed_leniency_never_skips_the_security_checks(packaged: Path) -> None:
+    edit(packaged, artifact_path="/etc/passwd", extra_field=1)
+    assert inspect_manifest(packaged).reason_codes == ["artifact_outside_manifest_dir"]
+    edit(packaged, artifact_path=json.loads(packaged.read_text())["artifact_sha256"] + ".wasm",
+         artifact_size_bytes=9)
+    assert inspect_manifest(packaged).reason_codes == ["artifact_size_mismatch"]
+
+
+def test_deeply_nested_manifest_is_bad_input(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.manifest.json"
+    deep.write_text('{"a": ' * 1000 + "1" + "}" * 1000)
+    with pytest.raises(ManifestError, match="nesting deeper than 64 levels"):
+        inspect_manifest(deep)
+    with pytest.raises(ManifestError, match="nesting deeper than 64 levels"):
+        load_verified_manifest(deep)
+
+
+def test_non_regular_manifest_and_artifact_are_refused_unread(packaged: Path) -> None:
+    with pytest.raises(ManifestError, match=r"not a regular file \(character device\)"):
+        inspect_manifest(Path("/dev/zero"))
+    artifact = packaged.parent / json.loads(packaged.read_text())["artifact_path"]
+    artifact.unlink()
+    os.mkfifo(artifact)
+    report = inspect_manifest(packaged)  # a blocking read would hang here
+    assert report.reason_codes == ["artifact_unreadable"]
+    assert report.details == [f"artifact_unreadable: artifact {artifact} is not a regular "
+                              "file (FIFO)"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,10 @@ def tree(root: Path) -> list[str]:
         (("wasi:cli/run@0.2.0", "env"), []),
         (("env",), ["required_abi_missing"]),
         (("wasi:io/poll", "host_debug"), ["import_module_not_allowlisted"]),
-        (("wasi:io/poll", "wasi_snapshot_preview1"), ["import_module_forbidden"]),
-        (("wasi_unstable",), ["required_abi_missing", "import_module_forbidden"]),
+        (("wasi:io/poll", "wasi_snapshot_preview1"),
+         ["import_module_not_allowlisted", "import_module_forbidden"]),
+        (("wasi_unstable",),
+         ["required_abi_missing", "import_module_not_allowlisted", "import_module_forbidden"]),
         (("other", "wasi_snapshot_preview1"),
          ["required_abi_missing", "import_module_not_allowlisted", "import_module_forbidden"]),
     ],
@@ -100,7 +103,7 @@ def test_non_compliant_module_writes_nothing(tmp_path: Path) -> None:
         package_module(WASM_DIR / "wasi-preview1.wasm", state_dir=state)
     assert info.value.exit_code == 1
     assert info.value.check.compliance_reason_codes == [
-        "required_abi_missing", "import_module_forbidden"
+        "required_abi_missing", "import_module_not_allowlisted", "import_module_forbidden"
     ]
     assert tree(state) == ["state.json"]
     assert (state / "state.json").read_text() == '{"schema_version": 1, "rollouts": []}'
@@ -180,20 +183,20 @@ def test_compliant_module_writes_artifact_manifest_and_state(tmp_path: Path) -> 
         "observed_import_modules": imports,
     }
     entries = json.loads((state / "state.json").read_text())["wasm_deliverables"]
-    assert entries == [{
-        "blueprint_id": "edge/../wasm",
-        "runtime_profile": "wasm_wasi",
-        "deploy_target": "wasm",
-        "constraint_profile_id": "control_plane_gateway_v1",
-        "manifest_path": str(folder / f"{sha}.manifest.json"),
-        "artifact_path": str(folder / f"{sha}.wasm"),
-        "artifact_sha256": sha,
-        "artifact_size_bytes": len(data),
-        "source_module_path": str(source),
-        "capability_constraints": BASE_GATES,
-        "observed_import_modules": imports,
-        "updated_unix_ms": 1_700_000_000_000,
-    }]
+    assert [list(e.items()) for e in entries] == [[  # the seed's fields, in its order
+        ("schema_version", 1),
+        ("blueprint_id", "edge/../wasm"),
+        ("deploy_target", "wasm"),
+        ("runtime_profile", "wasm_wasi"),
+        ("constraint_profile_id", "control_plane_gateway_v1"),
+        ("required_abi", "wasi:*"),
+        ("required_feature_gates", BASE_GATES),
+        ("artifact_path", str(folder / f"{sha}.wasm")),
+        ("artifact_sha256", sha),
+        ("artifact_size_bytes", len(data)),
+        ("manifest_path", str(folder / f"{sha}.manifest.json")),
+        ("generated_unix_ms", 1_700_000_000_000),
+    ]]
 
 
 def test_channel_automation_profile_adds_dispatch_gate(tmp_path: Path) -> None:
@@ -213,7 +216,9 @@ def test_packaging_twice_is_idempotent(tmp_path: Path) -> None:
     state_before = (state / "state.json").read_text()
     clock.advance(60_000)
     second = package_module(WASM_DIR / "component.wasm", state_dir=state, clock=clock)
-    assert second.model_dump() == {**first.model_dump(), "state_updated": False}
+    # as the seed, state_updated is true on every packaging; files and state stay as they were
+    assert second.model_dump() == first.model_dump()
+    assert second.state_updated is True
     assert snapshot(state / "wasm-artifacts") == files
     assert (state / "state.json").read_text() == state_before
 
@@ -238,11 +243,12 @@ def test_upsert_keeps_other_state_fields_and_entries(tmp_path: Path) -> None:
     assert saved["processed_case_keys"] == ["k1"]
     assert saved["other_tool"] == {"x": 1}
     keys = [(d["blueprint_id"], d["runtime_profile"]) for d in saved["wasm_deliverables"]]
-    assert keys == [("aaa", "wasm_wasi"), ("zzz", "channel_automation_wasi"),
-                    ("zzz", "wasm_wasi")]
+    # as the seed: replaced where it stands, new keys appended (no re-sorting)
+    assert keys == [("aaa", "wasm_wasi"), ("zzz", "wasm_wasi"),
+                    ("zzz", "channel_automation_wasi")]
     assert saved["wasm_deliverables"][0] == other_entry
     component_sha = hashlib.sha256((WASM_DIR / "component.wasm").read_bytes()).hexdigest()
-    assert saved["wasm_deliverables"][2]["artifact_sha256"] == component_sha
+    assert saved["wasm_deliverables"][1]["artifact_sha256"] == component_sha
 
 
 def test_compliant_looking_module_that_fails_validation_leaves_nothing(tmp_path: Path) -> None:
@@ -269,3 +275,46 @@ def test_cli_defaults_match_the_library() -> None:
     assert cli_wasm.DEFAULT_FUEL == smoke.DEFAULT_FUEL
     assert cli_wasm.DEFAULT_MEMORY_MIB * 1024 * 1024 == smoke.DEFAULT_MEMORY_BYTES
     assert cli_wasm.DEFAULT_PROBE_TIMEOUT_S == smoke.DEFAULT_PROBE_TIMEOUT_S
+
+
+def test_replacing_an_entry_keeps_its_place_among_others(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    for blueprint in ("b", "a", "c"):
+        package_module(WASM_DIR / "edge-runtime.wasm", state_dir=state, blueprint_id=blueprint)
+    package_module(WASM_DIR / "component.wasm", state_dir=state, blueprint_id="a")
+    saved = json.loads((state / "state.json").read_text())["wasm_deliverables"]
+    component_sha = hashlib.sha256((WASM_DIR / "component.wasm").read_bytes()).hexdigest()
+    assert [(d["blueprint_id"], d["artifact_sha256"] == component_sha) for d in saved] == [
+        ("b", False), ("a", True), ("c", False)]
+
+
+def test_blueprint_id_is_trimmed_as_the_seed_does(tmp_path: Path) -> None:
+    report = package_module(WASM_DIR / "edge-runtime.wasm", state_dir=tmp_path,
+                            blueprint_id=" edge-wasm ")
+    folder = tmp_path / "wasm-artifacts" / "edge-wasm"
+    assert (report.blueprint_id, Path(report.manifest_path).parent) == ("edge-wasm", folder)
+    manifest = json.loads(Path(report.manifest_path).read_text())
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (manifest["blueprint_id"], state["wasm_deliverables"][0]["blueprint_id"]) == (
+        "edge-wasm", "edge-wasm")
+    with pytest.raises(UsageError, match="blueprint id must not be empty"):
+        package_module(WASM_DIR / "edge-runtime.wasm", state_dir=tmp_path, blueprint_id="  ")
+
+
+def test_module_that_is_not_a_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "module.wasm"
+    os.mkfifo(fifo)
+    with pytest.raises(WasmModuleError, match=r"not a regular file \(FIFO\)"):
+        package_module(fifo, state_dir=tmp_path / "state")
+    with pytest.raises(WasmModuleError, match=r"not a regular file \(character device\)"):
+        package_module("/dev/zero", state_dir=tmp_path / "state")
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_fifo_planted_as_the_artifact_is_replaced_not_read(tmp_path: Path) -> None:
+    data = (WASM_DIR / "edge-runtime.wasm").read_bytes()
+    folder = tmp_path / "wasm-artifacts" / "edge-wasm"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / f"{hashlib.sha256(data).hexdigest()}.wasm")
+    report = package_module(WASM_DIR / "edge-runtime.wasm", state_dir=tmp_path)
+    assert Path(report.artifact_path).read_bytes() == data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -129,12 +130,106 @@ def test_node_instantiates_core_modules_with_stub_imports() -> None:
 def test_node_probe_failure_fails_the_module(tmp_path: Path) -> None:
     import wasmtime
 
-    # a start function that traps during instantiation fails in V8 too
-    trap = tmp_path / "trap.wasm"
-    trap.write_bytes(bytes(wasmtime.wat2wasm("(module (func $s unreachable) (start $s))")))
+    # memory64: wasmtime validates and runs it; Node 20's V8 refuses to compile it
+    mem64 = tmp_path / "mem64.wasm"
+    mem64.write_bytes(bytes(wasmtime.wat2wasm("(module (memory i64 1))")))
     only_node = {"node": shutil.which("node")}
-    report = smoke_run([trap], which=lambda name: only_node.get(name))
+    report = smoke_run([mem64], which=lambda name: only_node.get(name))
     (module,) = report.modules
-    assert module.run.outcome == "trapped"
-    assert module.probes["node"].startswith("fail(")
+    assert module.run.outcome == "no_entry"
+    assert module.probes["node"].startswith("fail(WebAssembly.compile(): ")
     assert (report.probes[0].status, report.status) == ("fail", "fail")
+
+
+def test_node_probe_compiles_only_and_never_runs_a_start_function(tmp_path: Path) -> None:
+    import wasmtime
+
+    # a start function that would allocate ~1 GB in V8 if it ran (no fuel, no cap there)
+    hog = tmp_path / "hog.wasm"
+    hog.write_bytes(bytes(wasmtime.wat2wasm(
+        "(module (memory 1) (func $s (drop (memory.grow (i32.const 15000))) unreachable)"
+        " (start $s))")))
+    only_node = {"node": shutil.which("node")}
+    report = smoke_run([hog], which=lambda name: only_node.get(name))
+    (module,) = report.modules
+    assert module.probes["node"] == "pass"
+    assert report.probes[0].detail == ("V8 compiled 1 core module(s) and resolved stub imports "
+                                       "(no code run)")
+    assert (module.run.outcome, module.verdict) == ("trapped", "fail")  # wasmtime ran it
+
+
+def _module(tmp_path: Path, name: str, text: str) -> Path:
+    import wasmtime
+
+    path = tmp_path / name
+    path.write_bytes(bytes(wasmtime.wat2wasm(text)))
+    return path
+
+
+def _grower(tmp_path: Path, elements: int) -> Path:
+    # exits 3 when table.grow is refused, 0 when it was granted
+    return _module(tmp_path, f"grow-{elements}.wasm", f"""(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (table 0 funcref)
+      (func (export "_start")
+        (if (i32.eq (table.grow (ref.null func) (i32.const {elements})) (i32.const -1))
+          (then (call $exit (i32.const 3))))
+        (call $exit (i32.const 0))))""")
+
+
+def test_table_growth_is_capped_like_memory(tmp_path: Path) -> None:
+    huge, over, under = (_grower(tmp_path, n) for n in (300_000_000, 2_000_000, 500_000))
+    report = smoke_run([huge, over, under], **NO_PROBES)  # default cap: 1 M elements (8 MB)
+    assert [m.run.label for m in report.modules] == ["exited(3)", "exited(3)", "exited(0)"]
+    (raised,) = smoke_run([over], policy=SandboxPolicy(table_elements=4_000_000),
+                          **NO_PROBES).modules
+    assert raised.run.label == "exited(0)"  # the cap is what refused it
+
+
+def test_captured_output_keeps_the_head_and_counts_the_rest(tmp_path: Path) -> None:
+    # 32 writes of a 64 KiB buffer (2 MiB); only the first 4096 bytes are kept
+    flood = _module(tmp_path, "flood.wasm", """(module
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 2)
+      (func (export "_start") (local $i i32)
+        (i32.store (i32.const 0) (i32.const 65536))
+        (i32.store (i32.const 4) (i32.const 65536))
+        (memory.fill (i32.const 65536) (i32.const 65) (i32.const 65536))
+        (loop $again
+          (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $again (i32.lt_u (local.get $i) (i32.const 32))))))""")
+    (module,) = smoke_run([flood], policy=SandboxPolicy(fuel=100_000), **NO_PROBES).modules
+    run = module.run
+    assert (run.label, run.stdout_bytes, run.stdout_truncated, run.stdout) == (
+        "exited(0)", 32 * 65536, True, "A" * 4096)
+
+
+def test_module_sleeping_in_wasi_is_stopped_by_the_deadline(tmp_path: Path) -> None:
+    sleeper = _module(tmp_path, "sleep.wasm", """(module
+      (import "wasi_snapshot_preview1" "poll_oneoff"
+        (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 16) (i32.const 1))
+        (i64.store (i32.const 24) (i64.const 3600000000000))
+        (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))))""")
+    started = time.monotonic()
+    report = smoke_run(expect_stopped=[sleeper], policy=SandboxPolicy(fuel=1000, deadline_s=1),
+                       **NO_PROBES)
+    assert time.monotonic() - started < 30
+    (module,) = report.modules
+    assert (module.run.outcome, module.verdict, report.stopped) == (
+        "deadline_exceeded", "pass", 1)
+    assert module.run.detail == "stopped by the sandbox: still in a host call 2s after starting"
+
+
+def test_compute_loop_is_stopped_by_the_deadline_before_its_fuel(tmp_path: Path) -> None:
+    report = smoke_run([WASM_DIR / "infinite-loop.wasm"],
+                       policy=SandboxPolicy(fuel=10**15, deadline_s=0.5), **NO_PROBES)
+    (module,) = report.modules
+    assert (module.run.outcome, module.run.detail) == (
+        "deadline_exceeded", "stopped by the sandbox: wall-clock deadline of 0.5s passed")
+    assert report.status == "fail"

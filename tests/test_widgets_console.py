@@ -188,8 +188,8 @@ def test_non_compliant_module_is_refused_with_reason_codes(tmp_path: Path) -> No
     console.package_button.click()
     assert console.package_report is None
     assert "refused: nothing was written" in console.wasm_result.value
-    assert codes_html(["required_abi_missing", "import_module_forbidden"]) in (
-        console.wasm_result.value)
+    assert codes_html(["required_abi_missing", "import_module_not_allowlisted",
+                       "import_module_forbidden"]) in console.wasm_result.value
     assert not state.exists()
 
 

@@ -109,31 +109,65 @@ def _inspect(path: Path, as_json: bool) -> int:
     return 0
 
 
+def _codes(values: list[str]) -> str:
+    """The seed's list rendering: comma-joined, ``none`` when empty."""
+    return ",".join(values) or "none"
+
+
 def render_package(report: PackageReport) -> str:
-    """Text form of a package report."""
-    return (
-        f"wasm package: blueprint_id={report.blueprint_id} "
-        f"runtime_profile={report.runtime_profile} kind={report.module_kind} "
-        f"artifact={report.artifact_path} sha256={report.artifact_sha256} "
-        f"size_bytes={report.artifact_size_bytes} manifest={report.manifest_path} "
+    """Text form of a package report: the seed's line, then tau-ops' own details.
+
+    Examples
+    --------
+    The first line is ``deployment wasm package: blueprint_id=... runtime_profile=...
+    artifact_path=... artifact_sha256=... artifact_size_bytes=... manifest_path=...
+    state_path=... state_updated=true constraint_profile_id=...
+    compliance_reason_codes=... constraints=...`` (the seed's format).
+    """
+    seed = (
+        f"deployment wasm package: blueprint_id={report.blueprint_id} "
+        f"runtime_profile={report.runtime_profile} artifact_path={report.artifact_path} "
+        f"artifact_sha256={report.artifact_sha256} "
+        f"artifact_size_bytes={report.artifact_size_bytes} "
+        f"manifest_path={report.manifest_path} state_path={report.state_path} "
         f"state_updated={kv(report.state_updated)} "
         f"constraint_profile_id={report.constraint_profile_id} "
-        f"imports={kv(report.observed_import_modules)} "
-        f"reason_codes={kv(report.compliance_reason_codes)}"
+        f"compliance_reason_codes={_codes(report.compliance_reason_codes)} "
+        f"constraints={','.join(report.capability_constraints)}"
     )
+    extra = (
+        f"wasm package: module_kind={report.module_kind} "
+        f"observed_import_modules={_codes(report.observed_import_modules)} "
+        f"source_module_path={report.source_module_path}"
+    )
+    return f"{seed}\n{extra}"
 
 
 def render_inspect(report: InspectReport) -> str:
-    """Text form of an inspect report (one summary line, then one line per problem)."""
+    """Text form of an inspect report: the seed's line, tau-ops' details, one line per problem.
+
+    Examples
+    --------
+    The first line is ``deployment wasm inspect: manifest_path=... blueprint_id=...
+    runtime_profile=... constraint_profile_id=... constraint_target_role=...
+    required_runtime_profile=... required_abi=... compliant=... reason_codes=...
+    observed_import_modules=... required_feature_gates=... max_artifact_size_bytes=...``.
+    """
     lines = [
-        f"wasm inspect: manifest={report.manifest_path} blueprint_id={report.blueprint_id} "
-        f"runtime_profile={report.runtime_profile} compliant={kv(report.compliant)} "
-        f"reason_codes={kv(report.reason_codes)} "
+        f"deployment wasm inspect: manifest_path={report.manifest_path} "
+        f"blueprint_id={report.blueprint_id} runtime_profile={report.runtime_profile} "
         f"constraint_profile_id={report.constraint_profile_id} "
-        f"target_role={report.constraint_target_role} required_abi={report.required_abi} "
-        f"imports={kv(report.observed_import_modules)} "
-        f"size_bytes={report.artifact_size_bytes} "
-        f"max_size_bytes={report.max_artifact_size_bytes}"
+        f"constraint_target_role={report.constraint_target_role} "
+        f"required_runtime_profile={report.required_runtime_profile} "
+        f"required_abi={report.required_abi} compliant={kv(report.compliant)} "
+        f"reason_codes={_codes(report.reason_codes)} "
+        f"observed_import_modules={_codes(report.observed_import_modules)} "
+        f"required_feature_gates={_codes(report.required_feature_gates)} "
+        f"max_artifact_size_bytes={report.max_artifact_size_bytes}",
+        f"wasm inspect: module_kind={report.module_kind or 'unknown'} "
+        f"artifact_path={report.artifact_path} "
+        f"artifact_size_bytes={report.artifact_size_bytes} "
+        f"capability_constraints={_codes(report.capability_constraints)}",
     ]
     lines += [f"problem: {detail}" for detail in report.details]
     return "\n".join(lines)

@@ -1,9 +1,14 @@
 """Inspection: re-verify a packaged manifest against its artifact and its runtime profile.
 
-Nothing in a manifest is trusted: the artifact is re-read, re-hashed and
-re-parsed, the constraints are compared with the built-in profile, and a
-manifest whose artifact lies outside its folder is refused. Problems become
-reason codes in the report, so an operator sees every one of them at once.
+Nothing in a manifest is trusted: the artifact is re-read (bounded, regular
+files only), re-hashed and re-parsed by wasmtime, the constraints are compared
+with the built-in profile, the blueprint id with the folder packaging put it
+in, the file names with the hash, the source module (when it is still there)
+with the artifact, and a manifest whose artifact lies outside its folder is
+refused. Problems become reason codes in the report, so an operator sees every
+one of them at once. Manifests are read as leniently as the seed reads them
+(unknown fields ignored, defaultable fields defaulted, extra capability
+constraints allowed: only the required feature gates are checked).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tau_ops import jsonio, storage
 from tau_ops.errors import ManifestError, WasmModuleError
 from tau_ops.wasm.manifest import WasmManifest, read_manifest_json, validate_manifest
 from tau_ops.wasm.parse import parse_module
@@ -30,26 +36,32 @@ from tau_ops.wasm.profiles import (
 MANIFEST_SCHEMA_INVALID = "manifest_schema_invalid"
 RUNTIME_PROFILE_UNKNOWN = "runtime_profile_unknown"
 RUNTIME_CONSTRAINTS_MISMATCH = "runtime_constraints_mismatch"
-CAPABILITY_CONSTRAINTS_MISMATCH = "capability_constraints_mismatch"
+BLUEPRINT_ID_MISMATCH = "blueprint_id_mismatch"
+MANIFEST_NAME_MISMATCH = "manifest_name_mismatch"
 ARTIFACT_OUTSIDE_MANIFEST_DIR = "artifact_outside_manifest_dir"
 ARTIFACT_NAME_MISMATCH = "artifact_name_mismatch"
 ARTIFACT_MISSING = "artifact_missing"
+ARTIFACT_UNREADABLE = "artifact_unreadable"
 ARTIFACT_SHA256_MISMATCH = "artifact_sha256_mismatch"
 ARTIFACT_SIZE_MISMATCH = "artifact_size_mismatch"
 ARTIFACT_INVALID_MODULE = "artifact_invalid_module"
 OBSERVED_IMPORTS_MISMATCH = "observed_imports_mismatch"
+SOURCE_MODULE_MISMATCH = "source_module_mismatch"
 INTEGRITY_REASON_CODES: tuple[str, ...] = (
     MANIFEST_SCHEMA_INVALID,
     RUNTIME_PROFILE_UNKNOWN,
     RUNTIME_CONSTRAINTS_MISMATCH,
-    CAPABILITY_CONSTRAINTS_MISMATCH,
+    BLUEPRINT_ID_MISMATCH,
+    MANIFEST_NAME_MISMATCH,
     ARTIFACT_OUTSIDE_MANIFEST_DIR,
     ARTIFACT_NAME_MISMATCH,
     ARTIFACT_MISSING,
+    ARTIFACT_UNREADABLE,
     ARTIFACT_SHA256_MISMATCH,
     ARTIFACT_SIZE_MISMATCH,
     ARTIFACT_INVALID_MODULE,
     OBSERVED_IMPORTS_MISMATCH,
+    SOURCE_MODULE_MISMATCH,
 )
 
 
@@ -150,6 +162,74 @@ def inspect_manifest(manifest_path: Path | str) -> InspectReport:
     return _inspect(Path(manifest_path))[0]
 
 
+def _check_names(found: _Findings, path: Path, m: WasmManifest) -> None:
+    """Blueprint id vs its folder, manifest name vs its hash (as packaging names them)."""
+    folder = storage.safe_component(m.blueprint_id.strip())
+    if path.parent.name != folder:
+        found.add(BLUEPRINT_ID_MISMATCH,
+                  f"blueprint_id {m.blueprint_id!r} belongs in folder {folder!r}, "
+                  f"the manifest lies in {path.parent.name!r}")
+    if path.name != f"{m.artifact_sha256}.manifest.json":
+        found.add(MANIFEST_NAME_MISMATCH,
+                  f"manifest file {path.name!r} is not <artifact_sha256>.manifest.json")
+
+
+def _check_source(found: _Findings, path: Path, m: WasmManifest) -> None:
+    """The source module, when it is still a readable file, must be the artifact's bytes."""
+    source = Path(m.source_module_path)
+    try:
+        data = jsonio.read_bounded(source, max_bytes=jsonio.LIMITS["wasm_module"],
+                                   what="source module")
+    except OSError:
+        return  # moved or removed since packaging (CI builds): nothing to compare
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != m.artifact_sha256:
+        found.add(SOURCE_MODULE_MISMATCH,
+                  f"source_module_path {m.source_module_path!r} has sha256 {sha}, "
+                  f"not the artifact's")
+
+
+def _check_artifact(
+    found: _Findings, artifact: Path, m: WasmManifest, *, imports_declared: bool
+) -> tuple[int, list[str], str]:
+    """Hash, size, parse and imports of the artifact; (size, imports, kind) as found.
+
+    Imports are compared only when the manifest lists them (the seed defaults
+    an omitted list); compliance always uses the imports re-derived here.
+    """
+    size, imports, kind = m.artifact_size_bytes, list(m.observed_import_modules), ""
+    if m.artifact_path != f"{m.artifact_sha256}.wasm":
+        found.add(ARTIFACT_NAME_MISMATCH,
+                  f"artifact_path {m.artifact_path!r} is not <artifact_sha256>.wasm")
+    try:
+        data = jsonio.read_bounded(artifact, max_bytes=jsonio.LIMITS["wasm_module"],
+                                   what="artifact")
+    except FileNotFoundError as exc:
+        found.add(ARTIFACT_MISSING, f"cannot read {artifact}: {exc.strerror}")
+        return size, imports, kind
+    except OSError as exc:
+        found.add(ARTIFACT_UNREADABLE, exc.strerror or str(exc))
+        return size, imports, kind
+    size = len(data)
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != m.artifact_sha256:
+        found.add(ARTIFACT_SHA256_MISMATCH,
+                  f"artifact sha256 is {sha}, manifest says {m.artifact_sha256}")
+    if size != m.artifact_size_bytes:
+        found.add(ARTIFACT_SIZE_MISMATCH,
+                  f"artifact is {size} bytes, manifest says {m.artifact_size_bytes}")
+    try:
+        module = parse_module(data, source=str(artifact))
+    except WasmModuleError as exc:
+        found.add(ARTIFACT_INVALID_MODULE, exc.message)
+        return size, imports, kind
+    kind, imports = module.kind, list(module.import_modules)
+    if imports_declared and imports != m.observed_import_modules:
+        found.add(OBSERVED_IMPORTS_MISMATCH,
+                  f"artifact imports {imports}, manifest says {m.observed_import_modules}")
+    return size, imports, kind
+
+
 def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
     raw = read_manifest_json(path)
     parsed = validate_manifest(raw)
@@ -157,16 +237,14 @@ def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
         return _schema_invalid_report(path, raw, parsed), None
     m: WasmManifest = parsed
     found = _Findings()
-    profile = PROFILES.get(m.runtime_profile)
+    profile = PROFILES.get(m.runtime_profile.strip())
     constraints: RuntimeConstraints = profile.constraints if profile else m.runtime_constraints
     if profile is None:
         found.add(RUNTIME_PROFILE_UNKNOWN, f"runtime profile {m.runtime_profile!r} is not known")
     elif m.runtime_constraints != constraints:
         found.add(RUNTIME_CONSTRAINTS_MISMATCH,
                   f"runtime_constraints differ from profile {constraints.profile_id}")
-    if m.capability_constraints != constraints.required_feature_gates:
-        found.add(CAPABILITY_CONSTRAINTS_MISMATCH,
-                  "capability_constraints differ from the profile's feature gates")
+    _check_names(found, path, m)
 
     size, imports, kind = m.artifact_size_bytes, list(m.observed_import_modules), ""
     artifact = path.parent / m.artifact_path
@@ -177,32 +255,9 @@ def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
         found.add(ARTIFACT_OUTSIDE_MANIFEST_DIR,
                   f"artifact {artifact} resolves outside {path.parent}")
     else:
-        if m.artifact_path != f"{m.artifact_sha256}.wasm":
-            found.add(ARTIFACT_NAME_MISMATCH,
-                      f"artifact_path {m.artifact_path!r} is not <artifact_sha256>.wasm")
-        try:
-            data = artifact.read_bytes()
-        except OSError as exc:
-            found.add(ARTIFACT_MISSING, f"cannot read {artifact}: {exc.strerror}")
-        else:
-            size = len(data)
-            sha = hashlib.sha256(data).hexdigest()
-            if sha != m.artifact_sha256:
-                found.add(ARTIFACT_SHA256_MISMATCH,
-                          f"artifact sha256 is {sha}, manifest says {m.artifact_sha256}")
-            if size != m.artifact_size_bytes:
-                found.add(ARTIFACT_SIZE_MISMATCH,
-                          f"artifact is {size} bytes, manifest says {m.artifact_size_bytes}")
-            try:
-                module = parse_module(data, source=str(artifact))
-            except WasmModuleError as exc:
-                found.add(ARTIFACT_INVALID_MODULE, exc.message)
-            else:
-                kind, imports = module.kind, list(module.import_modules)
-                if imports != m.observed_import_modules:
-                    found.add(OBSERVED_IMPORTS_MISMATCH,
-                              f"artifact imports {imports}, manifest says "
-                              f"{m.observed_import_modules}")
+        size, imports, kind = _check_artifact(
+            found, artifact, m, imports_declared="observed_import_modules" in raw)
+    _check_source(found, path, m)
     compliance = compliance_reason_codes(
         constraints,
         runtime_profile=m.runtime_profile,
@@ -210,7 +265,7 @@ def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
         capability_constraints=m.capability_constraints,
         import_modules=imports,
     )
-    if (m.runtime_constraints.required_runtime_profile != m.runtime_profile
+    if (m.runtime_constraints.required_runtime_profile.strip() != m.runtime_profile.strip()
             and RUNTIME_PROFILE_MISMATCH not in compliance):
         compliance.insert(0, RUNTIME_PROFILE_MISMATCH)
     codes = compliance + found.codes

@@ -15,12 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tau_ops import storage
+from tau_ops import jsonio, storage
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import (
     ManifestError,
     NonCompliantModule,
-    StateError,
     UsageError,
     WasmModuleError,
 )
@@ -31,7 +30,13 @@ from tau_ops.wasm.manifest import (
     WasmManifest,
     read_manifest_json,
 )
-from tau_ops.wasm.parse import ModuleKind, parse_module, read_module_bytes, validate_module
+from tau_ops.wasm.parse import (
+    ModuleKind,
+    ParsedModule,
+    parse_module,
+    read_module_bytes,
+    validate_module,
+)
 from tau_ops.wasm.profiles import compliance_reason_codes, get_profile, is_compliant
 
 DEFAULT_BLUEPRINT_ID = "edge-wasm"
@@ -91,13 +96,15 @@ class NonCompliantPackage(NonCompliantModule):
 @dataclass(frozen=True)
 class _Checked:
     data: bytes
+    parsed: ParsedModule
     check: ComplianceCheck
 
 
 def _check(
     module_path: Path, *, blueprint_id: str, runtime_profile: str, validate: bool = True
 ) -> _Checked:
-    if not blueprint_id.strip():
+    blueprint_id = blueprint_id.strip()  # the seed trims it for the folder, manifest and state
+    if not blueprint_id:
         raise UsageError("blueprint id must not be empty")
     profile = get_profile(runtime_profile)
     data = read_module_bytes(module_path)
@@ -128,7 +135,7 @@ def _check(
         compliance_reason_codes=codes,
         compliant=is_compliant(codes),
     )
-    return _Checked(data=data, check=check)
+    return _Checked(data=data, parsed=parsed, check=check)
 
 
 def check_module(
@@ -152,19 +159,25 @@ def _existing_manifest(path: Path) -> WasmManifest | None:
 
 
 def _write_artifact(path: Path, data: bytes, sha: str) -> None:
-    try:
-        same_size = path.stat().st_size == len(data)
-        if same_size and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
+    try:  # bounded, regular files only: a FIFO planted there is replaced, never read
+        present = jsonio.read_bounded(path, max_bytes=len(data), what="artifact")
+        if hashlib.sha256(present).hexdigest() == sha:
             return  # already there, byte-identical: packaging twice is idempotent
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    except OSError:
+        pass  # missing, another size, or not a regular file: (re)write it
     storage.atomic_write_bytes(path, data)
 
 
-def _key(entry: dict[str, Any]) -> tuple[str, str]:
-    return (str(entry.get("blueprint_id", "")), str(entry.get("runtime_profile", "")))
+def _done() -> Future[None]:
+    finished: Future[None] = Future()
+    finished.set_result(None)
+    return finished
+
+
+def _key(entry: dict[str, Any]) -> tuple[str | None, str | None]:
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+    return (text(entry.get("blueprint_id")), text(entry.get("runtime_profile")))
 
 
 def package_module(
@@ -229,7 +242,10 @@ def _package(
     checked = _check(module_path, blueprint_id=blueprint_id, runtime_profile=runtime_profile,
                      validate=False)
     check = checked.check
-    validating = pool.submit(validate_module, checked.data, source=str(module_path))
+    blueprint_id = check.blueprint_id
+    validating: Future[None] = (
+        pool.submit(validate_module, checked.data, source=str(module_path))
+        if not checked.parsed.validated else _done())
     if not check.compliant:
         validating.result()  # an invalid module is bad input (exit 2) before non-compliant
         raise NonCompliantPackage(check)
@@ -275,24 +291,23 @@ def _package(
         blueprint_id=blueprint_id,
         runtime_profile=profile.name,
         constraint_profile_id=profile.constraints.profile_id,
-        manifest_path=str(manifest_path),
+        required_abi=profile.constraints.required_abi,
+        required_feature_gates=list(profile.constraints.required_feature_gates),
         artifact_path=str(artifact),
         artifact_sha256=sha,
         artifact_size_bytes=check.artifact_size_bytes,
-        source_module_path=str(module_path),
-        capability_constraints=profile.capability_constraints,
-        observed_import_modules=check.observed_import_modules,
-        updated_unix_ms=manifest.generated_unix_ms,
+        manifest_path=str(manifest_path),
+        generated_unix_ms=manifest.generated_unix_ms,
     )
-    changed = False
 
     def upsert(state: DeploymentState) -> None:
-        nonlocal changed
+        # As the seed: replace the first entry with the same key where it stands, else append.
         new = entry.model_dump(mode="json")
-        mine = [d for d in state.wasm_deliverables if _key(d) == entry.key]
-        others = [d for d in state.wasm_deliverables if _key(d) != entry.key]
-        changed = mine != [new]
-        state.wasm_deliverables = sorted([*others, new], key=_key)
+        for index, current in enumerate(state.wasm_deliverables):
+            if _key(current) == entry.key:
+                state.wasm_deliverables[index] = new
+                return
+        state.wasm_deliverables.append(new)
 
     update_state(state_dir, upsert, now_ms=now_ms)
     return PackageReport(
@@ -305,7 +320,7 @@ def _package(
         artifact_size_bytes=check.artifact_size_bytes,
         manifest_path=str(manifest_path),
         state_path=str(StatePaths(state_dir).state),
-        state_updated=changed,
+        state_updated=True,  # as the seed: state.json is written on every packaging
         capability_constraints=profile.capability_constraints,
         constraint_profile_id=profile.constraints.profile_id,
         compliance_reason_codes=check.compliance_reason_codes,

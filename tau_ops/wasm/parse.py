@@ -1,12 +1,13 @@
-"""Read a WebAssembly binary: kind, validation, and import module names, without compiling.
+"""Read a WebAssembly binary: kind, validation, and import module names.
 
-Compiling a module is orders of magnitude slower than validating it, so this
-module never constructs a ``wasmtime.Module``: core modules are validated with
-``wasmtime.Module.validate`` and their import section is read directly from
-the binary; components are walked section by section (every embedded core
-module is validated the same way) and their top-level import names are read
-from the component import section (id 10). Full component type checking
-happens when the smoke harness compiles the component.
+wasmtime is the authority on what is WebAssembly. Core modules are validated
+with ``wasmtime.Module.validate`` (compiling is orders of magnitude slower and
+is not needed) and their import section, once validated, is read directly from
+the binary. Components are handed whole to ``wasmtime.component.Component``,
+which parses, validates and type-checks them; their import modules are the
+names wasmtime says a host must supply (instances, functions, resources,
+modules, components), never a type-only import such as ``entity-config``
+bound to a record type. Whatever wasmtime refuses is refused here.
 """
 
 from __future__ import annotations
@@ -17,27 +18,47 @@ from pathlib import Path
 from typing import Literal
 
 import wasmtime
+import wasmtime.component as wc
 
+from tau_ops import jsonio
 from tau_ops.errors import WasmModuleError
+from tau_ops.wasm.skeleton import CannotSkeleton, skeleton
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
 COMPONENT_VERSION_LAYER = b"\x0d\x00\x01\x00"
 CORE_IMPORT_SECTION = 2
-COMPONENT_CORE_MODULE_SECTION = 1
-COMPONENT_NESTED_SECTION = 4
-COMPONENT_IMPORT_SECTION = 10
 
 ModuleKind = Literal["core", "component"]
+
+# Import kinds wasmtime reports that a host does not have to supply: a type import
+# (``(import "entity-config" (type (eq ...)))``) names a type, not a capability.
+_HOST_SUPPLIED = (wc.ComponentInstanceType, wc.FuncType, wc.ResourceType, wc.ModuleType,
+                  wc.ComponentType)
 
 
 @dataclass(frozen=True)
 class ParsedModule:
-    """What packaging needs to know about a binary: its kind and what it imports."""
+    """What packaging needs to know about a binary.
+
+    Attributes
+    ----------
+    kind : {"core", "component"}
+        A core module (version 1) or a component (layer 1).
+    size_bytes : int
+        Size of the binary, in bytes.
+    import_modules : tuple of str
+        Sorted, distinct import module names (core) or host-supplied import
+        names (component).
+    validated : bool
+        True when wasmtime has already validated the binary (components always,
+        core modules unless ``validate=False`` was asked for).
+    """
 
     kind: ModuleKind
     size_bytes: int
     import_modules: tuple[str, ...]
+    validated: bool = True
 
 
 @functools.cache
@@ -46,17 +67,25 @@ def validation_engine() -> wasmtime.Engine:
     return wasmtime.Engine()
 
 
+@functools.cache
+def component_engine() -> wasmtime.Engine:
+    """The engine that parses components: unoptimised code, since nothing runs it."""
+    config = wasmtime.Config()
+    config.cranelift_opt_level = "none"
+    return wasmtime.Engine(config)
+
+
 class _Truncated(Exception):
     """The binary ended inside a structure."""
 
 
 class _Reader:
-    """A cursor over a bytes view with the LEB128 and name readers WebAssembly uses."""
+    """A bounded cursor with the LEB128 and name readers WebAssembly uses."""
 
     def __init__(self, data: memoryview, pos: int = 0, end: int | None = None) -> None:
         self.data = data
         self.pos = pos
-        self.end = len(data) if end is None else end
+        self.end = len(data) if end is None else min(end, len(data))
 
     def at_end(self) -> bool:
         return self.pos >= self.end
@@ -94,32 +123,15 @@ class _Reader:
         except UnicodeDecodeError:
             raise WasmModuleError("has an import name that is not valid UTF-8") from None
 
-    def sections(self) -> list[tuple[int, int, int]]:
-        """(id, start, end) of every section from the cursor to the end."""
-        found = []
-        while not self.at_end():
-            section_id = self.byte()
-            size = self.leb()
-            start = self.pos
-            if size > self.end - start:
-                raise _Truncated
-            self.pos = start + size
-            found.append((section_id, start, start + size))
-        return found
-
 
 # Abstract heap types that stand alone as a reference type byte (funcref, externref, ...).
 _SHORT_REFTYPES = frozenset(range(0x69, 0x75))
 _NUMERIC_VALTYPES = frozenset({0x7F, 0x7E, 0x7D, 0x7C, 0x7B})
 
 
-def _skip_heap_type(r: _Reader) -> None:
-    r.leb()  # an abstract heap type byte or a type index, both one s33
-
-
 def _skip_reftype(r: _Reader, first: int) -> None:
-    if first in (0x63, 0x64):  # (ref null ht) / (ref ht)
-        _skip_heap_type(r)
+    if first in (0x63, 0x64):  # (ref null ht) / (ref ht): one s33 heap type follows
+        r.leb()
     elif first not in _SHORT_REFTYPES:
         raise WasmModuleError(f"has an unsupported reference type 0x{first:02x} in an import")
 
@@ -139,99 +151,123 @@ def _skip_limits(r: _Reader) -> None:
         r.leb()
 
 
+def _skip_import_desc(r: _Reader) -> None:
+    kind = r.byte()
+    if kind == 0x00:  # function: type index
+        r.leb()
+    elif kind == 0x01:  # table: reftype + limits
+        _skip_reftype(r, r.byte())
+        _skip_limits(r)
+    elif kind == 0x02:  # memory: limits
+        _skip_limits(r)
+    elif kind == 0x03:  # global: valtype + mutability
+        _skip_valtype(r)
+        r.byte()
+    elif kind == 0x04:  # tag: attribute + type index
+        r.byte()
+        r.leb()
+    else:
+        raise WasmModuleError(f"has an unsupported import kind 0x{kind:02x}")
+
+
 def _core_import_modules(data: memoryview) -> list[str]:
     reader = _Reader(data, 8)
-    modules: list[str] = []
     while not reader.at_end():
         section_id = reader.byte()
         size = reader.leb()
         start = reader.pos
+        if size > reader.end - start:
+            raise _Truncated
         if section_id == CORE_IMPORT_SECTION:
             r = _Reader(data, start, start + size)
+            modules: list[str] = []
             for _ in range(r.leb()):
                 modules.append(r.name())
                 r.name()
-                kind = r.byte()
-                if kind == 0x00:  # function: type index
-                    r.leb()
-                elif kind == 0x01:  # table: reftype + limits
-                    _skip_reftype(r, r.byte())
-                    _skip_limits(r)
-                elif kind == 0x02:  # memory: limits
-                    _skip_limits(r)
-                elif kind == 0x03:  # global: valtype + mutability
-                    _skip_valtype(r)
-                    r.byte()
-                elif kind == 0x04:  # tag: attribute + type index
-                    r.byte()
-                    r.leb()
-                else:
-                    raise WasmModuleError(f"has an unsupported import kind 0x{kind:02x}")
+                _skip_import_desc(r)
             return modules
         if section_id != 0 and section_id > CORE_IMPORT_SECTION:
-            return modules  # sections are ordered: no import section follows
+            return []  # sections are ordered: no import section follows
         reader.pos = start + size
-    return modules
+    return []
 
 
-def _skip_externdesc(r: _Reader) -> None:
-    sort = r.byte()
-    if sort == 0x00:  # core module: 0x11 + core type index
-        r.byte()
-        r.leb()
-    elif sort in (0x01, 0x04, 0x05):  # func, component, instance: type index
-        r.leb()
-    elif sort in (0x02, 0x03):  # value bound / type bound
-        if r.byte() == 0x00 or sort == 0x02:
-            r.leb()
-    else:
-        raise WasmModuleError(f"has an unsupported component import sort 0x{sort:02x}")
+def _first_line(exc: Exception, fallback: str) -> str:
+    """wasmtime's cause ("... (at offset 0xe)"), not its generic first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        after = lines[lines.index("Caused by:") + 1:]
+        if after:
+            return after[-1]
+    return lines[0] if lines else fallback
 
 
 def _validate_core(data: bytes | memoryview) -> None:
     try:
         wasmtime.Module.validate(validation_engine(), bytes(data))
     except wasmtime.WasmtimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid module"
-        raise WasmModuleError(f"does not validate: {first}") from exc
+        raise WasmModuleError(
+            f"does not validate: {_first_line(exc, 'invalid module')}") from exc
 
 
-def _walk_component(
-    data: memoryview, start: int, end: int, *, top: bool, validate: bool
-) -> list[str]:
-    """Validate embedded core modules (recursively); return the top-level import names."""
-    if bytes(data[start:start + 8]) != MAGIC + COMPONENT_VERSION_LAYER:
-        raise WasmModuleError("has an embedded component with a bad preamble")
-    names: list[str] = []
-    for section_id, s_start, s_end in _Reader(data, start + 8, end).sections():
-        if section_id == COMPONENT_CORE_MODULE_SECTION:
-            if validate:
-                _validate_core(data[s_start:s_end])
-        elif section_id == COMPONENT_NESTED_SECTION:
-            _walk_component(data, s_start, s_end, top=False, validate=validate)
-        elif section_id == COMPONENT_IMPORT_SECTION and top:
-            r = _Reader(data, s_start, s_end)
-            for _ in range(r.leb()):
-                prefix = r.byte()
-                if prefix not in (0x00, 0x01):
-                    raise WasmModuleError(
-                        f"has an unsupported component import name form 0x{prefix:02x}"
-                    )
-                names.append(r.name())
-                _skip_externdesc(r)
-            if not r.at_end():
-                raise WasmModuleError("has trailing bytes in its component import section")
-        elif section_id > 12:
-            raise WasmModuleError(f"has an unknown component section id {section_id}")
-    return names
+def _compile_component(data: bytes) -> wc.Component:
+    try:
+        return wc.Component(component_engine(), data)
+    except wasmtime.WasmtimeError as exc:
+        raise WasmModuleError(
+            f"does not validate: {_first_line(exc, 'invalid component')}") from exc
+
+
+def _component_imports(data: bytes) -> list[str]:
+    """Host-supplied import names, as wasmtime type-checks the component.
+
+    wasmtime compiles a component's code; its skeleton (every embedded core
+    module validated on its own, then bodies replaced by ``unreachable``) has
+    the same structure and imports and compiles in milliseconds. When the
+    skeleton cannot be built or is refused, the original bytes decide.
+    """
+    try:
+        reduced = skeleton(data, _validate_core)  # WasmModuleError: a core module is invalid
+    except CannotSkeleton:
+        return _host_imports(_compile_component(data))
+    try:
+        return _host_imports(_compile_component(reduced))
+    except WasmModuleError:
+        return _host_imports(_compile_component(data))  # the original bytes decide
+
+
+def _host_imports(component: wc.Component) -> list[str]:
+    imports = component.type.imports(component_engine())
+    return [name for name, item in imports.items() if isinstance(item.ty, _HOST_SUPPLIED)]
 
 
 def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True) -> ParsedModule:
-    """Validate ``data`` and list its import modules; :class:`WasmModuleError` if not wasm.
+    """Validate ``data`` and list its import modules.
 
-    ``validate=False`` only lists imports (for callers that run
-    :func:`validate_module` concurrently); the listing still refuses a binary
-    whose structure it cannot follow.
+    Parameters
+    ----------
+    data : bytes
+        The whole binary.
+    source : str
+        Where it came from, for error messages.
+    validate : bool
+        ``False`` lists a core module's imports without validating it (for
+        callers that run :func:`validate_module` concurrently); components are
+        always validated, since wasmtime lists their imports.
+
+    Returns
+    -------
+    ParsedModule
+
+    Raises
+    ------
+    WasmModuleError
+        Not WebAssembly, truncated, an unsupported version, or refused by wasmtime.
+
+    Examples
+    --------
+    >>> parse_module(b"\\0asm\\x01\\x00\\x00\\x00").import_modules
+    ()
     """
     if not data or data[:4] != MAGIC[: min(4, len(data))]:
         raise WasmModuleError(f"{source} is not WebAssembly (missing \\0asm magic)",
@@ -239,17 +275,16 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
     if len(data) < 8:
         raise WasmModuleError(f"{source} is truncated ({len(data)} bytes, a header needs 8)",
                               path=source)
-    view = memoryview(data)
     header = data[4:8]
     try:
         if header == CORE_VERSION:
             if validate:
                 _validate_core(data)
-            imports = _core_import_modules(view)
+            imports = _core_import_modules(memoryview(data))
             kind: ModuleKind = "core"
         elif header == COMPONENT_VERSION_LAYER:
-            imports = _walk_component(view, 0, len(data), top=True, validate=validate)
-            kind = "component"
+            imports = _component_imports(bytes(data))
+            kind, validate = "component", True
         else:
             raise WasmModuleError(
                 f"{source} has unsupported WebAssembly version/layer {header.hex()}", path=source
@@ -261,25 +296,48 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
         if exc.path is None:
             raise WasmModuleError(f"{source} {exc.message}", path=source) from exc
         raise
-    return ParsedModule(kind=kind, size_bytes=len(data), import_modules=tuple(sorted(set(imports))))
+    return ParsedModule(kind=kind, size_bytes=len(data),
+                        import_modules=tuple(sorted(set(imports))), validated=validate)
 
 
 def validate_module(data: bytes, *, source: str = "<module>") -> None:
-    """Full validation only (what :func:`parse_module` does besides listing imports)."""
+    """Full validation only (what :func:`parse_module` does besides listing imports).
+
+    Raises
+    ------
+    WasmModuleError
+        wasmtime refuses the binary.
+    """
     parse_module(data, source=source, validate=True)
 
 
 def read_module_bytes(path: Path) -> bytes:
-    """Read a module file; :class:`WasmModuleError` (exit 2) when it cannot be read."""
+    """Read a module file of at most ``jsonio.LIMITS['wasm_module']`` bytes.
+
+    Parameters
+    ----------
+    path : Path
+        A regular file (a FIFO or a device such as ``/dev/zero`` is refused unread).
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    WasmModuleError
+        Missing, not a regular file, too large or unreadable (exit 2).
+    """
     try:
-        return path.read_bytes()
-    except IsADirectoryError as exc:
-        raise WasmModuleError(f"cannot read module {path}: is a directory", path=path) from exc
+        return jsonio.read_bounded(path, max_bytes=jsonio.LIMITS["wasm_module"], what="module")
     except OSError as exc:
-        raise WasmModuleError(f"cannot read module {path}: {exc.strerror}", path=path) from exc
+        if exc.strerror:
+            raise WasmModuleError(f"cannot read module {path}: {exc.strerror}",
+                                  path=path) from exc
+        raise WasmModuleError(f"cannot read {exc}", path=path) from exc
 
 
 def parse_file(path: Path) -> tuple[bytes, ParsedModule]:
-    """Read and parse a module file."""
+    """Read and parse a module file (see :func:`read_module_bytes`, :func:`parse_module`)."""
     data = read_module_bytes(path)
     return data, parse_module(data, source=str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tau_ops.errors import UsageError
 
@@ -40,19 +40,30 @@ COMPLIANCE_REASON_CODES: tuple[str, ...] = (
 ADVISORY_CODES = frozenset({ABI_ASSUMED_NO_IMPORTS})
 
 
-class RuntimeConstraints(BaseModel):
-    """The constraint profile object a manifest carries as ``runtime_constraints``."""
+DEFAULT_ALLOWED_IMPORT_MODULES: tuple[str, ...] = ("wasi:*", "env")
+DEFAULT_FORBIDDEN_IMPORT_MODULES: tuple[str, ...] = ("wasi_snapshot_preview1", "wasi_unstable")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+class RuntimeConstraints(BaseModel):
+    """The constraint profile object a manifest carries as ``runtime_constraints``.
+
+    Read as the seed reads it: unknown fields are ignored, and the gate and
+    import lists default to the base profile's when omitted. Field order is
+    the seed's.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     schema_version: int
     profile_id: str
     target_role: str
     required_runtime_profile: str
     required_abi: str
-    allowed_import_modules: list[str]
-    forbidden_import_modules: list[str]
-    required_feature_gates: list[str]
+    required_feature_gates: list[str] = Field(default_factory=lambda: list(BASE_FEATURE_GATES))
+    allowed_import_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_IMPORT_MODULES))
+    forbidden_import_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FORBIDDEN_IMPORT_MODULES))
     max_artifact_size_bytes: int
 
 
@@ -80,9 +91,9 @@ def _profile(
             target_role=role,
             required_runtime_profile=name,
             required_abi="wasi:*",
-            allowed_import_modules=["wasi:*", "env"],
-            forbidden_import_modules=["wasi_snapshot_preview1", "wasi_unstable"],
             required_feature_gates=list(gates),
+            allowed_import_modules=list(DEFAULT_ALLOWED_IMPORT_MODULES),
+            forbidden_import_modules=list(DEFAULT_FORBIDDEN_IMPORT_MODULES),
             max_artifact_size_bytes=max_bytes,
         ),
     )
@@ -116,7 +127,10 @@ def get_profile(value: str) -> RuntimeProfile:
 
 
 def matches(pattern: str, module: str) -> bool:
-    """A pattern ending in ``*`` is a prefix match, otherwise exact."""
+    """A pattern ending in ``*`` is a prefix match, otherwise exact (trimmed; empty: none)."""
+    pattern = pattern.strip()
+    if not pattern:
+        return False
     if pattern.endswith("*"):
         return module.startswith(pattern[:-1])
     return module == pattern
@@ -134,14 +148,24 @@ def compliance_reason_codes(
     capability_constraints: Sequence[str],
     import_modules: Sequence[str],
 ) -> list[str]:
-    """Reason codes for a module under ``constraints``, in SPEC order.
+    """Reason codes for a module under ``constraints``, in SPEC order (the seed's rules).
 
-    An import matching a forbidden pattern counts as forbidden only; one that
-    matches neither list counts as not allowlisted (so each import earns one
-    verdict and the two codes tell "legacy WASI" apart from "unknown host").
+    An import that matches no allowed pattern earns ``import_module_not_allowlisted``
+    even when it is also forbidden, so ``wasi_snapshot_preview1`` alone gives
+    ``required_abi_missing, import_module_not_allowlisted, import_module_forbidden``.
+    An empty allow-list allows every module; an empty pattern matches nothing.
+
+    Examples
+    --------
+    >>> from tau_ops.wasm.profiles import PROFILES
+    >>> p = PROFILES["wasm_wasi"]
+    >>> compliance_reason_codes(p.constraints, runtime_profile="wasm_wasi",
+    ...     artifact_size_bytes=8, capability_constraints=p.capability_constraints,
+    ...     import_modules=["wasi_snapshot_preview1"])
+    ['required_abi_missing', 'import_module_not_allowlisted', 'import_module_forbidden']
     """
     codes: list[str] = []
-    if runtime_profile != constraints.required_runtime_profile:
+    if constraints.required_runtime_profile.strip() != runtime_profile.strip():
         codes.append(RUNTIME_PROFILE_MISMATCH)
     if artifact_size_bytes > constraints.max_artifact_size_bytes:
         codes.append(ARTIFACT_SIZE_LIMIT_EXCEEDED)
@@ -151,14 +175,10 @@ def compliance_reason_codes(
         codes.append(ABI_ASSUMED_NO_IMPORTS)
     elif not any(matches(constraints.required_abi, m) for m in import_modules):
         codes.append(REQUIRED_ABI_MISSING)
-    forbidden = [m for m in import_modules if _any_match(constraints.forbidden_import_modules, m)]
-    unlisted = [
-        m for m in import_modules
-        if m not in forbidden and not _any_match(constraints.allowed_import_modules, m)
-    ]
-    if unlisted:
+    allowed = constraints.allowed_import_modules
+    if allowed and any(not _any_match(allowed, m) for m in import_modules):
         codes.append(IMPORT_MODULE_NOT_ALLOWLISTED)
-    if forbidden:
+    if any(_any_match(constraints.forbidden_import_modules, m) for m in import_modules):
         codes.append(IMPORT_MODULE_FORBIDDEN)
     return codes
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import wasmtime
-import wasmtime.component as wc
 from pydantic import BaseModel
 
 from tau_ops.errors import ManifestError, UsageError
@@ -34,8 +32,14 @@ MIB = 1024 * 1024
 DEFAULT_FUEL = 50_000_000
 DEFAULT_MEMORY_BYTES = 64 * MIB
 DEFAULT_PROBE_TIMEOUT_S = 60.0
+DEFAULT_TABLE_ELEMENTS = 1_000_000  # 8 MB of table slots (8 bytes each)
+DEFAULT_DEADLINE_S = 10.0
+DEFAULT_OUTPUT_KEEP_BYTES = 4096
+CHILD_STARTUP_S = 30.0  # backstop on top of the deadline: interpreter start + compile
 PROBE_SCRIPT = Path(__file__).with_name("edge_probe.mjs")
-OUTPUT_KEEP_CHARS = 400
+PROBE_HEAP_MIB = 256
+
+STOPPED_OUTCOMES = frozenset({"fuel_exhausted", "deadline_exceeded"})
 
 Which = Callable[[str], "str | None"]
 Verdict = Literal["pass", "fail"]
@@ -44,30 +48,61 @@ ProbeStatus = Literal["pass", "fail", "skip"]
 
 @dataclass(frozen=True)
 class SandboxPolicy:
-    """Limits of one sandboxed run; directories are mounted only when listed here."""
+    """Limits of one sandboxed run; directories are mounted only when listed here.
+
+    Attributes
+    ----------
+    fuel : int
+        Instruction budget (wasmtime fuel units).
+    memory_bytes : int
+        Cap on each linear memory, in bytes.
+    table_elements : int
+        Cap on table elements (8 bytes each), so tables cannot outgrow the memory cap.
+    deadline_s : float
+        Wall-clock deadline of the run, in seconds (epoch interruption, plus a
+        watchdog for blocking host calls such as a WASI sleep).
+    output_keep_bytes : int
+        Bytes of stdout and of stderr kept; the rest is counted, not stored.
+    preopened_dirs : tuple of Path
+        Directories mounted read-only.
+    """
 
     fuel: int = DEFAULT_FUEL
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     preopened_dirs: tuple[Path, ...] = field(default=())
+    table_elements: int = DEFAULT_TABLE_ELEMENTS
+    deadline_s: float = DEFAULT_DEADLINE_S
+    output_keep_bytes: int = DEFAULT_OUTPUT_KEEP_BYTES
 
     def __post_init__(self) -> None:
         if self.fuel < 1:
             raise UsageError(f"fuel must be at least 1, got {self.fuel}")
         if self.memory_bytes < 65536:
             raise UsageError(f"memory limit must be at least 65536 bytes, got {self.memory_bytes}")
+        if self.table_elements < 0:
+            raise UsageError(f"table element limit must be >= 0, got {self.table_elements}")
+        if not 0 < self.deadline_s <= 86_400:
+            raise UsageError(f"deadline must be in (0, 86400] seconds, got {self.deadline_s}")
+        if self.output_keep_bytes < 0:
+            raise UsageError(f"output cap must be >= 0 bytes, got {self.output_keep_bytes}")
 
 
 class RunResult(BaseModel):
     """What happened when the sandbox ran one module."""
 
-    outcome: Literal["exited", "no_entry", "fuel_exhausted", "trapped", "failed"]
+    outcome: Literal["exited", "no_entry", "fuel_exhausted", "deadline_exceeded", "trapped",
+                     "failed"]
     exit_code: int | None = None
     entry_point: str = ""
     compile_ms: float = 0.0
     wall_ms: float = 0.0
     fuel_used: int = 0
     stdout: str = ""
+    stdout_bytes: int = 0
+    stdout_truncated: bool = False
     stderr: str = ""
+    stderr_bytes: int = 0
+    stderr_truncated: bool = False
     stubbed_imports: list[str] = []
     detail: str = ""
 
@@ -120,123 +155,57 @@ class _Target:
     problem: str = ""
 
 
-def _text(path: Path) -> str:
-    try:
-        return path.read_bytes()[:OUTPUT_KEEP_CHARS].decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _sandbox_engine() -> wasmtime.Engine:
-    config = wasmtime.Config()
-    config.consume_fuel = True
-    return wasmtime.Engine(config)
-
-
-def _wasi(policy: SandboxPolicy, name: str, out: Path, err: Path) -> wasmtime.WasiConfig:
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = [name]  # nothing inherited: no host argv, no environment
-    wasi.stdout_file = str(out)
-    wasi.stderr_file = str(err)
-    for folder in policy.preopened_dirs:
-        wasi.preopen_dir(str(folder), "/" + folder.name, False)
-    return wasi
-
-
-def _ending(exc: Exception) -> dict[str, object]:
-    """How a run that raised ``exc`` ended, as RunResult fields."""
-    if isinstance(exc, wasmtime.ExitTrap):
-        return {"outcome": "exited", "exit_code": exc.code}
-    if isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return {"outcome": "fuel_exhausted", "detail": "stopped by the sandbox: fuel budget spent"}
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return {"outcome": "trapped" if isinstance(exc, wasmtime.Trap) else "failed",
-            "detail": message}
+def _policy_json(policy: SandboxPolicy) -> str:
+    return json.dumps({
+        "fuel": policy.fuel, "memory_bytes": policy.memory_bytes,
+        "table_elements": policy.table_elements, "deadline_s": policy.deadline_s,
+        "output_keep_bytes": policy.output_keep_bytes,
+        "preopened_dirs": [str(folder) for folder in policy.preopened_dirs],
+    })
 
 
 def run_in_sandbox(data: bytes, kind: str, *, name: str, policy: SandboxPolicy) -> RunResult:
-    """Compile ``data`` with wasmtime and run its entry point under ``policy``."""
-    engine = _sandbox_engine()
+    """Run ``data`` under ``policy`` in a child process (:mod:`tau_ops.wasm.sandbox`).
+
+    Parameters
+    ----------
+    data : bytes
+        A module or component that already validated.
+    kind : {"core", "component"}
+    name : str
+        The program name the module sees as ``argv[0]``.
+    policy : SandboxPolicy
+        Fuel, memory bytes, table elements, wall-clock deadline (s), output cap (bytes).
+
+    Returns
+    -------
+    RunResult
+        ``deadline_exceeded`` when the deadline passed (inside wasm or in a
+        blocking host call); ``failed`` when the child itself could not report.
+    """
     with tempfile.TemporaryDirectory(prefix="tau-wasm-smoke-") as tmp:
-        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        store = wasmtime.Store(engine)
-        store.set_fuel(policy.fuel)
-        store.set_limits(memory_size=policy.memory_bytes)
-        store.set_wasi(_wasi(policy, name, out, err))
-        started = time.perf_counter()
+        module = Path(tmp) / "module.wasm"
+        module.write_bytes(data)
+        argv = [sys.executable, "-m", "tau_ops.wasm.sandbox", str(module), kind, name,
+                _policy_json(policy)]
+        backstop = policy.deadline_s + CHILD_STARTUP_S
         try:
-            if kind == "component":
-                result = _run_component(engine, store, data)
-            else:
-                result = _run_core(engine, store, data)
-        except _Partial as partial:
-            result = partial.result.model_copy(update=_ending(partial.cause))
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # did not compile
-            result = RunResult(**_ending(exc))  # type: ignore[arg-type]
-        wall_ms = (time.perf_counter() - started) * 1000
-        return result.model_copy(update={
-            "wall_ms": round(wall_ms - result.compile_ms, 3),
-            "fuel_used": policy.fuel - store.get_fuel(),
-            "stdout": _text(out),
-            "stderr": _text(err),
-        })
-
-
-class _Partial(Exception):
-    """A run failed after compiling: carries what was learned so far."""
-
-    def __init__(self, result: RunResult, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.result = result
-        self.cause = cause
-
-
-def _run_core(engine: wasmtime.Engine, store: wasmtime.Store, data: bytes) -> RunResult:
-    t0 = time.perf_counter()
-    module = wasmtime.Module(engine, data)
-    compile_ms = round((time.perf_counter() - t0) * 1000, 3)
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    stubbed = sorted({f"{i.module}.{i.name}" for i in module.imports
-                      if i.module != "wasi_snapshot_preview1"})
-    linker.define_unknown_imports_as_traps(module)
-    result = RunResult(outcome="no_entry", compile_ms=compile_ms, stubbed_imports=stubbed)
+            done = subprocess.run(argv, capture_output=True, timeout=backstop,
+                                  stdin=subprocess.DEVNULL, check=False)
+        except subprocess.TimeoutExpired:
+            return RunResult(outcome="deadline_exceeded",
+                             detail=f"stopped by the sandbox: the run was killed after "
+                                    f"{backstop:g}s")
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
     try:
-        instance = linker.instantiate(store, module)
-        start = instance.exports(store).get("_start")
-        if not isinstance(start, wasmtime.Func):
-            return result
-        result = result.model_copy(update={"entry_point": "_start"})
-        start(store)
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        raise _Partial(result, exc) from exc
-    return result.model_copy(update={"outcome": "exited", "exit_code": 0})
-
-
-def _run_component(engine: wasmtime.Engine, store: wasmtime.Store, data: bytes) -> RunResult:
-    t0 = time.perf_counter()
-    component = wc.Component(engine, data)
-    compile_ms = round((time.perf_counter() - t0) * 1000, 3)
-    linker = wc.Linker(engine)
-    linker.add_wasip2()
-    linker.define_unknown_imports_as_traps(component)
-    result = RunResult(outcome="no_entry", compile_ms=compile_ms)
-    run_names = [n for n in component.type.exports(engine) if n.startswith("wasi:cli/run@")]
-    try:
-        instance = linker.instantiate(store, component)
-        if not run_names:
-            return result
-        iface = instance.get_export_index(store, run_names[0])
-        index = instance.get_export_index(store, "run", iface) if iface else None
-        func = instance.get_func(store, index) if index else None
-        if func is None:
-            return result
-        result = result.model_copy(update={"entry_point": f"{run_names[0]}#run"})
-        value = func(store)
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        raise _Partial(result, exc) from exc
-    ok = getattr(value, "tag", "ok") == "ok"
-    return result.model_copy(update={"outcome": "exited", "exit_code": 0 if ok else 1})
+        fields = json.loads(lines[0]) if lines else None
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        tail = (done.stderr.decode("utf-8", "replace").strip().splitlines()
+                or [f"exit status {done.returncode}"])[-1]
+        return RunResult(outcome="failed", detail=f"sandbox process failed: {tail}")
+    return RunResult.model_validate(fields)
 
 
 def _probe_run(argv: list[str], timeout: float) -> tuple[dict[str, dict[str, str]], str]:
@@ -281,7 +250,8 @@ def _edge_probe(
         return ProbeReport(name=name, status="fail",
                            detail=failure or f"{len(failed)} of {len(core_paths)} module(s) failed")
     return ProbeReport(name=name, status="pass",
-                       detail=f"V8 instantiated {len(core_paths)} core module(s) with stub imports")
+                       detail=f"V8 compiled {len(core_paths)} core module(s) and resolved "
+                       "stub imports (no code run)")
 
 
 def _wrangler_probe(which: Which, timeout: float) -> ProbeReport:
@@ -326,7 +296,7 @@ def _targets(
 
 def _verdict(target: _Target, run: RunResult, probes: dict[str, str]) -> tuple[Verdict, str]:
     if target.expect == "stopped":
-        if run.outcome == "fuel_exhausted":
+        if run.outcome in STOPPED_OUTCOMES:
             return "pass", "stopped by the sandbox as expected"
         return "fail", f"expected the sandbox to stop it, got {run.label}"
     if run.outcome != "no_entry" and run.label != "exited(0)":
@@ -374,9 +344,14 @@ def smoke_run(
     probes: list[ProbeReport] = []
     if edge_probes:
         node, deno = which("node"), which("deno")
-        probes.append(_edge_probe("node", [node] if node else None, core_paths,
+        probes.append(_edge_probe("node",
+                                  [node, f"--max-old-space-size={PROBE_HEAP_MIB}"]
+                                  if node else None, core_paths,
                                   probe_timeout_s, per_module))
-        probes.append(_edge_probe("deno", [deno, "run", "--allow-read"] if deno else None,
+        probes.append(_edge_probe("deno",
+                                  [deno, "run", "--allow-read",
+                                   f"--v8-flags=--max-old-space-size={PROBE_HEAP_MIB}"]
+                                  if deno else None,
                                   core_paths, probe_timeout_s, per_module))
         probes.append(_wrangler_probe(which, probe_timeout_s))
     results: list[ModuleSmoke] = []
@@ -409,7 +384,7 @@ def smoke_run(
         probes=probes,
         passed=passed,
         failed=failed,
-        stopped=sum(1 for r in results if r.run.outcome == "fuel_exhausted"),
+        stopped=sum(1 for r in results if r.run.outcome in STOPPED_OUTCOMES),
         fuel_limit=policy.fuel,
         memory_limit_bytes=policy.memory_bytes,
     )
