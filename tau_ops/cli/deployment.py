@@ -8,15 +8,15 @@ from pathlib import Path
 from tau_ops.channel_store import ChannelInspectReport, inspect_channel
 from tau_ops.cli._base import (
     Subcommand,
+    clock_skew_flag,
     fail,
     kv,
-    non_negative_int,
-    positive_int,
     print_json,
+    runner_flags,
+    stale_after_flag,
     state_dir_flag,
 )
 from tau_ops.contract import load_fixture
-from tau_ops.health import DEFAULT_CLOCK_SKEW_TOLERANCE_MS, DEFAULT_STALE_AFTER_MS
 from tau_ops.runner import CycleReport, RunnerConfig, run_cycle
 from tau_ops.status import (
     DeploymentStatusReport,
@@ -47,31 +47,34 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     state_dir_flag(parser)
     g = parser.add_argument_group("deployment runner")
     g.add_argument("--deployment-contract-runner", action="store_true",
-                   help="run one cycle of the fixture given by --deployment-fixture")
-    g.add_argument("--deployment-fixture", type=Path, metavar="FILE")
-    g.add_argument("--deployment-queue-limit", type=positive_int, default=64, metavar="N")
-    g.add_argument("--deployment-processed-case-cap", type=non_negative_int, default=10_000,
-                   metavar="N")
-    g.add_argument("--deployment-retry-max-attempts", type=positive_int, default=4, metavar="N")
-    g.add_argument("--deployment-retry-base-delay-ms", type=non_negative_int, default=0,
-                   metavar="MS")
+                   help="run one cycle of the fixture given by --deployment-fixture "
+                   "(default false)")
+    g.add_argument("--deployment-fixture", type=Path, metavar="FILE",
+                   help="deployment contract fixture (JSON) the runner reads "
+                   "(default none: required with --deployment-contract-runner)")
+    runner_flags(g)
     g.add_argument("--deployment-runner-json", action="store_true",
-                   help="print the cycle report as one JSON document")
+                   help="print the cycle report as one JSON document (default false: text)")
     g = parser.add_argument_group("health and status")
     g.add_argument("--transport-health-inspect", metavar="TRANSPORT",
-                   help="inspect transport health ('deployment')")
-    g.add_argument("--transport-health-json", action="store_true")
-    g.add_argument("--deployment-status-inspect", action="store_true")
-    g.add_argument("--deployment-status-json", action="store_true")
-    g.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                   default=DEFAULT_STALE_AFTER_MS, metavar="MS",
-                   help="a last cycle older than this holds the gate (default 24 h)")
+                   help="inspect transport health; the one transport is 'deployment' "
+                   "(default none)")
+    g.add_argument("--transport-health-json", action="store_true",
+                   help="print transport health as one JSON document (default false: text)")
+    g.add_argument("--deployment-status-inspect", action="store_true",
+                   help="print the deployment status report (default false)")
+    g.add_argument("--deployment-status-json", action="store_true",
+                   help="print deployment status as one JSON document (default false: text)")
+    stale_after_flag(g)
     clock_skew_flag(g)
     g = parser.add_argument_group("channel store")
     g.add_argument("--channel-store-root", type=Path, metavar="DIR",
                    help="channel store root (default <state dir>/channel-store)")
-    g.add_argument("--channel-store-inspect", metavar="deployment/BLUEPRINT_ID")
-    g.add_argument("--channel-store-json", action="store_true")
+    g.add_argument("--channel-store-inspect", metavar="deployment/BLUEPRINT_ID",
+                   help="count the log, context and memory of one channel; a channel with "
+                   "no directory reports exists=false, exit 0 (default none)")
+    g.add_argument("--channel-store-json", action="store_true",
+                   help="print the channel report as one JSON document (default false: text)")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -160,14 +163,6 @@ def render_cycle(report: CycleReport) -> str:
         f"failure_streak={report.failure_streak} queue_depth={report.queue_depth} "
         f"reason={report.health_reason}"
     )
-
-
-def clock_skew_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--deployment-clock-skew-tolerance-ms``: how far in the future a last cycle may lie."""
-    parser.add_argument("--deployment-clock-skew-tolerance-ms", type=non_negative_int,
-                        default=DEFAULT_CLOCK_SKEW_TOLERANCE_MS, metavar="MS",
-                        help="a last cycle further ahead of this clock holds the gate "
-                        "(clock_skew; default 5 minutes)")
 
 
 def _updated_line(report: TransportHealthReport | DeploymentStatusReport) -> str:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from tau_ops.cli._base import (
     Subcommand,
+    clock_skew_flag,
     fail,
-    non_negative_int,
     parse,
+    stale_after_flag,
     state_dir_flag,
     sub_parser,
 )
-from tau_ops.cli.deployment import clock_skew_flag
 from tau_ops.health import DEFAULT_CLOCK_SKEW_TOLERANCE_MS, DEFAULT_STALE_AFTER_MS
 
 TRANSPORT_MODES = ("gateway",)
@@ -35,7 +35,8 @@ def _bind_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("gateway")
     g.add_argument("--transport-mode", metavar="MODE",
-                   help="'gateway' serves the HTTP gateway for --deployment-state-dir")
+                   help="'gateway' serves the HTTP gateway for --deployment-state-dir "
+                   "(default none)")
     _bind_flag(g)
 
 
@@ -76,14 +77,14 @@ def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int,
 
 
 def _gateway_command(argv: list[str]) -> int:
+    """``tau-ops gateway serve``: serve status, health and metrics over HTTP."""
     parser = sub_parser("gateway", "Serve deployment status, health and metrics over HTTP "
-                                   f"(bearer token from {AUTH_TOKEN_ENV} when set).")
-    parser.add_argument("action", choices=["serve"])
+                                   f"(bearer token from {AUTH_TOKEN_ENV} when set). "
+                                   "Actions: serve.")
+    parser.add_argument("action", choices=["serve"], help="serve: run the HTTP gateway")
     state_dir_flag(parser)
     _bind_flag(parser)
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
-                        help="a last cycle older than this holds the gate (default 24 h)")
+    stale_after_flag(parser)
     clock_skew_flag(parser)
     args = parse(parser, argv)
     return _serve(args.deployment_state_dir, args.gateway_openresponses_bind,
