@@ -52,9 +52,25 @@ class LowerLevelFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
+MAX_MESSAGE_CHARS = 1000
+
+
 def one_line(text: str) -> str:
-    """Collapse a message onto one line."""
-    return " ".join(text.split())
+    """Collapse a message onto one line of at most :data:`MAX_MESSAGE_CHARS` characters.
+
+    A message may quote input (a DID, a path); a hostile input must not make the
+    error line itself huge.
+
+    >>> one_line("a   b")
+    'a b'
+    >>> len(one_line("x" * 5000))
+    1000
+    """
+    line = " ".join(text.split())
+    if len(line) > MAX_MESSAGE_CHARS:
+        suffix = f" ... ({len(line)} chars)"
+        line = line[: MAX_MESSAGE_CHARS - len(suffix)] + suffix
+    return line
 
 
 def fail(message: str) -> NoReturn:
