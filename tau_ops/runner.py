@@ -9,6 +9,7 @@ sleeper are parameters so tests never sleep and demos can be deterministic.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,7 @@ class CycleReport(CycleSummary):
     timestamp_unix_ms: int
     state_path: str
     events_path: str
+    warnings: list[str] = []
 
 
 def backoff_delay_ms(base_ms: int, attempt: int) -> int:
@@ -215,7 +217,7 @@ def _context_text(handled: _Handled) -> str:
 
 def is_paused(state_dir: Path) -> bool:
     """True when an operator paused the runner for this state dir."""
-    return StatePaths(state_dir).pause_marker.exists()
+    return os.path.lexists(StatePaths(state_dir).pause_marker)
 
 
 def run_cycle(
@@ -340,7 +342,7 @@ def _persist(
         **summary.model_dump(),
     )
     event_line = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
-    storage.rotate_if_needed(paths.events, len(event_line) + 1)
+    storage.rotate_if_needed(paths.events, len(event_line) + 1, root=paths.root)
     commit = Commit(state=dump_state(state))
     commit.appends[paths.events] = [event_line]
     lines: dict[str, tuple[list[str], list[str]]] = {}
@@ -364,7 +366,7 @@ def _persist(
         commit.rewrites[folder / channel_store.MEMORY_FILE] = channel_store.render_memory(
             blueprint_id, records, now_ms=finished
         )
-    commit_cycle(paths.root, commit)
+    warnings = commit_cycle(paths.root, commit)
     return CycleReport(
         **summary.model_dump(),
         reason_codes=codes,
@@ -378,4 +380,5 @@ def _persist(
         timestamp_unix_ms=finished,
         state_path=str(paths.state),
         events_path=str(paths.events),
+        warnings=warnings,
     )

@@ -48,11 +48,13 @@ def demo(argv: list[str]) -> int:
 
     parser = _base.sub_parser("demo", "Run the deterministic deployment demo.")
     parser.add_argument("--deployment-state-dir", type=Path, default=DEMO_STATE_DIR,
-                        metavar="DIR", help="demo state dir, removed first "
-                        "(default .tau/demo-deployment)")
+                        metavar="DIR", help="demo state dir: new, empty, or made by an "
+                        "earlier demo (default .tau/demo-deployment; "
+                        "TAU_DEPLOYMENT_STATE_DIR is ignored)")
     parser.add_argument("--module", type=Path, default=DEMO_MODULE)
     parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE)
-    args = _base.parse(parser, argv)
+    # No TAU_* defaults: the operator's TAU_DEPLOYMENT_STATE_DIR must never become the demo's.
+    args = parser.parse_args(argv)
     steps = run_demo(state_dir=args.deployment_state_dir, module=args.module,
                      fixture=args.fixture)
     for number, step in enumerate(steps, start=1):
