@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from tau_ops import health
 from tau_ops.clock import wall_clock_ms
 from tau_ops.models import DeploymentState, HealthSnapshot
-from tau_ops.state import StatePaths, read_state
+from tau_ops.readview import read_consistently, read_jsonl_prefix
+from tau_ops.state import StatePaths, committed_sizes, read_state
 from tau_ops.storage import read_jsonl, rotated_files
 
 
@@ -144,17 +145,34 @@ class StatusInputs:
 
 
 def read_status_inputs(state_dir: Path | str) -> StatusInputs:
-    """Read state.json and all event files once. Raises StateError on a corrupt state."""
+    """Read state.json and all event files once, as one consistent view.
+
+    Only committed cycles count: a retry runs when a writer rotated or
+    committed meanwhile, and lines of an uncommitted cycle are left out.
+    Raises StateError on a corrupt state or when the files never held still.
+    """
     state_dir = Path(state_dir)
     paths = StatePaths(state_dir)
+
+    def listing() -> list[Path]:
+        return [paths.state, paths.journal, *rotated_files(paths.events)]
+
+    return read_consistently(listing, lambda _files: _read_status_inputs(state_dir),
+                             what=f"state dir {state_dir}")
+
+
+def _read_status_inputs(state_dir: Path) -> StatusInputs:
+    paths = StatePaths(state_dir)
     state = read_state(state_dir)
+    committed = committed_sizes(state_dir)
     rollouts = state.rollouts if state else []
     reason_counts: Counter[str] = Counter()
     cycles = invalid = 0
     last_codes: list[str] = []
     files = rotated_files(paths.events)
     for path in files:
-        records, bad = read_jsonl(path)
+        limit = committed.get(path)
+        records, bad = read_jsonl(path) if limit is None else read_jsonl_prefix(path, limit)
         invalid += bad
         for record in records:
             codes = record.get("reason_codes")
