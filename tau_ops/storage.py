@@ -222,6 +222,30 @@ def state_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def shared_lock(state_dir: Path) -> Iterator[bool]:
+    """Hold a shared lock for a reader that needs no writer to commit meanwhile.
+
+    Needs no write access: an existing lock file is opened read-only, and a
+    missing or unopenable one is not created; then the reader runs unlocked
+    and this yields False (True when the lock is held). Waits for a writer
+    holding :func:`state_lock` to finish.
+    """
+    try:
+        with fsguard.parent_dir(state_dir / LOCK_NAME, state_dir) as (dfd, name):
+            fd = fsguard.open_regular(dfd, name, state_dir / LOCK_NAME, os.O_RDONLY)
+    except (OSError, StateError):
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def _complete_end(fd: int, size: int) -> int:
     pos = size
     while pos > 0:

@@ -114,10 +114,34 @@ def gate(argv: list[str]) -> int:
     return 0 if verdict.verdict == "pass" else 1
 
 
+def snapshot_restore(argv: list[str]) -> int:
+    """``tau-ops snapshot restore ARCHIVE --deployment-state-dir DIR``: verify, then extract."""
+    from tau_ops.ops.restore import restore_snapshot
+
+    parser = _base.sub_parser("snapshot restore",
+                              "Verify a snapshot, then restore it into a new or empty dir.")
+    parser.add_argument("archive", type=Path, metavar="ARCHIVE")
+    parser.add_argument("--deployment-state-dir", type=Path, required=True, metavar="DIR",
+                        help="where to restore: a new or empty directory (required; "
+                        "TAU_DEPLOYMENT_STATE_DIR is ignored so live state is never the target)")
+    parser.add_argument("--manifest", type=Path, help="the sidecar manifest")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = restore_snapshot(args.archive, args.deployment_state_dir, manifest=args.manifest)
+    if args.json:
+        print_json(report)
+    else:
+        print(f"snapshot restore: state_dir={report.state_dir} files={report.file_count} "
+              f"archive={report.archive_path}")
+    return 0
+
+
 def snapshot(argv: list[str]) -> int:
-    """``tau-ops snapshot``: archive the state dir, or ``--verify`` an archive."""
+    """``tau-ops snapshot``: archive the state dir, ``--verify`` an archive, or ``restore`` it."""
     from tau_ops.ops.snapshot import create_snapshot, verify_snapshot
 
+    if argv[:1] == ["restore"]:
+        return snapshot_restore(argv[1:])
     parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
     _base.state_dir_flag(parser)
     parser.add_argument("--output", type=Path, help="archive path (default beside the state dir)")
