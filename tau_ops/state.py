@@ -85,7 +85,8 @@ def _read_state_bytes(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+        message = f"cannot read {path}: {exc.strerror}" if exc.strerror else str(exc)
+        raise StateError(message, path=path) from exc
 
 
 def read_state(state_dir: Path) -> DeploymentState | None:

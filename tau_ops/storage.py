@@ -431,12 +431,30 @@ def rotated_files(path: Path) -> list[Path]:
     return ordered
 
 
+def open_regular_for_read(path: Path) -> BinaryIO:
+    """Open a file for reading without blocking on a FIFO; non-regular files are refused.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    OSError
+        It is a FIFO, device, socket or directory (the message says which).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is {fsguard.kind(mode)}, not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
     """Parse a JSONL file: (objects, invalid line count). Blank lines are ignored."""
     records: list[dict[str, Any]] = []
     invalid = 0
     try:
-        with open(path, "rb") as handle:
+        with open_regular_for_read(path) as handle:
             for raw in handle:
                 if not raw.strip():
                     continue

@@ -178,6 +178,28 @@ def test_fifo_in_state_dir_does_not_hang_the_runner(tmp_path: Path, name: str) -
         assert "FIFO" in str(outcome[0])
 
 
+@pytest.mark.parametrize("name", ["state.json", "runtime-events.jsonl",
+                                  "channel-store/deployment/x/log.jsonl"])
+def test_fifo_in_state_dir_does_not_hang_readers(tmp_path: Path, name: str) -> None:
+    state = tmp_path / "s"
+    (state / name).parent.mkdir(parents=True)
+    os.mkfifo(state / name)
+    status = run_cli("--deployment-state-dir", state, "--deployment-status-inspect", timeout=30)
+    channel = run_cli("--channel-store-root", state / "channel-store",
+                      "--channel-store-inspect", "deployment/x", timeout=30)
+    snap = run_cli("snapshot", "--deployment-state-dir", state, "--output",
+                   tmp_path / "snap.tar.gz", timeout=30)
+    fifo_named = f"{state / name}"
+    if name == "channel-store/deployment/x/log.jsonl":
+        assert channel.returncode == 2 and fifo_named in channel.stderr
+        assert "FIFO" in channel.stderr and channel.stderr.count("\n") == 1
+    else:
+        assert status.returncode == 2 and fifo_named in status.stderr
+        assert "FIFO" in status.stderr and status.stderr.count("\n") == 1
+    assert snap.returncode == 0
+    assert snap.stderr == f"warning: snapshot skips {state / name}: it is a FIFO\n"
+
+
 # --- item 5: quarantine never overwrites ------------------------------------------------------
 
 def test_two_corrupt_states_in_one_millisecond_are_both_kept(tmp_path: Path) -> None:
