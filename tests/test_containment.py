@@ -387,3 +387,17 @@ def test_cli_refuses_symlinked_events_with_one_error_line(tmp_path: Path) -> Non
                              "through links or special files inside the state dir)\n")
     assert StatePaths(state).journal.exists() is False
     assert outside.read_text() == "x\n"
+
+
+def test_packager_does_not_write_through_a_symlinked_artifacts_folder(tmp_path: Path) -> None:
+    from tau_ops.wasm.package import package_module
+
+    state = tmp_path / "s"
+    cycle(state, success_case("a"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (state / "wasm-artifacts").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(StateError, match="wasm-artifacts: it is a symbolic link"):
+        package_module(REPO / "testdata/deployment-wasm/edge-runtime.wasm", state_dir=state,
+                       blueprint_id="edge-wasm", runtime_profile="wasm_wasi")
+    assert list(elsewhere.rglob("*")) == []
