@@ -89,7 +89,8 @@ def atomic_write_bytes(
         Permission bits of the new file.
     root : Path, optional
         The state dir: no folder below it, and not ``path`` itself, may be a
-        symlink or special file (default: found by :func:`containment_root`).
+        symlink or special file (default: found by :func:`containment_root`;
+        outside any state dir an existing link at ``path`` is replaced, not followed).
 
     Raises
     ------
@@ -98,8 +99,9 @@ def atomic_write_bytes(
     OSError
         The write failed (disk full, permissions).
     """
-    with fsguard.parent_dir(path, _root(path, root), create=True) as (dfd, name):
-        existing = fsguard.lstat_in(dfd, name)
+    contained = _root(path, root)
+    with fsguard.parent_dir(path, contained, create=True) as (dfd, name):
+        existing = fsguard.lstat_in(dfd, name) if contained is not None else None
         if existing is not None and not stat.S_ISREG(existing.st_mode):
             raise fsguard.refuse(path, existing.st_mode)
         tmp = f".{name}.{secrets.token_hex(6)}.tmp"

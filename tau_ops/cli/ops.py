@@ -142,7 +142,10 @@ def snapshot(argv: list[str]) -> int:
 
     if argv[:1] == ["restore"]:
         return snapshot_restore(argv[1:])
-    parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
+    parser = _base.sub_parser(
+        "snapshot", "Preserve the state dir for incident analysis. 'tau-ops snapshot restore "
+        "ARCHIVE --deployment-state-dir DIR' verifies an archive and restores it into a new "
+        "or empty DIR (see 'tau-ops snapshot restore --help').")
     _base.state_dir_flag(parser)
     parser.add_argument("--output", type=Path, help="archive path (default beside the state dir)")
     parser.add_argument("--verify", type=Path, metavar="ARCHIVE",
