@@ -1,11 +1,13 @@
-"""Gateway throughput: ``GET /gateway/status`` against a bare Starlette constant-JSON endpoint.
+"""Gateway throughput: ``GET /gateway/status`` and ``GET /metrics`` against bare Starlette.
 
 Both servers run in their own subprocess with the same uvicorn settings
 (``tau_ops.gateway.serve_asgi``), on loopback, one after the other, and are
 hammered by the same light keep-alive client (asyncio streams, ``--clients``
-connections). Each round measures bare then gateway back to back; the reported ratio is the
-median of the per-round ratios, so load from other processes on a shared
-machine hits both sides alike. Goal: ratio >= 0.7.
+connections). The bare server answers each path with a constant body
+(JSON for the status, the same size of Prometheus text for ``/metrics``).
+Each round measures bare then gateway back to back, per path; the reported
+ratio is the median of the per-round ratios, so load from other processes on
+a shared machine hits both sides alike. Goal: ratio >= 0.7 on both paths.
 
     python benchmarks/gateway_load.py [--requests 3000] [--clients 8] [--rounds 5] [--json]
 """
@@ -24,25 +26,34 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 0.7
 CONSTANT = {"service": "bare", "ok": True}
+PATHS = ("/gateway/status", "/metrics")
 
 
-def _bare_server() -> None:
+def _bare_server(samples: int) -> None:
     """Child process: a one-route Starlette app served exactly like the gateway."""
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    from tau_ops.gateway import BindAddress, serve_asgi
+    from tau_ops.gateway import METRICS_CONTENT_TYPE, BindAddress, serve_asgi
+
+    metrics_text = "# HELP bare_value A constant.\n# TYPE bare_value gauge\n" + "".join(
+        f'bare_value{{n="{i}"}} 1.0\n' for i in range(samples))
 
     async def constant(request: Request) -> Response:
         return JSONResponse(CONSTANT)
 
-    app = Starlette(routes=[Route("/gateway/status", constant, methods=["GET"])])
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(metrics_text, media_type=METRICS_CONTENT_TYPE)
+
+    app = Starlette(routes=[Route("/gateway/status", constant, methods=["GET"]),
+                            Route("/metrics", metrics, methods=["GET"])])
     serve_asgi(app, bind=BindAddress("127.0.0.1", 0),
                on_listening=lambda b: print(f"listening: port={b.port}", flush=True))
 
@@ -135,47 +146,56 @@ def run(requests: int, clients: int, rounds: int) -> dict[str, object]:
         gateway, gateway_port = start(
             [sys.executable, "-m", "tau_ops", "gateway", "serve", "--deployment-state-dir",
              str(state_dir), "--gateway-openresponses-bind", "127.0.0.1:0"], env)
-        bare, bare_port = start([sys.executable, __file__, "--bare-server"], env)
+        bare: subprocess.Popen[bytes] | None = None
         try:
             warm = max(200, requests // 10)
-            asyncio.run(load(bare_port, "/gateway/status", warm, clients))
             _, _, body = asyncio.run(load(gateway_port, "/gateway/status", warm, clients))
             document = json.loads(body)
             assert document["cycle_reports"] == 5, document
-            bare_rates: list[float] = []
-            gateway_rates: list[float] = []
-            cpu = {bare.pid: 0.0, gateway.pid: 0.0}
+            _, _, metrics_body = asyncio.run(load(gateway_port, "/metrics", warm, clients))
+            samples = sum(1 for line in metrics_body.splitlines() if not line.startswith(b"#"))
+            bare, bare_port = start([sys.executable, __file__, "--bare-server", str(samples)],
+                                    env)
+            for path in PATHS:
+                asyncio.run(load(bare_port, path, warm, clients))
+            rates: dict[tuple[str, str], list[float]] = {}
+            cpu: dict[tuple[str, str], float] = {}
             lost = 0
             for _ in range(rounds):
-                for proc, port, rates in ((bare, bare_port, bare_rates),
-                                          (gateway, gateway_port, gateway_rates)):
-                    before = cpu_seconds(proc.pid)
-                    rate, ok, _ = asyncio.run(load(port, "/gateway/status", requests, clients))
-                    cpu[proc.pid] += cpu_seconds(proc.pid) - before
-                    lost += requests - ok
-                    rates.append(rate)
-            total = requests * rounds
-            bare_cpu_us = cpu[bare.pid] / total * 1e6
-            gateway_cpu_us = cpu[gateway.pid] / total * 1e6
+                for path in PATHS:
+                    for side, proc, port in (("bare", bare, bare_port),
+                                             ("gateway", gateway, gateway_port)):
+                        before = cpu_seconds(proc.pid)
+                        rate, ok, _ = asyncio.run(load(port, path, requests, clients))
+                        cpu[side, path] = cpu.get((side, path), 0.0) + (
+                            cpu_seconds(proc.pid) - before)
+                        lost += requests - ok
+                        rates.setdefault((side, path), []).append(rate)
         finally:
-            codes = (stop(gateway), stop(bare))
-    ratios = [g / b for g, b in zip(gateway_rates, bare_rates, strict=True)]
-    return {
-        "requests_per_round": requests,
-        "clients": clients,
-        "rounds": rounds,
-        "bare_rps": round(statistics.median(bare_rates)),
-        "gateway_rps": round(statistics.median(gateway_rates)),
-        "round_ratios": [round(r, 3) for r in ratios],
-        "ratio": round(statistics.median(ratios), 3),
-        "goal": GOAL,
-        "lost_requests": lost,
-        "bare_server_cpu_us_per_request": round(bare_cpu_us),
-        "gateway_server_cpu_us_per_request": round(gateway_cpu_us),
-        "cpu_ratio": round(bare_cpu_us / gateway_cpu_us, 3),
-        "exit_codes_after_sigterm": list(codes),
-        "gateway_body_bytes": len(body),
-    }
+            codes = (stop(gateway), stop(bare) if bare is not None else None)
+    total = requests * rounds
+    result: dict[str, object] = {"requests_per_round": requests, "clients": clients,
+                                 "rounds": rounds, "goal": GOAL}
+    for path in PATHS:
+        key = "status" if path == "/gateway/status" else "metrics"
+        ratios = [g / b for g, b in zip(rates["gateway", path], rates["bare", path],
+                                        strict=True)]
+        bare_us = cpu["bare", path] / total * 1e6
+        gateway_us = cpu["gateway", path] / total * 1e6
+        result[key] = {
+            "path": path,
+            "bare_rps": round(statistics.median(rates["bare", path])),
+            "gateway_rps": round(statistics.median(rates["gateway", path])),
+            "round_ratios": [round(r, 3) for r in ratios],
+            "ratio": round(statistics.median(ratios), 3),
+            "bare_server_cpu_us_per_request": round(bare_us),
+            "gateway_server_cpu_us_per_request": round(gateway_us),
+            "cpu_ratio": round(bare_us / gateway_us, 3),
+        }
+    result.update({"lost_requests": lost, "exit_codes_after_sigterm": list(codes),
+                   "gateway_body_bytes": len(body), "metrics_body_bytes": len(metrics_body),
+                   "metrics_samples": samples})
+    return result
 
 
 def main() -> int:
@@ -184,24 +204,27 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-server", nargs="?", const="40", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        _bare_server()
+        _bare_server(int(args.bare_server))
         return 0
     result = run(args.requests, args.clients, args.rounds)
+    parts: list[dict[str, Any]] = [result["status"], result["metrics"]]  # type: ignore[list-item]
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"bare starlette: {result['bare_rps']} req/s; /gateway/status: "
-              f"{result['gateway_rps']} req/s; ratio {result['ratio']} (goal >= {GOAL}); "
-              f"rounds {result['round_ratios']}; server CPU/request "
-              f"{result['bare_server_cpu_us_per_request']} us vs "
-              f"{result['gateway_server_cpu_us_per_request']} us (ratio {result['cpu_ratio']}); "
-              f"lost {result['lost_requests']}; {args.clients} clients x {args.rounds} "
-              f"rounds of {args.requests} requests")
-    return 0 if result["ratio"] >= GOAL and result["lost_requests"] == 0 else 1
-
+        for part in parts:
+            print(f"{part['path']}: bare starlette {part['bare_rps']} req/s, gateway "
+                  f"{part['gateway_rps']} req/s; ratio {part['ratio']} (goal >= {GOAL}); "
+                  f"rounds {part['round_ratios']}; server CPU/request "
+                  f"{part['bare_server_cpu_us_per_request']} us vs "
+                  f"{part['gateway_server_cpu_us_per_request']} us (ratio {part['cpu_ratio']})")
+        print(f"lost {result['lost_requests']}; {args.clients} clients x {args.rounds} rounds "
+              f"of {args.requests} requests per path; /metrics body "
+              f"{result['metrics_body_bytes']} bytes, {result['metrics_samples']} samples")
+    ok = all(part["ratio"] >= GOAL for part in parts)
+    return 0 if ok and result["lost_requests"] == 0 else 1
 
 if __name__ == "__main__":
     raise SystemExit(main())

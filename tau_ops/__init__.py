@@ -60,6 +60,8 @@ if TYPE_CHECKING:
         scan_events,
         write_report,
     )
+    from tau_ops.analysis.export import export_events
+    from tau_ops.fleet import FleetPolicy, FleetReport, fleet_status
     from tau_ops.identity import (
         BrowserIdentity,
         DidPayload,
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
         smoke_run,
     )
     from tau_ops.widgets import IncidentReview, RolloutConsole
+    from tau_ops.widgets.fleet import FleetView
 
 _LAZY = {
     "BrowserIdentity": "tau_ops.identity",
@@ -114,6 +117,11 @@ _LAZY = {
     "inspect_manifest": "tau_ops.wasm",
     "package_module": "tau_ops.wasm",
     "smoke_run": "tau_ops.wasm",
+    "FleetPolicy": "tau_ops.fleet",
+    "FleetReport": "tau_ops.fleet",
+    "FleetView": "tau_ops.widgets",
+    "fleet_status": "tau_ops.fleet",
+    "export_events": "tau_ops.analysis.export",
     "IncidentReview": "tau_ops.widgets",
     "RolloutConsole": "tau_ops.widgets",
     "EventLog": "tau_ops.analysis",
@@ -167,6 +175,9 @@ __all__ = [
     "Fixture",
     "FixtureCase",
     "FixtureError",
+    "FleetPolicy",
+    "FleetReport",
+    "FleetView",
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
@@ -201,6 +212,8 @@ __all__ = [
     "diagnose",
     "did_document",
     "evaluate_case",
+    "export_events",
+    "fleet_status",
     "health_timeline",
     "incidents",
     "inspect_channel",

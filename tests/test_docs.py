@@ -23,7 +23,9 @@ def test_guide_commands_run(tmp_path: Path, guide: str) -> None:
 
 def test_every_guide_with_bash_blocks_is_run_by_a_test() -> None:
     covered = {*GUIDES, "docs/guides/wasm.md", "docs/guides/gateway.md",
-               "docs/guides/browser-did.md"}  # test_identity_cli runs each DID command
+               "docs/guides/fleet.md",  # test_fleet_docs
+               "docs/guides/browser-did.md",  # test_identity_cli runs each DID command
+               "docs/guides/monitoring.md"}  # run by test_promtool
     with_blocks = {str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")
                    if guide_blocks(p)}
     assert with_blocks <= covered

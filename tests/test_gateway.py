@@ -223,8 +223,9 @@ def test_corrupt_state_answers_503_then_recovers_once_fixed(healthy: Path) -> No
             "rollout_gate": "hold",
         }
     assert metrics.status_code == 200
-    assert "tau_deployment_state_readable 0\n" in metrics.text
-    assert "tau_rollout_gate" not in metrics.text
+    assert "tau_state_valid 0.0\n" in metrics.text
+    assert 'tau_rollout_gate{gate="hold"} 1.0\n' in metrics.text
+    assert "tau_health_state" not in metrics.text
     assert (fixed.status_code, fixed.json()["rollout_gate"]) == (200, "pass")
     assert state_file.read_bytes() == good  # the gateway never rewrites state
 
@@ -241,7 +242,7 @@ def test_missing_state_answers_503_until_the_first_cycle(tmp_path: Path) -> None
     assert missing.json()["rollout_gate"] == "hold"
     assert "no deployment cycle recorded yet" in missing.json()["message"]
     families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
-    assert families["tau_deployment_state_exists"].samples[0].value == 0
+    assert families["tau_state_exists"].samples[0].value == 0
     gate = {s.labels["gate"]: s.value for s in families["tau_rollout_gate"].samples}
     assert gate == {"pass": 0, "hold": 1}
     assert (after.status_code, after.json()["health_state"]) == (200, "healthy")
@@ -298,14 +299,15 @@ def test_metrics_parse_as_prometheus_text(failing: Path) -> None:
                                           (("state", "failing"),): 1}
     assert values["tau_failure_streak"] == {(): 3}
     assert values["tau_queue_depth"] == {(): 0}
-    assert values["tau_cycles"] == {(): 3}
-    assert values["tau_rollouts"] == {(("deploy_target", "kubernetes"),): 1}
+    assert values["tau_event_log_cycle_reports"] == {(): 3}
+    assert values["tau_rollout_records"] == {(("deploy_target", "kubernetes"),): 1}
     assert values["tau_last_cycle_reason_code"] == {
         (("reason_code", code),): 1
         for code in ("duplicate_cases_skipped", "retry_attempted",
                      "retryable_failures_observed", "case_processing_failed")
     }
-    assert values["tau_reason_code_cycles"][(("reason_code", "case_processing_failed"),)] == 3
+    reason_cycles = values["tau_event_log_reason_code_cycles"]
+    assert reason_cycles[(("reason_code", "case_processing_failed"),)] == 3
 
 
 async def _hammer(url: str, total: int, clients: int) -> tuple[int, int, float]:

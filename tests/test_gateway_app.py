@@ -166,7 +166,7 @@ def test_metrics_label_values_are_escaped(tmp_path: Path) -> None:
     report = deployment_status_at(read_status_inputs(tmp_path), now_ms=NOW)
     report.deploy_target_counts = {'we"ird\\target\nx': 1}
     text = render_metrics(report, state_exists=True)
-    assert 'tau_rollouts{deploy_target="we\\"ird\\\\target\\nx"} 1\n' in text
+    assert 'tau_rollout_records{deploy_target="we\\"ird\\\\target\\nx"} 1.0\n' in text
 
 
 @pytest.mark.parametrize(

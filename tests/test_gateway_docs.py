@@ -15,7 +15,7 @@ def test_gateway_guide_commands_run(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("deployment runner summary: discovered=3")
     assert '"rollout_gate":"pass"' in lines[2]
-    assert lines[3:] == ["401", 'tau_rollout_gate{gate="pass"} 1',
-                         'tau_rollout_gate{gate="hold"} 0']
+    assert lines[3:] == ["401", 'tau_rollout_gate{gate="pass"} 1.0',
+                         'tau_rollout_gate{gate="hold"} 0.0']
     log = (tmp_path / "gateway.log").read_text()
     assert "status=401" in log and "local-demo-token" not in log

@@ -16,11 +16,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tau_ops.cli import _base, analysis, deployment, gateway, identity, ops, schema, wasm
+from tau_ops.cli import (
+    _base,
+    analysis,
+    deployment,
+    export,
+    fleet,
+    gateway,
+    identity,
+    ops,
+    schema,
+    wasm,
+)
 from tau_ops.errors import TauOpsError
 
 # Order matters: the first feature whose flags were given handles the command.
-FEATURES: tuple[_base.Feature, ...] = (deployment, wasm, identity, gateway, analysis, ops, schema)
+FEATURES: tuple[_base.Feature, ...] = (
+    deployment, wasm, identity, gateway, analysis, ops, schema, fleet, export,
+)
 
 
 def _features() -> list[_base.Feature]:

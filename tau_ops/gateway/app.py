@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tau_ops import health
@@ -25,7 +25,7 @@ from tau_ops.errors import StateError, UsageError
 from tau_ops.gateway.bind import AUTH_TOKEN_ENV
 from tau_ops.gateway.cache import StatusCache, fresh_error
 from tau_ops.gateway.documents import gateway_status
-from tau_ops.gateway.metrics import METRICS_CONTENT_TYPE, render_metrics
+from tau_ops.gateway.metrics import MetricsCache
 from tau_ops.status import (
     DeploymentStatusReport,
     StatusInputs,
@@ -130,8 +130,8 @@ def create_app(
     and re-read only when they changed; freshness is judged on every request.
     A missing ``state.json`` (no cycle recorded yet) or a corrupt one makes the
     three status documents answer 503 with a JSON error; ``/metrics`` still
-    answers 200 and says so in ``tau_deployment_state_readable`` and
-    ``tau_deployment_state_exists``.
+    answers 200 and says so in ``tau_state_valid`` and
+    ``tau_state_exists``.
     """
     if auth_token is not None and (
         not auth_token or any(not (33 <= ord(c) <= 126) for c in auth_token)
@@ -199,20 +199,25 @@ def create_app(
     async def transport_endpoint(request: Request) -> Response:
         return await status_response(transport_doc)
 
+    metrics = MetricsCache()
+
     async def metrics_endpoint(request: Request) -> Response:
         report: DeploymentStatusReport | None
+        source: object = None
         try:
-            value = await inputs()
+            source = value = await inputs()
             report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms)
             exists = True
         except StateError:
             report, exists = None, True
         except _MissingState as missing:
+            source = missing.inputs
             report = deployment_status_at(missing.inputs, now_ms=clock(),
                                           stale_after_ms=stale_after_ms)
             exists = False
-        text = render_metrics(report, state_exists=exists)
-        return PlainTextResponse(text, media_type=METRICS_CONTENT_TYPE)
+        body, content_type = metrics.render(report, state_exists=exists, inputs=source,
+                                            accept=request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         code = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -1,0 +1,488 @@
+"""Fleets: one rollout verdict over many runners (state dirs, snapshot archives, gateways).
+
+A team runs the deployment runtime on many machines, one state dir each.
+:func:`fleet_status` reads every member, judges each with the same gate as
+``tau-ops gate`` (:func:`tau_ops.health.gate_decision`), and folds the rows
+into one fleet verdict under a :class:`FleetPolicy`. Members are read
+concurrently with a bounded pool and a per-member deadline; a member that
+cannot be read, or answers late, holds the fleet with that reason.
+
+Member kinds (told apart by their text):
+
+- ``http://`` / ``https://`` URL: a gateway's ``/gateway/status`` (a bare
+  base URL gets that path), with ``Authorization: Bearer $TAU_GATEWAY_AUTH_TOKEN``
+  when the variable is set;
+- a path ending in ``.tar.gz`` or ``.tgz``: a ``tau-ops snapshot`` archive,
+  read in memory without extracting anything;
+- any other path: a state dir. Paths may be globs (``/srv/*/deployment``).
+
+A member may carry labels for the policy, written ``key=value,...@member``
+(``region=iad@/srv/iad/deployment``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tarfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from tau_ops import health, jsonio
+from tau_ops.clock import Clock, wall_clock_ms
+from tau_ops.errors import TauOpsError, UsageError
+from tau_ops.models import DeploymentState, HealthSnapshot, RolloutGate
+from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
+
+MemberKind = Literal["state_dir", "snapshot", "gateway"]
+MAX_MEMBERS = 10_000
+MAX_WORKERS = 32
+MAX_GATEWAY_BYTES = 8 * jsonio.MIB
+GATEWAY_PATH = "/gateway/status"
+
+FLEET_GATE_REASONS: tuple[str, ...] = (
+    "no_members",
+    "member_unreadable",
+    "member_timeout",
+    "member_held",
+    "required_label_missing",
+    "required_member_held",
+    "members_below_pass_fraction",
+)
+"""Reasons a fleet holds, in the order they are listed in ``fleet_gate_reasons``."""
+
+
+class FleetMember(BaseModel):
+    """One row of a fleet: a member's gate, health and what it was read from."""
+
+    name: str = Field(description="the member as given (path, archive or URL)")
+    kind: MemberKind = Field(description="state_dir, snapshot or gateway")
+    labels: dict[str, str] = Field(description="policy labels given with the member")
+    readable: bool = Field(description="false when the member could not be read in time")
+    error: str = Field(default="", description="why the member could not be read (one line)")
+    rollout_gate: RolloutGate = Field(description="the member's own gate: pass or hold")
+    rollout_gate_reasons: list[str] = Field(description="why the member's gate holds")
+    health_state: str = Field(default="", description="healthy, degraded or failing ('' if unread)")
+    health_reason: str = Field(default="", description="one-line reason for the health state")
+    updated_unix_ms: int = Field(default=0, description="when the member's last cycle ended (ms)")
+    state_age_ms: int = Field(default=0, description="age of the last cycle when judged (ms)")
+    failure_streak: int = Field(default=0, description="consecutive cycles with failed cases")
+    queue_depth: int = Field(default=0, description="cases left in the backlog (cases)")
+    elapsed_ms: int = Field(default=0, description="time taken to read the member (ms)")
+
+
+class FleetPolicy(BaseModel):
+    """When the fleet passes.
+
+    By default every member must pass. ``min_pass_fraction`` lowers that to a
+    share of the members; every ``require`` label (``region=iad``) needs at
+    least one member carrying it, and all of those must pass. A member that
+    cannot be read or answers late holds the fleet whatever the policy.
+    """
+
+    min_pass_fraction: float = Field(default=1.0, ge=0.0, le=1.0,
+                                     description="share of members that must pass (0..1)")
+    require: list[str] = Field(default_factory=list,
+                               description="labels (key=value) whose members must all pass")
+
+
+class FleetReport(BaseModel):
+    """``tau-ops fleet status|gate --json``: one row per member and the fleet verdict."""
+
+    fleet_gate: RolloutGate = Field(description="pass or hold for the whole fleet")
+    fleet_gate_reasons: list[str] = Field(description="why the fleet holds (codes, in order)")
+    fleet_gate_details: list[str] = Field(description="one human line per reason")
+    policy: FleetPolicy
+    member_count: int = Field(description="members read")
+    pass_count: int = Field(description="members whose own gate passes")
+    generated_unix_ms: int = Field(description="when the fleet was judged (ms)")
+    members: list[FleetMember]
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """A member to read: its location, kind and labels."""
+
+    location: str
+    kind: MemberKind
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+def _labels(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"fleet member label {item!r} must be key=value")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(sorted(pairs))
+
+
+def _kind(location: str) -> MemberKind:
+    if location.startswith(("http://", "https://")):
+        return "gateway"
+    if location.endswith((".tar.gz", ".tgz")):
+        return "snapshot"
+    return "state_dir"
+
+
+def expand_members(members: Sequence[str]) -> list[MemberSpec]:
+    """Turn member arguments into specs: labels split off, globs expanded, sorted within a glob.
+
+    Parameters
+    ----------
+    members : sequence of str
+        State dirs, snapshot archives or gateway URLs, each optionally
+        ``key=value,...@`` prefixed; paths may be globs.
+
+    Returns
+    -------
+    list of MemberSpec
+        One per member, in the order given (a glob's matches sorted).
+
+    Raises
+    ------
+    UsageError
+        No members, a glob that matches nothing, a malformed label, or more
+        than ``MAX_MEMBERS`` members.
+
+    Examples
+    --------
+    >>> expand_members(["region=iad@https://iad.example/"])[0].kind
+    'gateway'
+    """
+    specs: list[MemberSpec] = []
+    for raw in members:
+        labels: tuple[tuple[str, str], ...] = ()
+        location = raw
+        head, sep, tail = raw.partition("@")
+        if sep and "=" in head and "/" not in head:
+            labels, location = _labels(head), tail
+        location = location.strip()
+        if not location:
+            raise UsageError(f"fleet member {raw!r} names nothing")
+        kind = _kind(location)
+        if kind != "gateway" and glob.has_magic(location):
+            matches = sorted(glob.glob(location))
+            if not matches:
+                raise UsageError(f"fleet member glob {location!r} matches nothing")
+            specs.extend(MemberSpec(m, _kind(m), labels) for m in matches)
+        else:
+            specs.append(MemberSpec(location, kind, labels))
+        if len(specs) > MAX_MEMBERS:
+            raise UsageError(f"a fleet has at most {MAX_MEMBERS} members")
+    if not specs:
+        raise UsageError("a fleet needs at least one member")
+    return specs
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What was read of a member before judging: its state and pause marker, or a document."""
+
+    state: DeploymentState | None = None
+    invalid: str = ""
+    paused: bool = False
+    pause_detail: str = ""
+    document: dict[str, Any] | None = None
+
+
+def _parse_pause(data: bytes | None) -> tuple[bool, str]:
+    if data is None:
+        return False, ""
+    try:
+        marker = jsonio.parse_json(data)
+    except jsonio.JSONPolicyError:
+        return True, "paused (marker unreadable)"
+    if not isinstance(marker, dict):
+        return True, "paused (marker unreadable)"
+    return True, f"paused by {marker.get('paused_by', 'unknown')}: {marker.get('reason', '')}"
+
+
+def _read_state_dir(location: str) -> _Read:
+    paths = StatePaths(Path(location))
+    if not paths.root.is_dir():
+        raise FileNotFoundError(f"state dir {location} does not exist")
+    try:
+        data = jsonio.read_bounded(paths.state, max_bytes=jsonio.LIMITS["state"], what="state")
+    except FileNotFoundError:
+        data = None
+    try:
+        pause = jsonio.read_bounded(paths.pause_marker, max_bytes=jsonio.LIMITS["pause_marker"],
+                                    what="pause marker")
+    except FileNotFoundError:
+        pause = None
+    return _state_read(data, pause)
+
+
+def _read_snapshot(location: str) -> _Read:
+    wanted = {STATE_FILE: jsonio.LIMITS["state"], PAUSE_FILE: jsonio.LIMITS["pause_marker"]}
+    found: dict[str, bytes] = {}
+    with tarfile.open(location, "r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            name = parts[-1] if len(parts) == 2 else ""
+            if name not in wanted or not member.isfile() or name in found:
+                continue
+            if member.size > wanted[name]:
+                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
+            handle = tar.extractfile(member)
+            found[name] = handle.read(wanted[name] + 1) if handle else b""
+    return _state_read(found.get(STATE_FILE), found.get(PAUSE_FILE))
+
+
+def _state_read(state: bytes | None, pause: bytes | None) -> _Read:
+    """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable."""
+    paused, detail = _parse_pause(pause)
+    if state is None:
+        return _Read(paused=paused, pause_detail=detail)
+    try:
+        return _Read(state=parse_state(state), paused=paused, pause_detail=detail)
+    except (ValueError, ValidationError) as exc:
+        return _Read(invalid=_one_line(exc)[:200], paused=paused, pause_detail=detail)
+
+
+def _read_gateway(location: str, timeout_s: float) -> _Read:
+    url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
+        location.rstrip("/") + GATEWAY_PATH)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        body = response.read(MAX_GATEWAY_BYTES + 1)
+    if len(body) > MAX_GATEWAY_BYTES:
+        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
+    document = jsonio.parse_json(body)
+    if not isinstance(document, dict) or document.get("rollout_gate") not in ("pass", "hold"):
+        raise ValueError("not a /gateway/status document (no rollout_gate)")
+    return _Read(document=document)
+
+
+def _judge(spec: MemberSpec, read: _Read, *, now_ms: int, stale_after_ms: int,
+           elapsed_ms: int) -> FleetMember:
+    labels = dict(spec.labels)
+    if read.document is not None:
+        doc = read.document
+        reasons = doc.get("rollout_gate_reasons")
+        if not isinstance(reasons, list):
+            reasons = [] if doc["rollout_gate"] == "pass" else ["gateway_reports_hold"]
+
+        def number(key: str) -> int:
+            value = doc.get(key, 0)
+            return value if jsonio.is_json_int(value) else 0
+
+        return FleetMember(
+            name=spec.location, kind=spec.kind, labels=labels, readable=True,
+            rollout_gate=doc["rollout_gate"], rollout_gate_reasons=[str(r) for r in reasons],
+            health_state=str(doc.get("health_state", "")),
+            health_reason=str(doc.get("health_reason", "")),
+            updated_unix_ms=number("updated_unix_ms"), state_age_ms=number("state_age_ms"),
+            failure_streak=number("failure_streak"), queue_depth=number("queue_depth"),
+            elapsed_ms=elapsed_ms,
+        )
+    snapshot = read.state.health if read.state and read.state.health else None
+    gate, reasons, state, reason, age = _decide(
+        snapshot, invalid=read.invalid, now_ms=now_ms, stale_after_ms=stale_after_ms,
+        paused=read.paused,
+    )
+    return FleetMember(
+        name=spec.location, kind=spec.kind, labels=labels, readable=True,
+        rollout_gate=gate, rollout_gate_reasons=reasons,
+        health_state=state, health_reason=reason,
+        updated_unix_ms=snapshot.updated_unix_ms if snapshot else 0,
+        state_age_ms=age,
+        failure_streak=snapshot.failure_streak if snapshot else 0,
+        queue_depth=snapshot.queue_depth if snapshot else 0,
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _decide(snapshot: HealthSnapshot | None, *, invalid: str, now_ms: int,
+            stale_after_ms: int, paused: bool) -> tuple[
+                RolloutGate, list[str], str, str, int]:
+    """The member's gate through the one gate decision of :mod:`tau_ops.health`."""
+    if invalid:
+        return "hold", ["invalid_state"], "", f"state is invalid: {invalid}", 0
+    verdict = health.classify(snapshot)
+    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
+    reasons = []
+    if snapshot is None or snapshot.updated_unix_ms <= 0:
+        reasons.append("no_cycle")
+    if paused:
+        reasons.append("runner_paused")
+    if fresh.stale and "no_cycle" not in reasons:
+        reasons.append("stale_state")
+    if verdict.state != "healthy":
+        reasons.append(f"health_{verdict.state}")
+    return ("hold" if reasons else "pass"), reasons, verdict.state, verdict.reason, \
+        fresh.state_age_ms
+
+
+def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: int) -> FleetMember:
+    return FleetMember(
+        name=spec.location, kind=spec.kind, labels=dict(spec.labels), readable=False,
+        error=error, rollout_gate="hold",
+        rollout_gate_reasons=["member_timeout" if timed_out else "member_unreadable"],
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
+                timeout_s: float) -> FleetMember:
+    """Read and judge one member; never raises for a member's own fault."""
+    start = time.monotonic()
+    try:
+        if spec.kind == "gateway":
+            read = _read_gateway(spec.location, timeout_s)
+        elif spec.kind == "snapshot":
+            read = _read_snapshot(spec.location)
+        else:
+            read = _read_state_dir(spec.location)
+    except TimeoutError as exc:
+        return _unreadable(spec, f"no answer within {timeout_s:g} s ({_one_line(exc)})",
+                           timed_out=True, elapsed_ms=int((time.monotonic() - start) * 1000))
+    except urllib.error.URLError as exc:
+        timed_out = isinstance(exc.reason, TimeoutError)
+        return _unreadable(spec, _one_line(exc), timed_out=timed_out,
+                           elapsed_ms=int((time.monotonic() - start) * 1000))
+    except (OSError, ValueError, ValidationError, tarfile.TarError, EOFError,
+            TauOpsError) as exc:
+        return _unreadable(spec, _one_line(exc), timed_out=False,
+                           elapsed_ms=int((time.monotonic() - start) * 1000))
+    elapsed = int((time.monotonic() - start) * 1000)
+    if elapsed > timeout_s * 1000:
+        return _unreadable(spec, f"read took {elapsed} ms, over {timeout_s:g} s",
+                           timed_out=True, elapsed_ms=elapsed)
+    return _judge(spec, read, now_ms=now_ms, stale_after_ms=stale_after_ms, elapsed_ms=elapsed)
+
+
+def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
+        RolloutGate, list[str], list[str]]:
+    """The fleet's gate, its reason codes and one detail line per reason.
+
+    Examples
+    --------
+    >>> fleet_verdict([], FleetPolicy())
+    ('hold', ['no_members'], ['the fleet has no members'])
+    """
+    found: dict[str, list[str]] = {}
+
+    def hold(code: str, detail: str) -> None:
+        found.setdefault(code, []).append(detail)
+
+    if not rows:
+        hold("no_members", "the fleet has no members")
+    for row in rows:
+        if not row.readable:
+            hold(row.rollout_gate_reasons[0], f"{row.name}: {row.error}")
+    for label in policy.require:
+        key, _, value = label.partition("=")
+        group = [r for r in rows if r.labels.get(key) == value]
+        if not group:
+            hold("required_label_missing", f"no member carries {label}")
+        for row in group:
+            if row.readable and row.rollout_gate != "pass":
+                hold("required_member_held", f"{row.name} ({label}) holds: "
+                     + ",".join(row.rollout_gate_reasons))
+    passing = sum(1 for r in rows if r.rollout_gate == "pass")
+    if policy.min_pass_fraction >= 1.0:
+        for row in rows:
+            if row.readable and row.rollout_gate != "pass":
+                hold("member_held", f"{row.name} holds: " + ",".join(row.rollout_gate_reasons))
+    elif rows and passing < policy.min_pass_fraction * len(rows):
+        hold("members_below_pass_fraction",
+             f"{passing} of {len(rows)} members pass; the policy needs "
+             f"{policy.min_pass_fraction:.0%}")
+    reasons = [code for code in FLEET_GATE_REASONS if code in found]
+    details = [line for code in reasons for line in found[code]]
+    return ("hold" if reasons else "pass"), reasons, details
+
+
+def fleet_status(
+    members: Sequence[str],
+    *,
+    policy: FleetPolicy | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    timeout_s: float = 5.0,
+    max_workers: int = 16,
+    clock: Clock = wall_clock_ms,
+    reader: Callable[..., FleetMember] = read_member,
+) -> FleetReport:
+    """Read every member concurrently and judge the fleet.
+
+    Parameters
+    ----------
+    members : sequence of str
+        State dirs (paths or globs), snapshot archives (``*.tar.gz``) and
+        gateway URLs, each optionally prefixed with ``key=value,...@`` labels.
+    policy : FleetPolicy, optional
+        When the fleet passes; default: every member passes.
+    stale_after_ms : int, default 24 h
+        Freshness limit for state dirs and archives, in ms (gateways judge
+        their own freshness).
+    timeout_s : float, default 5.0
+        Deadline per member, in seconds; a later answer holds the fleet.
+    max_workers : int, default 16
+        Members read at once (1..32).
+    clock : callable, optional
+        Milliseconds since the epoch; injected for tests.
+    reader : callable, optional
+        Reads one member (tests inject slow or failing readers).
+
+    Returns
+    -------
+    FleetReport
+        One row per member, in the order given, and the fleet verdict.
+
+    Raises
+    ------
+    UsageError
+        No members, a glob matching nothing, a bad label, or a value out of range.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = fleet_status([tempfile.mkdtemp()])
+    >>> report.fleet_gate, report.fleet_gate_reasons, report.members[0].rollout_gate_reasons
+    ('hold', ['member_held'], ['no_cycle'])
+    """
+    policy = policy or FleetPolicy()
+    if not 0 < timeout_s <= 600:
+        raise UsageError(f"timeout must be within (0, 600] s, got {timeout_s}")
+    if not 1 <= max_workers <= MAX_WORKERS:
+        raise UsageError(f"max_workers must be within 1..{MAX_WORKERS}, got {max_workers}")
+    for label in policy.require:
+        _labels(label)
+    specs = expand_members(members)
+    now_ms = clock()
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
+        rows = list(pool.map(
+            lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                timeout_s=timeout_s), specs))
+    gate, reasons, details = fleet_verdict(rows, policy)
+    return FleetReport(
+        fleet_gate=gate, fleet_gate_reasons=reasons, fleet_gate_details=details, policy=policy,
+        member_count=len(rows), pass_count=sum(1 for r in rows if r.rollout_gate == "pass"),
+        generated_unix_ms=now_ms, members=rows,
+    )
+
+
+def dumps(report: FleetReport) -> str:
+    """The report as one JSON document."""
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False)
