@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/tau-ops demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --nbmake tests notebooks
+	$(BIN)/python -m pytest -n 2 --nbmake --doctest-modules tests notebooks tau_ops
 
 lint: $(STAMP)
 	$(BIN)/ruff check tau_ops tests benchmarks scripts

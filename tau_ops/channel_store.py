@@ -1,39 +1,101 @@
 """Per-blueprint channel store: ``log.jsonl``, ``context.jsonl`` and ``MEMORY.md``.
 
-The runner hands every case it handled to :func:`case_lines`; the store turns
-them into log and context lines and a memory snapshot (SPEC section 5).
-:func:`inspect_channel` reports what is there for an operator.
+Records, ``source``, context text and the ``MEMORY.md`` format follow the
+seed (SPEC section 5). A new state dir keeps its channels under the runbook's
+``channel-store/deployment/<blueprint_id>/``; a state dir made by the seed has
+them under ``channel-store/channels/deployment/<blueprint_id>/`` and keeps
+them there. :func:`channel_dir` is the one place that decides, used by the
+runner and by every reader; :func:`inspect_channel` reports what is there.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from tau_ops.errors import UsageError
+from tau_ops.errors import InputError, UsageError
+from tau_ops.jsonio import JSONPolicyError, is_json_int, parse_json
 from tau_ops.models import RolloutRecord
-from tau_ops.storage import read_jsonl, safe_component
+from tau_ops.storage import safe_component
 
 TRANSPORT = "deployment"
-SOURCE = "tau-ops-deployment-runner"
+SOURCE = "tau-deployment-runner"
 LOG_FILE = "log.jsonl"
 CONTEXT_FILE = "context.jsonl"
 MEMORY_FILE = "MEMORY.md"
+SEED_CHANNELS_DIR = "channels"
+ARTIFACT_INDEX = Path("artifacts") / "index.jsonl"
+
+
+def channel_base(root: Path) -> Path:
+    """The folder holding one sub-folder per blueprint, for channel-store ``root``.
+
+    Parameters
+    ----------
+    root : Path
+        The channel-store root (``<state dir>/channel-store``).
+
+    Returns
+    -------
+    Path
+        ``root/channels/deployment`` when the seed laid this store out (that
+        folder exists and the runbook's ``root/deployment`` does not), else
+        ``root/deployment``, so a store never grows a second tree.
+
+    Examples
+    --------
+    >>> channel_base(Path("/nonexistent/channel-store")).as_posix()
+    '/nonexistent/channel-store/deployment'
+    """
+    runbook = root / TRANSPORT
+    seed = root / SEED_CHANNELS_DIR / TRANSPORT
+    if not runbook.is_dir() and seed.is_dir():
+        return seed
+    return runbook
 
 
 def channel_dir(root: Path, blueprint_id: str) -> Path:
-    """``<root>/deployment/<blueprint_id>/`` with the id made path-safe."""
-    return root / TRANSPORT / safe_component(blueprint_id)
+    """The channel folder of ``blueprint_id`` in channel-store ``root`` (seed layout honoured).
+
+    Parameters
+    ----------
+    root : Path
+        The channel-store root (``<state dir>/channel-store``).
+    blueprint_id : str
+        The blueprint; trimmed and made path-safe (``[A-Za-z0-9._-]``).
+
+    Returns
+    -------
+    Path
+        ``channel_base(root) / <safe blueprint id>``.
+
+    Examples
+    --------
+    >>> channel_dir(Path("/s/channel-store"), " team/api ").as_posix()
+    '/s/channel-store/deployment/team_api'
+    """
+    return channel_base(root) / safe_component(blueprint_id.strip())
+
+
+def channel_dirs(root: Path) -> list[Path]:
+    """Every existing channel folder of channel-store ``root``, sorted by name."""
+    base = channel_base(root)
+    if not base.is_dir():
+        return []
+    return sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.name)
 
 
 def log_line(
     *, timestamp_ms: int, key: str, payload: dict[str, Any]
 ) -> str:
-    """One ``log.jsonl`` line for a handled case."""
+    """One ``log.jsonl`` line for a handled case (the seed's ``ChannelLogEntry``)."""
     return json.dumps(
         {
             "timestamp_unix_ms": timestamp_ms,
@@ -54,83 +116,186 @@ def context_line(*, timestamp_ms: int, text: str) -> str:
     )
 
 
-def render_memory(blueprint_id: str, rollouts: Iterable[RolloutRecord], *, now_ms: int) -> str:
-    """Markdown snapshot of one blueprint's rollouts (already filtered to it)."""
-    rows = list(rollouts)
-    lines = [
-        f"# Deployment memory: {blueprint_id}",
-        "",
-        f"Snapshot at unix ms {now_ms}: {len(rows)} rollout(s).",
-        "",
-    ]
-    if not rows:
-        lines.append("No successful rollouts recorded for this blueprint yet.")
-        return "\n".join(lines) + "\n"
-    lines += [
-        "| case_id | target | runtime | environment | region | replicas | strategy | "
-        "status | artifact | sha256 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        sha = r.artifact_sha256[:12] if r.artifact_sha256 else "-"
-        cells = [
-            r.case_id, r.deploy_target, r.runtime_profile, r.environment, r.region,
-            str(r.replicas), r.rollout_strategy, str(r.status_code), r.artifact, sha,
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+def render_memory(blueprint_id: str, rollouts: Iterable[RolloutRecord]) -> str:
+    """``MEMORY.md`` of one blueprint in the seed's format (rollouts already filtered to it).
+
+    Parameters
+    ----------
+    blueprint_id : str
+        The (trimmed) blueprint id named in the header line.
+    rollouts : iterable of RolloutRecord
+        That blueprint's rollouts, sorted by case key.
+
+    Returns
+    -------
+    str
+        ``# Tau Deployment Snapshot (<id>)``, a blank line, one ``- <case_id>
+        target=... runtime=... artifact=... replicas=... status=... outcome=...``
+        line per rollout, newline-terminated.
+
+    Examples
+    --------
+    >>> print(render_memory("edge", []), end="")
+    # Tau Deployment Snapshot (edge)
+    <BLANKLINE>
+    - No persisted rollouts
+    """
+    lines = [f"# Tau Deployment Snapshot ({blueprint_id})", ""]
+    for r in rollouts:
+        lines.append(
+            f"- {r.case_id} target={r.deploy_target} runtime={r.runtime_profile} "
+            f"artifact={r.artifact} replicas={r.replicas} status={r.status_code} "
+            f"outcome={r.outcome}"
+        )
+    if len(lines) == 2:
+        lines.append("- No persisted rollouts")
     return "\n".join(lines) + "\n"
 
 
 class ChannelInspectReport(BaseModel):
-    """What ``--channel-store-inspect deployment/<blueprint_id>`` reports."""
+    """What ``--channel-store-inspect deployment/<blueprint_id>`` reports.
 
-    channel: str
+    The first fields are the seed's ``ChannelInspectReport``; ``channel``,
+    ``exists``, ``layout``, ``last_event_key`` and ``last_timestamp_unix_ms``
+    are tau-ops additions.
+    """
+
     transport: str
     channel_id: str
     channel_dir: str
-    exists: bool
     log_records: int
-    log_invalid_lines: int
     context_records: int
-    context_invalid_lines: int
+    invalid_log_lines: int
+    invalid_context_lines: int
+    artifact_records: int
+    invalid_artifact_lines: int
+    active_artifacts: int
+    expired_artifacts: int
     memory_exists: bool
     memory_bytes: int
+    channel: str
+    exists: bool
+    layout: str
     last_event_key: str | None
     last_timestamp_unix_ms: int | None
 
 
 def parse_channel_ref(ref: str) -> tuple[str, str]:
-    """Split ``deployment/<blueprint_id>``; the id is made path-safe."""
+    """Split ``deployment/<blueprint_id>`` into (transport, trimmed channel id)."""
     transport, sep, channel_id = ref.strip().partition("/")
     if not sep or not channel_id.strip():
         raise UsageError(f"channel must look like deployment/<blueprint_id>, got {ref!r}")
-    if transport != TRANSPORT:
+    if transport.strip() != TRANSPORT:
         raise UsageError(f"unsupported channel transport {transport!r} (expected 'deployment')")
-    return transport, safe_component(channel_id.strip())
+    return TRANSPORT, channel_id.strip()
 
 
-def inspect_channel(root: Path, ref: str) -> ChannelInspectReport:
-    """Count records and invalid lines of one channel and measure its memory file."""
+def _lines(path: Path) -> Iterator[bytes]:
+    """Non-blank lines of a regular file; nothing when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InputError(f"{path} is not a regular file", path=path)
+        for raw in handle:
+            if raw.strip():
+                yield raw
+
+
+def _scan(path: Path) -> tuple[int, int, Any]:
+    """(valid lines, invalid lines, last valid value) under the one JSON policy."""
+    valid = invalid = 0
+    last: Any = None
+    for raw in _lines(path):
+        try:
+            last = parse_json(raw.strip())
+        except JSONPolicyError:
+            invalid += 1
+            continue
+        valid += 1
+    return valid, invalid, last
+
+
+def _scan_artifacts(path: Path, now_ms: int) -> tuple[int, int, int]:
+    """(records, invalid lines, expired records) of a seed artifact index."""
+    records = invalid = expired = 0
+    for raw in _lines(path):
+        try:
+            value = parse_json(raw.strip())
+        except JSONPolicyError:
+            invalid += 1
+            continue
+        if not isinstance(value, dict):
+            invalid += 1
+            continue
+        records += 1
+        expires = value.get("expires_unix_ms")
+        if isinstance(expires, int) and is_json_int(expires) and expires <= now_ms:
+            expired += 1
+    return records, invalid, expired
+
+
+def inspect_channel(root: Path, ref: str, *, now_ms: int | None = None) -> ChannelInspectReport:
+    """Count records and invalid lines of one channel and measure its memory file.
+
+    Parameters
+    ----------
+    root : Path
+        The channel-store root; a seed-laid-out root (``channels/deployment``) is read too.
+    ref : str
+        ``deployment/<blueprint_id>``.
+    now_ms : int, optional
+        Unix time in milliseconds that decides which seed artifacts are expired.
+
+    Returns
+    -------
+    ChannelInspectReport
+        The seed's counts plus tau-ops fields. A line that breaks the JSON
+        policy (too deep, duplicate key, ...) counts as invalid.
+
+    Raises
+    ------
+    UsageError
+        ``ref`` is not ``deployment/<id>``.
+    InputError
+        A channel file exists but is not a regular file or cannot be read.
+
+    Examples
+    --------
+    >>> inspect_channel(Path("/nonexistent"), "deployment/edge").log_records
+    0
+    """
     transport, channel_id = parse_channel_ref(ref)
-    folder = root / transport / channel_id
-    logs, log_invalid = read_jsonl(folder / LOG_FILE)
-    contexts, context_invalid = read_jsonl(folder / CONTEXT_FILE)
+    folder = channel_dir(root, channel_id)
+    seed_layout = folder.parent == root / SEED_CHANNELS_DIR / TRANSPORT
+    log_valid, log_invalid, last = _scan(folder / LOG_FILE)
+    context_valid, context_invalid, _ = _scan(folder / CONTEXT_FILE)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    artifacts, artifact_invalid, expired = _scan_artifacts(folder / ARTIFACT_INDEX, now)
     memory = folder / MEMORY_FILE
-    last = logs[-1] if logs else {}
-    last_key = last.get("event_key")
-    last_ts = last.get("timestamp_unix_ms")
+    last = last if isinstance(last, dict) else {}
+    last_key, last_ts = last.get("event_key"), last.get("timestamp_unix_ms")
     return ChannelInspectReport(
-        channel=f"{transport}/{channel_id}",
         transport=transport,
         channel_id=channel_id,
         channel_dir=str(folder),
-        exists=folder.is_dir(),
-        log_records=len(logs),
-        log_invalid_lines=log_invalid,
-        context_records=len(contexts),
-        context_invalid_lines=context_invalid,
+        log_records=log_valid,
+        context_records=context_valid,
+        invalid_log_lines=log_invalid,
+        invalid_context_lines=context_invalid,
+        artifact_records=artifacts,
+        invalid_artifact_lines=artifact_invalid,
+        active_artifacts=artifacts - expired,
+        expired_artifacts=expired,
         memory_exists=memory.is_file(),
         memory_bytes=memory.stat().st_size if memory.is_file() else 0,
+        channel=f"{transport}/{channel_id}",
+        exists=folder.is_dir(),
+        layout="seed" if seed_layout else "runbook",
         last_event_key=last_key if isinstance(last_key, str) else None,
-        last_timestamp_unix_ms=last_ts if isinstance(last_ts, int) else None,
+        last_timestamp_unix_ms=last_ts if is_json_int(last_ts) else None,
     )

@@ -18,7 +18,15 @@ from pydantic import ValidationError
 
 from tau_ops._gc import paused_gc
 from tau_ops.errors import ContractViolation, FixtureError, InputError
-from tau_ops.models import ERROR_CODES, CaseResult, Fixture, FixtureCase
+from tau_ops.jsonio import LIMITS, JSONPolicyError, parse_json, read_bounded
+from tau_ops.models import (
+    ERROR_CODES,
+    MAX_PATH_FIELD_BYTES,
+    CaseResult,
+    Fixture,
+    FixtureCase,
+)
+from tau_ops.storage import safe_component
 
 SUPPORTED_TARGETS = ("container", "kubernetes", "wasm")
 SUPPORTED_RUNTIMES = ("native", "wasm_wasi")
@@ -93,9 +101,12 @@ def _describe_validation_error(exc: ValidationError, raw: Any) -> tuple[str, str
 
 
 def _check_rules(fixture: Fixture, path: str) -> None:
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    folders: dict[str, tuple[str, str]] = {}
+    blueprints: set[str] = set()
     for case in fixture.cases:
-        cid = case.case_id.strip()
+        cid = case.case_id
 
         def fail(field: str, message: str, cid: str = cid) -> FixtureError:
             return FixtureError(
@@ -103,66 +114,113 @@ def _check_rules(fixture: Fixture, path: str) -> None:
                 path=path, case_id=cid, field=field,
             )
 
+        for name in ("case_id", "blueprint_id"):
+            size = len(getattr(case, name).encode("utf-8"))
+            if size > MAX_PATH_FIELD_BYTES:
+                raise fail(name, f"is {size} bytes long; at most {MAX_PATH_FIELD_BYTES} "
+                                 "bytes (UTF-8) are allowed because it names files")
         if cid in seen:
             raise fail("case_id", "duplicate case_id")
-        seen.add(cid)
-        exp = case.expected
-        retryable = exp.outcome == "retryable_failure"
-        if case.simulate_retryable_failure != retryable:
-            raise fail(
-                "simulate_retryable_failure",
-                "must be true exactly when expected.outcome is retryable_failure",
-            )
-        if exp.outcome == "success":
-            if exp.error_code:
-                raise fail("expected.error_code", "must be empty for outcome success")
-            if not 200 <= exp.status_code <= 299:
-                raise fail("expected.status_code", "must be 2xx for outcome success")
-        else:
-            if exp.error_code not in ERROR_CODES:
-                raise fail(
-                    "expected.error_code",
-                    f"must be one of {', '.join(ERROR_CODES)} for outcome {exp.outcome}",
-                )
-            if exp.status_code < 400:
-                raise fail("expected.status_code", f"must be >= 400 for outcome {exp.outcome}")
-        if exp.outcome == "malformed_input":
+        seen[cid] = cid
+        key = case_key(case)
+        other = keys.setdefault(key, cid)
+        if other != cid:
+            raise fail("blueprint_id", f"case key {key!r} collides with case '{other}'")
+        if case.blueprint_id in blueprints:
+            _check_expectation(case, fail)
             continue
-        target, runtime, env = norm(case.deploy_target), norm(case.runtime_profile), norm(
-            case.environment
+        blueprints.add(case.blueprint_id)
+        folder = safe_component(case.blueprint_id)
+        owner = folders.setdefault(folder.lower(), (case.blueprint_id, cid))
+        if owner[0] != case.blueprint_id:
+            raise fail(
+                "blueprint_id",
+                f"blueprint {case.blueprint_id!r} and blueprint {owner[0]!r} of case "
+                f"'{owner[1]}' would share the channel folder {folder!r}",
+            )
+        _check_expectation(case, fail)
+
+
+def _check_expectation(case: FixtureCase, fail: Callable[[str, str], FixtureError]) -> None:
+    exp = case.expected
+    retryable = exp.outcome == "retryable_failure"
+    if case.simulate_retryable_failure != retryable:
+        raise fail(
+            "simulate_retryable_failure",
+            "must be true exactly when expected.outcome is retryable_failure",
         )
-        if target not in SUPPORTED_TARGETS:
-            raise fail("deploy_target", f"unsupported target {case.deploy_target!r}")
-        if runtime not in SUPPORTED_RUNTIMES:
-            raise fail("runtime_profile", f"unsupported runtime {case.runtime_profile!r}")
-        if env not in SUPPORTED_ENVIRONMENTS:
-            raise fail("environment", f"unsupported environment {case.environment!r}")
-        if COMPATIBLE[target] != runtime:
-            raise fail("runtime_profile", f"runtime {runtime} is incompatible with target {target}")
-        if target == "wasm":
-            if not case.wasm_module.strip() and not case.wasm_manifest.strip():
-                raise fail("wasm_module", "a wasm case needs wasm_module or wasm_manifest")
-        elif not case.container_image.strip():
-            raise fail("container_image", f"a {target} case needs container_image")
+    if exp.outcome == "success":
+        if exp.error_code:
+            raise fail("expected.error_code", "must be empty for outcome success")
+        if not 200 <= exp.status_code <= 299:
+            raise fail("expected.status_code", "must be 2xx for outcome success")
+    else:
+        if exp.error_code not in ERROR_CODES:
+            raise fail(
+                "expected.error_code",
+                f"must be one of {', '.join(ERROR_CODES)} for outcome {exp.outcome}",
+            )
+        if exp.status_code < 400:
+            raise fail("expected.status_code", f"must be >= 400 for outcome {exp.outcome}")
+    if exp.outcome == "malformed_input":
+        return
+    target, runtime, env = norm(case.deploy_target), norm(case.runtime_profile), norm(
+        case.environment
+    )
+    if target not in SUPPORTED_TARGETS:
+        raise fail("deploy_target", f"unsupported target {case.deploy_target!r}")
+    if runtime not in SUPPORTED_RUNTIMES:
+        raise fail("runtime_profile", f"unsupported runtime {case.runtime_profile!r}")
+    if env not in SUPPORTED_ENVIRONMENTS:
+        raise fail("environment", f"unsupported environment {case.environment!r}")
+    if COMPATIBLE[target] != runtime:
+        raise fail("runtime_profile", f"runtime {runtime} is incompatible with target {target}")
+    if target == "wasm":
+        if not case.wasm_module and not case.wasm_manifest:
+            raise fail("wasm_module", "a wasm case needs wasm_module or wasm_manifest")
+    elif not case.container_image:
+        raise fail("container_image", f"a {target} case needs container_image")
 
 
 def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
-    """Parse and validate fixture JSON; raise :class:`FixtureError` naming case and field."""
+    """Parse and validate fixture JSON under the one JSON policy of :mod:`tau_ops.jsonio`.
+
+    Parameters
+    ----------
+    data : bytes or str
+        The fixture document (UTF-8).
+    source : str
+        Where it came from, for messages.
+
+    Returns
+    -------
+    Fixture
+        The validated fixture; every string field trimmed.
+
+    Raises
+    ------
+    FixtureError
+        Invalid JSON (duplicate key, NaN, nesting deeper than 64, ...), a field of
+        the wrong JSON type (``true`` or ``1.0`` where an integer is required), or
+        a rule of SPEC section 2 broken; the message names the case and field.
+
+    Examples
+    --------
+    >>> parse_fixture('{"schema_version": true}')
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.FixtureError: fixture <fixture>: field 'schema_version': must be 1 (got True)
+    """
+    try:
+        raw = parse_json(data)
+    except JSONPolicyError as exc:
+        raise FixtureError(f"fixture {source}: invalid JSON: {exc}", path=source) from exc
+    if not isinstance(raw, dict):
+        raise FixtureError(f"fixture {source}: top level must be a JSON object", path=source)
     try:
         with paused_gc():
-            fixture = Fixture.model_validate_json(data)
+            fixture = Fixture.model_validate(raw)
     except ValidationError as exc:
-        try:
-            raw = json.loads(data)
-        except ValueError as json_exc:
-            detail = str(json_exc)
-            if isinstance(json_exc, json.JSONDecodeError):
-                detail = f"{json_exc.msg} at line {json_exc.lineno} column {json_exc.colno}"
-            raise FixtureError(f"fixture {source}: invalid JSON: {detail}", path=source) from exc
-        if not isinstance(raw, dict):
-            raise FixtureError(
-                f"fixture {source}: top level must be a JSON object", path=source
-            ) from exc
         field, case_id, message = _describe_validation_error(exc, raw)
         where = f"case '{case_id}' field '{field}'" if case_id else f"field '{field}'"
         raise FixtureError(
@@ -173,12 +231,39 @@ def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
 
 
 def load_fixture(path: Path | str) -> Fixture:
-    """Read and validate a fixture file; the whole file is refused on the first bad field."""
+    """Read and validate a fixture file; the whole file is refused on the first bad field.
+
+    Parameters
+    ----------
+    path : Path or str
+        A regular file of at most ``jsonio.LIMITS["fixture"]`` bytes.
+
+    Returns
+    -------
+    Fixture
+        The validated fixture.
+
+    Raises
+    ------
+    FixtureError
+        The file is missing, not a regular file (``/dev/zero``, a FIFO), too
+        large, unreadable, or invalid (see :func:`parse_fixture`).
+
+    Examples
+    --------
+    >>> try:
+    ...     load_fixture("/dev/zero")
+    ... except FixtureError as exc:
+    ...     print(exc.message.split(": ", 1)[1])
+    fixture /dev/zero is not a regular file (character device)
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, max_bytes=LIMITS["fixture"], what="fixture")
     except OSError as exc:
-        raise FixtureError(f"cannot read fixture {path}: {exc.strerror}", path=path) from exc
+        raise FixtureError(
+            f"cannot read fixture {path}: {exc.strerror or exc}", path=path
+        ) from exc
     return parse_fixture(data, source=str(path))
 
 
@@ -262,16 +347,67 @@ def evaluate_case(
     )
 
 
+def json_equal(left: Any, right: Any) -> bool:
+    """Compare two parsed JSON values by JSON type, as ``serde_json::Value`` does.
+
+    ``true`` is not ``1`` and ``3.0`` is not ``3`` (Python's ``==`` says they are).
+
+    Parameters
+    ----------
+    left, right : Any
+        Values as :func:`tau_ops.jsonio.parse_json` returns them.
+
+    Returns
+    -------
+    bool
+        True when both have the same JSON type and value, recursively.
+
+    Examples
+    --------
+    >>> json_equal({"a": [1, True]}, {"a": [1, True]}), json_equal(True, 1), json_equal(3.0, 3)
+    (True, False, False)
+    """
+    kind = left.__class__
+    if kind is not right.__class__:
+        return False
+    if kind is dict:
+        if len(left) != len(right):
+            return False
+        for key, value in left.items():
+            other = right.get(key, _MISSING)
+            if value.__class__ is not other.__class__:
+                return False
+            if value.__class__ in _CONTAINERS:
+                if not json_equal(value, other):
+                    return False
+            elif value != other:
+                return False
+        return True
+    if kind is list:
+        return len(left) == len(right) and all(
+            json_equal(a, b) for a, b in zip(left, right, strict=True)
+        )
+    return bool(left == right)
+
+
+_MISSING = object()
+_CONTAINERS = (dict, list)
+
+
 def check_expected(case: FixtureCase, observed: CaseResult) -> None:
-    """Raise :class:`ContractViolation` naming the first field where observed != expected."""
+    """Raise :class:`ContractViolation` naming the first field where observed != expected.
+
+    Values are compared by JSON type (:func:`json_equal`).
+    """
     expected = case.expected
+    # outcome, status_code and error_code are typed by the models; only the body is free JSON.
     for field in ("outcome", "status_code", "error_code", "response_body"):
         want, got = getattr(expected, field), getattr(observed, field)
-        if want != got:
+        if (want != got) if field != "response_body" else not json_equal(want, got):
             raise ContractViolation(
-                f"contract violation in case '{case.case_id.strip()}' field '{field}': "
+                f"contract violation in case '{case.case_id}' field '{field}': "
                 f"expected {json.dumps(want, sort_keys=True)}, "
                 f"observed {json.dumps(got, sort_keys=True)}",
-                case_id=case.case_id.strip(),
+                case_id=case.case_id,
                 field=field,
             )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any, Final
@@ -84,36 +85,35 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings (cheap: skips string bodies)."""
-    depth = deepest = 0
-    i = 0
-    n = len(text)
-    find = text.find
-    while i < n:
-        c = text[i]
-        if c == '"':
-            j = i + 1
-            while True:
-                j = find('"', j)
-                if j < 0:
-                    return deepest
-                k = j - 1
-                while text[k] == "\\":
-                    k -= 1
-                if (j - 1 - k) % 2 == 0:
-                    break
-                j += 1
-            i = j + 1
-            continue
-        if c == "[" or c == "{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif c == "]" or c == "}":
-            depth -= 1
-        i += 1
-    return deepest
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_QUOTED = re.compile(rb'"[^"]*"')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_deeper_than(text: str, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit`` levels.
+
+    Runs at C speed: only quotes and brackets are kept (``bytes.translate``),
+    strings are cut out, then innermost empty pairs are removed one level per
+    pass: ``d`` passes empty a skeleton nested ``d`` deep. Unbalanced brackets
+    stop the passes early (the decoder then reports the syntax error).
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    if b"\\" in raw:  # an escaped quote does not end a string: cut strings exactly
+        skeleton = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    else:
+        # Dropping adjacent '""' only removes empty strings or joins neighbours.
+        skeleton = _QUOTED.sub(b"", raw.translate(None, _NOT_STRUCTURE).replace(b'""', b""))
+    for _ in range(limit + 1):
+        if not skeleton:
+            return False
+        reduced = _EMPTY_PAIR.sub(b"", skeleton)
+        if len(reduced) == len(skeleton):
+            return False
+        skeleton = reduced
+    return True
 
 
 def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -157,7 +157,7 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         if text.startswith("\ufeff"):
             raise JSONPolicyError("a byte-order mark is not allowed")
     # Counting brackets is C-speed; the exact scan runs only when it could matter.
-    if text.count("[") + text.count("{") > max_depth and _nesting_depth(text) > max_depth:
+    if text.count("[") + text.count("{") > max_depth and _nesting_deeper_than(text, max_depth):
         raise JSONPolicyError(f"nesting deeper than {max_depth} levels")
     try:
         value = _DECODER.decode(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
 Outcome = Literal["success", "malformed_input", "retryable_failure"]
 HealthState = Literal["healthy", "degraded", "failing"]
@@ -40,18 +40,33 @@ REASON_CODES: tuple[str, ...] = (
 
 # Validated in Rust (no Python callback per field), which keeps 100k-case fixtures fast.
 NonBlank = Annotated[str, Field(pattern=r"\S")]
-SchemaOne = Literal[1]
+# A JSON integer equal to 1: ``true`` and ``1.0`` are refused, as the seed's ``u32`` refuses them.
+SchemaOne = Annotated[
+    StrictInt, Field(ge=1, le=1), WithJsonSchema({"const": 1, "type": "integer"})
+]
+# Every integer read from state.json is a JSON integer (bool and float refused, as by serde).
+JsonInt = StrictInt
+
+MAX_PATH_FIELD_BYTES = 128
+"""Longest ``blueprint_id`` / ``case_id`` accepted, in UTF-8 bytes after trimming.
+
+Both name files and folders (channel folder, artifact folder) that get prefixes
+and suffixes; NAME_MAX is 255 bytes on common filesystems, so 128 always fits.
+"""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Strings are trimmed before they are validated or used, as the seed trims them.
+    model_config = ConfigDict(
+        strict=True, extra="ignore", frozen=True, str_strip_whitespace=True
+    )
 
 
 class ExpectedResult(_Strict):
     """What a case must produce; compared field by field with the observed result."""
 
     outcome: Outcome
-    status_code: int = Field(ge=100, le=599)
+    status_code: StrictInt = Field(ge=100, le=599)
     error_code: str = ""
     response_body: dict[str, Any]
 
@@ -69,7 +84,7 @@ class FixtureCase(_Strict):
     container_image: str = ""
     wasm_module: str = ""
     wasm_manifest: str = ""
-    replicas: int = Field(default=1, ge=1, le=65535)
+    replicas: StrictInt = Field(default=1, ge=1, le=65535)
     simulate_retryable_failure: bool = False
     expected: ExpectedResult
 
@@ -107,15 +122,15 @@ class RolloutRecord(BaseModel):
     region: str
     artifact: str
     artifact_sha256: str = ""
-    artifact_size_bytes: int = 0
+    artifact_size_bytes: JsonInt = 0
     artifact_manifest: str = ""
     runtime_constraints: list[str] = Field(default_factory=list)
-    replicas: int
+    replicas: JsonInt
     rollout_strategy: str
-    status_code: int
+    status_code: JsonInt
     outcome: str
     error_code: str = ""
-    updated_unix_ms: int
+    updated_unix_ms: JsonInt
 
 
 class HealthSnapshot(BaseModel):
@@ -123,18 +138,18 @@ class HealthSnapshot(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    updated_unix_ms: int = 0
-    cycle_duration_ms: int = 0
-    queue_depth: int = 0
-    active_runs: int = 0
-    failure_streak: int = 0
-    last_cycle_discovered: int = 0
-    last_cycle_processed: int = 0
-    last_cycle_completed: int = 0
-    last_cycle_failed: int = 0
-    last_cycle_duplicates: int = 0
-    last_cycle_malformed: int = 0
-    last_cycle_retries: int = 0
+    updated_unix_ms: JsonInt = 0
+    cycle_duration_ms: JsonInt = 0
+    queue_depth: JsonInt = 0
+    active_runs: JsonInt = 0
+    failure_streak: JsonInt = 0
+    last_cycle_discovered: JsonInt = 0
+    last_cycle_processed: JsonInt = 0
+    last_cycle_completed: JsonInt = 0
+    last_cycle_failed: JsonInt = 0
+    last_cycle_duplicates: JsonInt = 0
+    last_cycle_malformed: JsonInt = 0
+    last_cycle_retries: JsonInt = 0
 
 
 class DeploymentState(BaseModel):
@@ -142,10 +157,12 @@ class DeploymentState(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: JsonInt = SCHEMA_VERSION
     processed_case_keys: list[str] = Field(default_factory=list)
     rollouts: list[RolloutRecord] = Field(default_factory=list)
-    health: HealthSnapshot | None = None
+    # The seed's struct defaults a missing ``health`` but refuses ``null``: a state
+    # with no cycle yet (e.g. written by the packager) omits it.
+    health: HealthSnapshot | None = Field(default=None, exclude_if=lambda value: value is None)
     wasm_deliverables: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +157,7 @@ def _rollout(handled: _Handled, now_ms: int) -> dict[str, object]:
     case = handled.case
     return dict(
         case_key=handled.key,
-        case_id=case.case_id.strip(),
+        case_id=case.case_id,
         deploy_target=norm(case.deploy_target),
         runtime_profile=norm(case.runtime_profile),
         blueprint_id=case.blueprint_id,
@@ -176,19 +178,26 @@ def _rollout(handled: _Handled, now_ms: int) -> dict[str, object]:
 
 
 def _payload(handled: _Handled) -> dict[str, object]:
+    """The seed's log payload; tau-ops adds ``reason`` to a non-success."""
     case, result = handled.case, handled.result
     payload: dict[str, object] = {
         "outcome": result.outcome,
-        "case_id": case.case_id.strip(),
-        "target": norm(case.deploy_target),
-        "runtime": norm(case.runtime_profile),
+        "case_id": case.case_id,
+        "deploy_target": norm(case.deploy_target),
+        "runtime_profile": norm(case.runtime_profile),
         "blueprint_id": case.blueprint_id,
         "status_code": result.status_code,
     }
     if result.outcome == "success":
-        for name in ("artifact", "artifact_sha256", "artifact_size_bytes", "artifact_manifest"):
-            if name in result.response_body:
-                payload[name] = result.response_body[name]
+        body = result.response_body
+        payload.update(
+            artifact=body.get("artifact", ""),
+            artifact_sha256=body.get("artifact_sha256", ""),
+            artifact_size_bytes=body.get("artifact_size_bytes", 0),
+            artifact_manifest=body.get("artifact_manifest", ""),
+            runtime_constraints=list(body.get("runtime_constraints", [])),
+            rollout_strategy=body.get("rollout_strategy", ""),
+        )
     else:
         payload["error_code"] = result.error_code
         payload["reason"] = result.response_body.get("reason", "")
@@ -196,23 +205,56 @@ def _payload(handled: _Handled) -> dict[str, object]:
 
 
 def _context_text(handled: _Handled) -> str:
+    """The seed's context line text."""
     case, result = handled.case, handled.result
-    cid = case.case_id.strip()
     if result.outcome == "success":
-        body = result.response_body
         return (
-            f"case {cid}: {body['deploy_target']} rollout of {case.blueprint_id} to "
-            f"{body['environment']}/{case.region} accepted ({result.status_code}, "
-            f"{body['rollout_strategy']}, {case.replicas} replica(s), artifact {body['artifact']})"
+            f"deployment case {case.case_id} applied target={case.deploy_target} "
+            f"runtime={case.runtime_profile} status={result.status_code}"
         )
-    if handled.failed:
-        return (
-            f"case {cid}: failed after retries ({result.status_code} {result.error_code}); "
-            "it will be retried next cycle"
-        )
-    reason = result.response_body.get("reason", "")
-    return (f"case {cid}: rejected as malformed input "
-            f"({result.status_code} {result.error_code}: {reason})")
+    return (
+        f"deployment case {case.case_id} outcome={result.outcome} "
+        f"error_code={result.error_code} status={result.status_code}"
+    )
+
+
+def processed_keys(keys: Iterable[str], cap: int) -> OrderedDict[str, None]:
+    """Processed case keys as loaded: trimmed, blanks and repeats dropped, newest ``cap`` kept.
+
+    Parameters
+    ----------
+    keys : iterable of str
+        ``processed_case_keys`` of ``state.json``, oldest first.
+    cap : int
+        ``processed_case_cap``; 0 keeps none.
+
+    Returns
+    -------
+    OrderedDict
+        The keys in insertion order (values unused).
+
+    Examples
+    --------
+    >>> list(processed_keys([" a ", "b", "a", "", "c"], 2))
+    ['b', 'c']
+    """
+    kept: OrderedDict[str, None] = OrderedDict()
+    for key in keys:
+        trimmed = key.strip()
+        if trimmed:
+            kept[trimmed] = None
+    while len(kept) > cap:
+        kept.popitem(last=False)
+    return kept
+
+
+def _mark_processed(processed: OrderedDict[str, None], key: str, cap: int) -> None:
+    """Add ``key`` and drop the oldest keys beyond ``cap`` at once, as the seed does."""
+    if key in processed:
+        return
+    processed[key] = None
+    while len(processed) > cap:
+        processed.popitem(last=False)
 
 
 def is_paused(state_dir: Path) -> bool:
@@ -251,7 +293,8 @@ def run_cycle(
         # Plain dict counters on the per-case path; the CycleSummary model is built once.
         counts = dict.fromkeys(CycleSummary.model_fields, 0)
         counts.update(discovered_cases=len(ordered), queued_cases=len(queue))
-        processed = dict.fromkeys(state.processed_case_keys)
+        cap = config.processed_case_cap
+        processed = processed_keys(state.processed_case_keys, cap)
         handled: list[_Handled] = []
         for case in queue:
             key = case_key(case)
@@ -263,9 +306,9 @@ def run_cycle(
             )
             handled.append(_Handled(case, key, result, failed))
             if not failed:
-                processed[key] = None
+                _mark_processed(processed, key, cap)
         finished = clock()
-        _apply(state, handled, counts, processed, config, finished)
+        _apply(state, handled, counts, processed, finished)
         summary = CycleSummary(**counts)
         return _persist(state, handled, summary, backlog, paths, started, finished)
 
@@ -274,8 +317,7 @@ def _apply(
     state: DeploymentState,
     handled: list[_Handled],
     counts: dict[str, int],
-    processed: dict[str, None],
-    config: RunnerConfig,
+    processed: OrderedDict[str, None],
     now_ms: int,
 ) -> None:
     rollouts = {r.case_key: r for r in state.rollouts}
@@ -296,9 +338,7 @@ def _apply(
     # One batch validation in Rust instead of one Python constructor call per record.
     for record in _ROLLOUTS.validate_python(fresh):
         rollouts[record.case_key] = record
-    keys = list(processed)
-    cap = config.processed_case_cap
-    state.processed_case_keys = keys[max(0, len(keys) - cap):] if cap else []
+    state.processed_case_keys = list(processed)
     state.rollouts = [rollouts[k] for k in sorted(rollouts)]
 
 
@@ -346,25 +386,28 @@ def _persist(
     commit = Commit(state=dump_state(state))
     commit.appends[paths.events] = [event_line]
     lines: dict[str, tuple[list[str], list[str]]] = {}
+    succeeded: set[str] = set()
     for item in handled:
         logs, contexts = lines.setdefault(item.case.blueprint_id, ([], []))
         logs.append(
             channel_store.log_line(timestamp_ms=finished, key=item.key, payload=_payload(item))
         )
         contexts.append(channel_store.context_line(timestamp_ms=finished, text=_context_text(item)))
+        if item.result.outcome == "success":
+            succeeded.add(item.case.blueprint_id)
+    folders = {bp: channel_store.channel_dir(paths.channel_store, bp) for bp in lines}
     for blueprint_id, (logs, contexts) in lines.items():
-        folder = channel_store.channel_dir(paths.channel_store, blueprint_id)
+        folder = folders[blueprint_id]
         commit.appends.setdefault(folder / channel_store.LOG_FILE, []).extend(logs)
         commit.appends.setdefault(folder / channel_store.CONTEXT_FILE, []).extend(contexts)
-    touched = lines
-    by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in touched}
+    # MEMORY.md is rewritten for a blueprint that had a success this cycle, as the seed does.
+    by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in succeeded}
     for record in state.rollouts:
         if record.blueprint_id in by_blueprint:
             by_blueprint[record.blueprint_id].append(record)
     for blueprint_id, records in by_blueprint.items():
-        folder = channel_store.channel_dir(paths.channel_store, blueprint_id)
-        commit.rewrites[folder / channel_store.MEMORY_FILE] = channel_store.render_memory(
-            blueprint_id, records, now_ms=finished
+        commit.rewrites[folders[blueprint_id] / channel_store.MEMORY_FILE] = (
+            channel_store.render_memory(blueprint_id, records)
         )
     warnings = commit_cycle(paths.root, commit)
     return CycleReport(

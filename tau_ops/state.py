@@ -262,8 +262,11 @@ def _remove_stale_temp_files(state_dir: Path) -> None:
     """Delete dead writers' ``.*.tmp`` files; folders that are links are never entered."""
     folders = [state_dir]
     store = StatePaths(state_dir).channel_store
-    if len(_real_dirs([store, store / "deployment"])) == 2:
-        folders += _real_dirs(sorted((store / "deployment").iterdir()))
+    # The runbook's channel tree (deployment/*) and the seed's (channels/deployment/*).
+    for chain in ([store, store / "deployment"],
+                  [store, store / "channels", store / "channels" / "deployment"]):
+        if os.path.lexists(chain[-1]) and len(_real_dirs(chain)) == len(chain):
+            folders += _real_dirs(sorted(chain[-1].iterdir()))
     for folder in folders:
         for leftover in folder.glob(".*.tmp"):
             storage.unlink(leftover, root=state_dir)

@@ -232,3 +232,176 @@ def test_invalid_json_reports_position(tmp_path: Path) -> None:
 def test_unreadable_fixture_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(FixtureError, match="cannot read fixture"):
         load_fixture(tmp_path / "missing.json")
+
+
+# --- Issue 11.3 / 11.4: path-forming fields and collisions are refused at load ---------------
+
+
+def _refusal(*cases: dict[str, Any]) -> FixtureError:
+    with pytest.raises(FixtureError) as info:
+        parse_fixture(json.dumps(fixture(*cases)), source="f.json")
+    return info.value
+
+
+@pytest.mark.parametrize("field", ["blueprint_id", "case_id"])
+def test_path_forming_field_over_128_bytes_is_refused_at_load(field: str) -> None:
+    case = success_case("c1", blueprint_id="b" * 300) if field == "blueprint_id" else \
+        success_case("c" * 300)
+    error = _refusal(case)
+    assert (error.field, error.message.split(": ", 2)[2]) == (
+        field, "is 300 bytes long; at most 128 bytes (UTF-8) are allowed because it names files")
+
+
+def test_path_forming_field_limit_counts_utf8_bytes_and_allows_128() -> None:
+    assert parse_fixture(json.dumps(fixture(success_case("c", blueprint_id="b" * 128))))
+    error = _refusal(success_case("c", blueprint_id="é" * 65))  # 130 bytes, 65 characters
+    assert error.field == "blueprint_id"
+
+
+def test_colliding_case_keys_are_refused_naming_both_cases() -> None:
+    first = success_case("c", blueprint_id="a:b")
+    second = success_case("b:c", blueprint_id="a")
+    error = _refusal(first, second)
+    assert (error.case_id, error.field, error.message) == (
+        "b:c", "blueprint_id",
+        "fixture f.json: case 'b:c' field 'blueprint_id': case key "
+        "'kubernetes:native:staging:a:b:c' collides with case 'c'")
+
+
+def test_blueprints_sharing_a_channel_folder_are_refused_naming_both_cases() -> None:
+    error = _refusal(success_case("one", blueprint_id="team/api"),
+                     success_case("two", blueprint_id="team_api"))
+    assert error.message == (
+        "fixture f.json: case 'two' field 'blueprint_id': blueprint 'team_api' and blueprint "
+        "'team/api' of case 'one' would share the channel folder 'team_api'")
+
+
+def test_same_blueprint_in_many_cases_is_not_a_collision() -> None:
+    loaded = parse_fixture(json.dumps(fixture(success_case("a"), success_case("b"))))
+    assert [c.case_id for c in loaded.cases] == ["a", "b"]
+
+
+# --- Issue 12.1: string fields are trimmed as the seed trims them ------------------------------
+
+
+def test_padded_strings_are_trimmed_before_use() -> None:
+    raw = success_case("c1", region="eu-west-1", blueprint_id="edge")
+    raw.update(region=" eu-west-1 ", blueprint_id=" edge ", case_id=" c1 ",
+               container_image=" ghcr.io/tau/app:1.0 ")
+    case = FixtureCase.model_validate(raw)
+    result = evaluate_case(case)
+    check_expected(case, result)  # the trimmed expected body matches
+    assert (case_key(case), result.response_body["region"], result.response_body["artifact"]) == (
+        "kubernetes:native:staging:edge:c1", "eu-west-1", "ghcr.io/tau/app:1.0")
+
+
+def test_padded_error_code_is_accepted_trimmed() -> None:
+    raw = malformed_case("m", status=422, error_code=" deployment_unsupported_runtime ",
+                         reason="runtime_target_mismatch", runtime_profile="wasm_wasi")
+    loaded = parse_fixture(json.dumps(fixture(raw)))
+    case = loaded.cases[0]
+    assert case.expected.error_code == "deployment_unsupported_runtime"
+    check_expected(case, evaluate_case(case))
+
+
+def test_padded_manifest_path_is_loaded_trimmed(tmp_path: Path) -> None:
+    seen: list[Path] = []
+
+    class Manifest:
+        runtime_profile = "wasm_wasi"
+        artifact_path = "a.wasm"
+        artifact_sha256 = "0" * 64
+        artifact_size_bytes = 8
+        capability_constraints = ["no_native_process_exec"]
+
+    def loader(path: Path) -> Manifest:
+        seen.append(path)
+        return Manifest()
+
+    case = _case(deploy_target="wasm", runtime_profile="wasm_wasi",
+                 wasm_manifest="  out/edge.manifest.json  ")
+    result = evaluate_case(case, manifest_loader=loader)
+    assert (seen, result.response_body["artifact_manifest"]) == (
+        [Path("out/edge.manifest.json")], "out/edge.manifest.json")
+
+
+# --- Issue 12.12: JSON values compare by JSON type; duplicate keys refused ---------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [("replicas", True), ("replicas", 1.0)])
+def test_response_body_compares_by_json_type(field: str, value: Any) -> None:
+    raw = success_case("c1")
+    raw["expected"]["response_body"][field] = value
+    case = parse_fixture(json.dumps(fixture(raw))).cases[0]
+    with pytest.raises(ContractViolation) as info:
+        check_expected(case, evaluate_case(case))
+    assert info.value.field == "response_body"
+
+
+def test_json_equal_distinguishes_types() -> None:
+    from tau_ops.contract import json_equal
+
+    assert [json_equal(a, b) for a, b in [
+        (True, 1), (3.0, 3), (0, False), ({"a": [1]}, {"a": [1.0]}), ({"a": [1]}, {"a": [1]}),
+        ([1, 2], [1, 2, 3]), (None, None), ("x", "x"), (-0.0, 0.0)]] == [
+        False, False, False, False, True, False, True, True, True]
+
+
+def test_duplicate_key_in_a_fixture_is_refused() -> None:
+    text = json.dumps(fixture(success_case("c1")))
+    text = text.replace('"replicas": 1,', '"replicas": 1, "replicas": 2,', 1)
+    with pytest.raises(FixtureError) as info:
+        parse_fixture(text, source="f.json")
+    assert info.value.message == "fixture f.json: invalid JSON: duplicate key 'replicas'"
+
+
+# --- Issue 13.1 / 13.4 / 13.5: depth, non-regular files, strict integers ----------------------
+
+
+def test_deeply_nested_fixture_is_bad_input() -> None:
+    raw = success_case("c1")
+    text = json.dumps(fixture(raw)).replace('"status": "accepted"',
+                                            '"status": "accepted", "x": ' + "[" * 1000 + "]" * 1000)
+    with pytest.raises(FixtureError) as info:
+        parse_fixture(text, source="f.json")
+    assert info.value.message == "fixture f.json: invalid JSON: nesting deeper than 64 levels"
+
+
+def test_dev_zero_fixture_is_refused_without_reading() -> None:
+    with pytest.raises(FixtureError) as info:
+        load_fixture("/dev/zero")
+    assert info.value.message == (
+        "cannot read fixture /dev/zero: fixture /dev/zero is not a regular file "
+        "(character device)")
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    ("top", True), ("top", 1.0), ("case", True), ("case", 1.0)])
+def test_schema_version_must_be_the_json_integer_1(where: str, value: Any) -> None:
+    doc = fixture(success_case("c1"))
+    (doc if where == "top" else doc["cases"][0])["schema_version"] = value
+    with pytest.raises(FixtureError) as info:
+        parse_fixture(json.dumps(doc))
+    assert (info.value.field, info.value.message.rsplit(": ", 1)[1]) == (
+        "schema_version", f"must be 1 (got {value!r})")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("replicas", True), ("replicas", 2.0), ("expected.status_code", 202.0),
+    ("expected.status_code", True)])
+def test_integer_fields_refuse_bool_and_float(field: str, value: Any) -> None:
+    raw = success_case("c1")
+    if field == "replicas":
+        raw["replicas"] = value
+    else:
+        raw["expected"]["status_code"] = value
+    with pytest.raises(FixtureError) as info:
+        parse_fixture(json.dumps(fixture(raw)))
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("image", ["img:" + "[" * 100, 'img:\\"' + "{" * 100, "img:\\\\"])
+def test_brackets_inside_strings_are_not_nesting(image: str) -> None:
+    raw = success_case("c1", image=json.loads(f'"{image}"'))
+    loaded = parse_fixture(json.dumps(fixture(raw)))
+    assert loaded.cases[0].container_image == json.loads(f'"{image}"')

@@ -95,3 +95,48 @@ def test_cli_refuses_bad_fixture_with_one_error_line(tmp_path: Path, doc: Any) -
     assert len(lines) == 1 and lines[0].startswith("error: fixture ")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+PADDABLE = ("case_id", "deploy_target", "runtime_profile", "blueprint_id", "environment",
+            "region", "container_image", "wasm_module")
+whitespace = st.text(alphabet=" \t\n\r", max_size=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(whitespace, whitespace), min_size=len(PADDABLE),
+                max_size=len(PADDABLE)))
+def test_padding_string_fields_changes_nothing(pads: list[tuple[str, str]]) -> None:
+    from tau_ops import case_key, evaluate_case
+
+    padded = copy.deepcopy(BASE)
+    for case in padded["cases"]:
+        for field, (left, right) in zip(PADDABLE, pads, strict=True):
+            if field in case:
+                case[field] = left + case[field] + right
+        case["expected"]["error_code"] = pads[0][0] + case["expected"].get("error_code", "")
+    plain, trimmed = parse_fixture(json.dumps(BASE)), parse_fixture(json.dumps(padded))
+    assert trimmed == plain
+    assert [case_key(c) for c in trimmed.cases] == [case_key(c) for c in plain.cases]
+    assert [evaluate_case(c) for c in trimmed.cases] == [evaluate_case(c) for c in plain.cases]
+
+
+# -0.0 == 0.0 for serde as for Python, but their JSON texts differ: leave negative zero out.
+typed_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3)
+    | st.floats(allow_nan=False).filter(lambda f: f != 0 or str(f) == "0.0")
+    | st.sampled_from([0.0, 1.0, -1.0, 3.0]) | st.text(max_size=2),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner,
+                                                                 max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(typed_values, typed_values)
+def test_json_equal_is_python_equality_plus_json_type(left: Any, right: Any) -> None:
+    from tau_ops.contract import json_equal
+
+    assert json_equal(left, left)
+    # Equal by JSON type exactly when the JSON texts are equal (keys in the same order).
+    same_text = json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+    assert json_equal(left, right) == same_text

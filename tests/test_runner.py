@@ -258,16 +258,39 @@ def test_channel_store_gets_one_line_per_handled_case(tmp_path: Path) -> None:
     assert logs[1] == {
         "timestamp_unix_ms": 1_700_000_000_000, "direction": "system",
         "event_key": "kubernetes:native:staging:cloud-api:m",
-        "source": "tau-ops-deployment-runner",
-        "payload": {"outcome": "malformed_input", "case_id": "m", "target": "kubernetes",
-                    "runtime": "native", "blueprint_id": "cloud-api", "status_code": 400,
+        "source": "tau-deployment-runner",
+        "payload": {"outcome": "malformed_input", "case_id": "m", "deploy_target": "kubernetes",
+                    "runtime_profile": "native", "blueprint_id": "cloud-api", "status_code": 400,
                     "error_code": "deployment_missing_artifact",
                     "reason": "missing_container_image"},
     }
-    contexts = (folder / "context.jsonl").read_text().splitlines()
-    assert len(contexts) == 3 and json.loads(contexts[0])["role"] == "system"
-    memory = (folder / "MEMORY.md").read_text()
-    assert "| a | kubernetes | native | staging | us-east-1 | 1 | rolling | 202 |" in memory
+    assert logs[0]["payload"] == {
+        "outcome": "success", "case_id": "a", "deploy_target": "kubernetes",
+        "runtime_profile": "native", "blueprint_id": "cloud-api", "status_code": 202,
+        "artifact": "ghcr.io/tau/app:1.0", "artifact_sha256": "", "artifact_size_bytes": 0,
+        "artifact_manifest": "", "runtime_constraints": [], "rollout_strategy": "rolling",
+    }
+    contexts = [json.loads(line)["text"]
+                for line in (folder / "context.jsonl").read_text().splitlines()]
+    assert contexts == [
+        "deployment case a applied target=kubernetes runtime=native status=202",
+        "deployment case m outcome=malformed_input error_code=deployment_missing_artifact "
+        "status=400",
+        "deployment case r outcome=retryable_failure error_code=deployment_backend_unavailable "
+        "status=503",
+    ]
+    assert (folder / "MEMORY.md").read_text() == (
+        "# Tau Deployment Snapshot (cloud-api)\n\n"
+        "- a target=kubernetes runtime=native artifact=ghcr.io/tau/app:1.0 replicas=1 "
+        "status=202 outcome=success\n"
+    )
+
+
+def test_memory_is_written_only_for_a_blueprint_with_a_success(tmp_path: Path) -> None:
+    run(tmp_path, malformed_case("m", blueprint_id="only-bad", **MISSING_IMAGE))
+    folder = tmp_path / "channel-store/deployment/only-bad"
+    assert (folder / "log.jsonl").is_file()
+    assert not (folder / "MEMORY.md").exists()
 
 
 def test_unsafe_blueprint_id_stays_inside_channel_store(tmp_path: Path) -> None:
@@ -322,3 +345,71 @@ def test_cycle_restores_the_garbage_collector(tmp_path: Path) -> None:
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+# --- Issue 12.8: the processed-case cap applies at load and as keys are added -----------------
+
+
+def _keys(state_dir: Path) -> list[str]:
+    return json.loads((state_dir / "state.json").read_text())["processed_case_keys"]
+
+
+def test_lowering_the_cap_lets_old_keys_stop_suppressing_cases(tmp_path: Path) -> None:
+    run(tmp_path, *(success_case(c) for c in ("a", "b", "c")))
+    report = run(tmp_path, success_case("a"), processed_case_cap=2)
+    # Loaded keys are capped to the newest two (b, c): a is rolled out again.
+    assert (report.duplicate_skips, report.applied_cases) == (0, 1)
+    assert _keys(tmp_path) == ["kubernetes:native:staging:cloud-api:c",
+                               "kubernetes:native:staging:cloud-api:a"]
+
+
+def test_cap_applies_as_each_key_is_added_within_a_cycle(tmp_path: Path) -> None:
+    run(tmp_path, success_case("z"), processed_case_cap=1)
+    # a is added first and evicts z at once, so z is handled again in the same cycle.
+    report = run(tmp_path, success_case("a"), success_case("z"), processed_case_cap=1)
+    assert (report.duplicate_skips, report.applied_cases) == (0, 2)
+    assert _keys(tmp_path) == ["kubernetes:native:staging:cloud-api:z"]
+
+
+def test_processed_keys_are_trimmed_and_deduplicated_on_load(tmp_path: Path) -> None:
+    key = "kubernetes:native:staging:cloud-api:a"
+    (tmp_path / "state.json").write_text(json.dumps(
+        {"schema_version": 1, "processed_case_keys": [f"  {key} ", key, "", "x:y"],
+         "rollouts": []}))
+    report = run(tmp_path, success_case("a"))
+    assert report.duplicate_skips == 1
+    assert _keys(tmp_path) == [key, "x:y"]
+
+
+def test_cap_zero_keeps_no_keys(tmp_path: Path) -> None:
+    run(tmp_path, success_case("a"))
+    report = run(tmp_path, success_case("a"), processed_case_cap=0)
+    assert (report.duplicate_skips, _keys(tmp_path)) == (0, [])
+
+
+# --- Issue 12.1: trimmed fields in the cycle ---------------------------------------------------
+
+
+def test_padded_region_and_blueprint_roll_out_trimmed(tmp_path: Path) -> None:
+    raw = success_case("a", region="eu-west-1", blueprint_id="edge")
+    raw.update(region=" eu-west-1 ", blueprint_id=" edge ")
+    report = run(tmp_path, raw)
+    assert report.applied_cases == 1
+    record = json.loads((tmp_path / "state.json").read_text())["rollouts"][0]
+    assert (record["region"], record["blueprint_id"], record["case_key"]) == (
+        "eu-west-1", "edge", "kubernetes:native:staging:edge:a")
+    assert (tmp_path / "channel-store/deployment/edge/log.jsonl").is_file()
+
+
+# --- Issue 13.5: state.json integers are strict ------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [True, 3.0])
+def test_state_with_a_non_integer_counter_is_corrupt(tmp_path: Path, value: Any) -> None:
+    from tau_ops import StateError
+
+    (tmp_path / "state.json").write_text(json.dumps(
+        {"schema_version": 1, "processed_case_keys": [], "rollouts": [],
+         "health": {"failure_streak": value}}))
+    with pytest.raises(StateError):
+        read_state(tmp_path)

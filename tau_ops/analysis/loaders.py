@@ -21,7 +21,7 @@ from polars.io.plugins import register_io_source
 from tau_ops import storage
 from tau_ops.analysis import _parse
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
-from tau_ops.channel_store import LOG_FILE, channel_dir
+from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs
 from tau_ops.errors import InputError
 from tau_ops.readview import read_consistently, read_prefix
 from tau_ops.state import EVENTS_FILE, JOURNAL_FILE, StatePaths, committed_sizes, read_state
@@ -301,11 +301,7 @@ CHANNEL_SCHEMA: dict[str, pl.DataType] = {
 def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.DataFrame:
     """Channel-store ``log.jsonl`` lines of one blueprint, or of all, with payload fields flat."""
     root = StatePaths(Path(state_dir)).channel_store
-    if blueprint_id is not None:
-        folders = [channel_dir(root, blueprint_id)]
-    else:
-        base = root / "deployment"
-        folders = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    folders = channel_dirs(root) if blueprint_id is None else [channel_dir(root, blueprint_id)]
     rows: list[dict[str, Any]] = []
     for folder in folders:
         records, invalid = storage.read_jsonl(folder / LOG_FILE)
@@ -323,8 +319,9 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
                 "source": _text(record.get("source")),
                 "outcome": _text(payload.get("outcome")),
                 "case_id": _text(payload.get("case_id")),
-                "target": _text(payload.get("target")),
-                "runtime": _text(payload.get("runtime")),
+                # The seed's payload keys; "target"/"runtime" in older tau-ops logs.
+                "target": _text(payload.get("deploy_target", payload.get("target"))),
+                "runtime": _text(payload.get("runtime_profile", payload.get("runtime"))),
                 "status_code": payload.get("status_code")
                 if isinstance(payload.get("status_code"), int) else None,
                 "error_code": _text(payload.get("error_code")),

@@ -125,13 +125,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def render_channel(channel: ChannelInspectReport) -> str:
-    """Text form of a channel store inspection."""
-    return (f"channel store inspect: {channel.channel} dir={channel.channel_dir} "
-            f"exists={kv(channel.exists)} log_records={channel.log_records} "
-            f"log_invalid_lines={channel.log_invalid_lines} "
-            f"context_records={channel.context_records} "
-            f"context_invalid_lines={channel.context_invalid_lines} "
-            f"memory_exists={kv(channel.memory_exists)} memory_bytes={channel.memory_bytes}")
+    """Text form of a channel store inspection: the seed's line first, then tau-ops's."""
+    seed = (
+        f"channel store inspect: transport={channel.transport} "
+        f"channel_id={channel.channel_id} dir={channel.channel_dir} "
+        f"log_records={channel.log_records} context_records={channel.context_records} "
+        f"invalid_log_lines={channel.invalid_log_lines} "
+        f"invalid_context_lines={channel.invalid_context_lines} "
+        f"artifact_records={channel.artifact_records} "
+        f"invalid_artifact_lines={channel.invalid_artifact_lines} "
+        f"active_artifacts={channel.active_artifacts} "
+        f"expired_artifacts={channel.expired_artifacts} "
+        f"memory_exists={kv(channel.memory_exists)} memory_bytes={channel.memory_bytes}"
+    )
+    last_ts = channel.last_timestamp_unix_ms
+    extra = (
+        f"channel store detail: channel={channel.channel} exists={kv(channel.exists)} "
+        f"layout={channel.layout} last_event_key={channel.last_event_key or '-'} "
+        f"last_timestamp_unix_ms={'-' if last_ts is None else last_ts}"
+    )
+    return f"{seed}\n{extra}"
 
 
 def render_cycle(report: CycleReport) -> str:

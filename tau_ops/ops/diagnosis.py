@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tau_ops import health
-from tau_ops.channel_store import LOG_FILE, TRANSPORT
+from tau_ops.channel_store import LOG_FILE, channel_dirs
 from tau_ops.clock import wall_clock_ms
 from tau_ops.state import StatePaths
 from tau_ops.status import DeploymentStatusReport, deployment_status
@@ -96,11 +96,8 @@ def _cycles_with(events: list[dict[str, Any]], code: str) -> list[CycleEvidence]
 
 
 def _cases(state_dir: Path, outcome: str, at_ms: set[int]) -> list[CaseEvidence]:
-    root = StatePaths(state_dir).channel_store / TRANSPORT
     found: list[CaseEvidence] = []
-    if not root.is_dir():
-        return found
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in channel_dirs(StatePaths(state_dir).channel_store):
         records, _ = read_jsonl(folder / LOG_FILE)
         for record in records:
             payload = record.get("payload")
