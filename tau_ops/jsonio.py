@@ -49,6 +49,7 @@ LIMITS: Final[dict[str, int]] = {
     "state": 256 * MIB,
     "manifest": 1 * MIB,
     "did_document": 1 * MIB,
+    "did_entropy": 64 * 1024,
     "journal": 1 * MIB,
     "pause_marker": 64 * 1024,
     "event_line": 1 * MIB,

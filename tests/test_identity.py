@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -349,7 +350,7 @@ def test_did_web_needs_its_document_to_verify() -> None:
 # --- bootstrap and persistence ---------------------------------------------
 
 
-def test_bootstrap_persists_report_and_document_without_private_key(tmp_path: Path) -> None:
+def test_bootstrap_persists_the_seed_layout_without_private_key(tmp_path: Path) -> None:
     out = tmp_path / "state" / "browser-did.json"
     report = bootstrap_did(**RUNBOOK, output_path=out)
     ident = identity()
@@ -361,7 +362,17 @@ def test_bootstrap_persists_report_and_document_without_private_key(tmp_path: Pa
         public_key_multibase=RUNBOOK_DID.removeprefix("did:key:"), output_path=str(out),
         persisted=True)
     assert json.loads(out.read_text()) == {
-        "schema_version": 1, "report": report.model_dump(mode="json"),
+        "schema_version": 1,
+        "runtime": "wasm_browser",
+        "interoperability_profile": "kamn_did_ed25519_hkdf_sha256_v1",
+        "identity": {
+            "schema_version": 1, "method": "key", "network": "tau-devnet",
+            "subject": "browser-agent", "did": RUNBOOK_DID, "key_id": ident.key_id,
+            "fingerprint": ident.fingerprint,
+            "proof_material": base64.urlsafe_b64encode(
+                bytes.fromhex(ident.fingerprint)).decode().rstrip("="),
+            "public_key_multibase": RUNBOOK_DID.removeprefix("did:key:"),
+        },
         "did_document": did_document(ident)}
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     assert [p.name for p in out.parent.iterdir()] == ["browser-did.json"]  # no temp left

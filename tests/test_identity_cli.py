@@ -9,12 +9,20 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from builders import REPO, run_cli
 
-from tau_ops.identity import derive_identity, did_document, resolve_did_key, sign_challenge
+from tau_ops.identity import (
+    base58btc_encode,
+    derive_identity,
+    did_document,
+    resolve_did_key,
+    sign_challenge,
+)
 
 RUNBOOK_COMMAND = [
     "--deployment-wasm-browser-did-init",
@@ -59,8 +67,8 @@ def test_runbook_command_runs_verbatim_and_prints_the_report(tmp_path: Path) -> 
     }
     assert json.loads(result.stdout) == report
     payload = json.loads((tmp_path / ".tau/deployment/browser-did.json").read_text())
-    assert payload == {"schema_version": 1, "report": report,
-                       "did_document": resolve_did_key(RUNBOOK_DID)}
+    assert payload["identity"]["did"] == RUNBOOK_DID
+    assert payload["did_document"] == resolve_did_key(RUNBOOK_DID)
 
 
 def test_text_output_and_default_output_under_the_state_dir(tmp_path: Path) -> None:
@@ -69,6 +77,10 @@ def test_text_output_and_default_output_under_the_state_dir(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     fragment = RUNBOOK_DID.removeprefix("did:key:")
     assert result.stdout.splitlines() == [
+        f"deployment wasm browser did: runtime=wasm_browser "
+        f"profile=kamn_did_ed25519_hkdf_sha256_v1 method=key did={RUNBOOK_DID} "
+        f"key_id={RUNBOOK_DID}#{fragment} fingerprint={FINGERPRINT} "
+        "output_path=st/browser-did.json persisted=true",
         f"browser did: did={RUNBOOK_DID} method=key network=tau-devnet subject=browser-agent",
         f"browser did key: key_id={RUNBOOK_DID}#{fragment} fingerprint={FINGERPRINT} "
         f"public_key_multibase={fragment}",
@@ -174,21 +186,127 @@ def _doc_commands() -> list[str]:
 
 
 def test_every_command_in_the_guide_runs(tmp_path: Path) -> None:
+    """Each command runs in order, in one folder, through a real shell (pipes, redirects)."""
     commands = _doc_commands()
-    assert len(commands) >= 6
+    assert len(commands) >= 10
+    bin_dir = str(Path(sys.executable).parent)  # the venv's tau-ops entry point
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     for command in commands:
-        words = shlex.split(command)
-        env: dict[str, str] = {}
-        while "=" in words[0]:
-            name, value = words.pop(0).split("=", 1)
-            env[name] = value
-        if words[0] == "node":
+        if command.startswith("node "):
             if shutil.which("node") is None:
                 continue
-            words[1] = str(REPO / words[1])
-            result = subprocess.run(words, cwd=tmp_path, capture_output=True, text=True,
-                                    timeout=60, env={**os.environ, **env})
+            command = command.replace("scripts/", f"{shlex.quote(str(REPO))}/scripts/", 1)
         else:
-            assert words[0] == "tau-ops", command
-            result = run_cli(*words[1:], cwd=tmp_path, env=env)
+            assert "tau-ops" in command or command.split()[0] in {"printf", "chmod"}, command
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
+
+
+# --- entropy kept off the command line ---------------------------------------
+
+ENTROPY_FILE = "--deployment-wasm-browser-did-entropy-file"
+JSON_FLAG = "--deployment-wasm-browser-did-json"
+
+
+def _run_with_stdin(*args: str, stdin: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
+    return subprocess.run([sys.executable, "-m", "tau_ops", *args], cwd=cwd, env=env,
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_entropy_from_a_file_stdin_or_its_variable_gives_the_runbook_did(tmp_path: Path) -> None:
+    secret = tmp_path / "entropy"
+    secret.write_text("local-dev-seed\n")  # as `echo local-dev-seed > entropy` writes it
+    secret.chmod(0o600)
+    runs = [
+        run_cli(INIT, ENTROPY_FILE, secret, JSON_FLAG, cwd=tmp_path),
+        run_cli(INIT, JSON_FLAG, cwd=tmp_path,
+                env={"TAU_DEPLOYMENT_WASM_BROWSER_DID_ENTROPY_FILE": str(secret)}),
+        _run_with_stdin(INIT, ENTROPY_FILE, "-", JSON_FLAG, stdin="local-dev-seed\n",
+                        cwd=tmp_path),
+        run_cli("did-sign", "--entropy-file", secret, "--challenge", "c", "--json",
+                cwd=tmp_path),
+    ]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stderr for r in runs]
+    assert [json.loads(r.stdout)["did"] for r in runs] == [RUNBOOK_DID] * 4
+
+
+def test_entropy_and_entropy_file_together_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "entropy"
+    secret.write_text("a")
+    result = run_cli(INIT, ENTROPY_FILE, secret, cwd=tmp_path,
+                     env={"TAU_DEPLOYMENT_WASM_BROWSER_DID_ENTROPY": "b"})
+    _assert_one_error_line(result, ENTROPY, ENTROPY_FILE, "not both")
+    assert not (tmp_path / ".tau").exists()
+
+
+def test_an_entropy_file_that_is_a_fifo_or_missing_exits_2_naming_the_flag(
+        tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    _assert_one_error_line(run_cli(INIT, ENTROPY_FILE, fifo, cwd=tmp_path),
+                           f"entropy file {fifo} is not a regular file (FIFO)", ENTROPY_FILE)
+    _assert_one_error_line(run_cli(INIT, ENTROPY_FILE, "missing", cwd=tmp_path),
+                           "cannot read entropy file missing", ENTROPY_FILE)
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    _assert_one_error_line(run_cli(INIT, ENTROPY_FILE, empty, cwd=tmp_path),
+                           f"entropy file {empty} holds no entropy", ENTROPY_FILE)
+
+
+# --- payload files: sign and resolve, including tau-ops 0.1 files ------------
+
+
+def test_did_sign_from_a_tau_ops_0_1_payload_with_its_private_key(tmp_path: Path) -> None:
+    legacy = REPO / "testdata" / "did" / "tau-ops-0.1-key-with-private-key.json"
+    from_payload = run_cli("did-sign", "--payload", legacy, "--challenge", "c", "--json",
+                           cwd=tmp_path)
+    from_inputs = run_cli("did-sign", "--entropy", "local-dev-seed", "--challenge", "c",
+                          "--json", cwd=tmp_path)
+    assert from_payload.returncode == 0, from_payload.stderr
+    assert json.loads(from_payload.stdout) == json.loads(from_inputs.stdout)
+    without_key = REPO / "testdata" / "did" / "tau-ops-0.1-web.json"
+    _assert_one_error_line(run_cli("did-sign", "--payload", without_key, "--challenge", "c",
+                                   cwd=tmp_path), "payload holds no private key")
+
+
+def test_did_resolve_prints_the_document_of_a_payload(tmp_path: Path) -> None:
+    for name in ("tau-ops-0.1-web.json", "tau-ops-0.1-key-with-private-key.json"):
+        result = run_cli("did-resolve", "--payload", REPO / "testdata" / "did" / name,
+                         cwd=tmp_path)
+        value = json.loads((REPO / "testdata" / "did" / name).read_text())
+        assert (result.returncode, json.loads(result.stdout)) == (0, value["did_document"])
+    seed = run_cli("did-resolve", "--payload", REPO / "testdata" / "did" /
+                   "seed-browser-did.json", cwd=tmp_path)
+    _assert_one_error_line(seed, "written by the seed (profile kamn_browser_v1)")
+
+
+# --- keys that cannot be forged ------------------------------------------------
+
+IDENTITY_POINT_DID = "did:key:" + "z" + base58btc_encode(b"\xed\x01\x01" + bytes(31))
+FORGED = "z" + base58btc_encode(b"\x01" + bytes(63))  # R = identity, S = 0
+
+
+def test_a_small_order_did_key_exits_2_instead_of_verifying_a_forgery(tmp_path: Path) -> None:
+    result = run_cli("did-verify", "--did", IDENTITY_POINT_DID, "--challenge", "anything",
+                     "--signature", FORGED, cwd=tmp_path)
+    _assert_one_error_line(result, "small-order point")
+    off_curve = "did:key:z" + base58btc_encode(b"\xed\x01\x02" + bytes(31))
+    _assert_one_error_line(run_cli("did-resolve", off_curve, cwd=tmp_path),
+                           "not a point of the curve")
+
+
+def test_a_hostile_document_is_refused_quickly(tmp_path: Path) -> None:
+    did = "did:web:tau:devnet:browser-agent"
+    document = {"id": did, "authentication": [f"{did}#primary"], "verificationMethod": [
+        {"id": f"{did}#primary", "type": "Multikey", "controller": did,
+         "publicKeyMultibase": "z" + "6" * 300_000}]}
+    path = tmp_path / "did.json"
+    path.write_text(json.dumps(document))
+    started = time.perf_counter()
+    result = run_cli("did-verify", "--did", did, "--document", path, "--challenge", "c",
+                     "--signature", FORGED, cwd=tmp_path)
+    assert time.perf_counter() - started < 10  # interpreter start-up included; was 17 s
+    _assert_one_error_line(result, "over the 256-character limit")

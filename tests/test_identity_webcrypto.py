@@ -6,11 +6,13 @@ import json
 import shutil
 import subprocess
 from functools import cache
+from pathlib import Path
 
 import pytest
 from builders import REPO
 
 from tau_ops.identity import derive_identity, sign_challenge
+from tau_ops.identity.entropy import read_entropy
 
 SCRIPT = REPO / "scripts" / "did" / "derive-did.mjs"
 PROBE = ("crypto.subtle.generateKey({name: 'Ed25519'}, false, ['sign'])"
@@ -73,3 +75,18 @@ def test_webcrypto_script_refuses_what_python_refuses(args: tuple[str, ...]) -> 
     result = _node(*args)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stdout == ""
+
+
+def test_webcrypto_script_reads_the_entropy_from_a_file_as_tau_ops_does(tmp_path: Path) -> None:
+    secret = tmp_path / "entropy"
+    secret.write_bytes(b"local-dev-seed\r\n")
+    result = _node("--entropy-file", str(secret))
+    assert result.returncode == 0, result.stderr
+    ident = derive_identity(method="key", network="tau-devnet", subject="browser-agent",
+                            entropy=read_entropy(secret))
+    assert ident.did == derive_identity(method="key", network="tau-devnet",
+                                        subject="browser-agent", entropy="local-dev-seed").did
+    assert json.loads(result.stdout)["did"] == ident.did
+    both = _node("--entropy-file", str(secret), "--entropy", "x")
+    assert (both.returncode, both.stderr) == (
+        2, "error: pass one of --entropy and --entropy-file, not both\n")

@@ -62,5 +62,5 @@ def test_did_notebook_writes_its_payload_into_the_given_state_dir(tmp_path: Path
     run_from_repo_root(REPO / "notebooks" / "04-browser-did.ipynb", state_dir=str(state),
                        subject="ops-console")
     payload = json.loads((state / "browser-did.json").read_text())
-    assert payload["report"]["subject"] == "ops-console"
-    assert payload["did_document"]["id"] == payload["report"]["did"]
+    assert payload["identity"]["subject"] == "ops-console"
+    assert payload["did_document"]["id"] == payload["identity"]["did"]

@@ -4,7 +4,8 @@
 // Recipe: docs/guides/browser-did.md (profile kamn_did_ed25519_hkdf_sha256_v1).
 //
 //   node scripts/did/derive-did.mjs --method key --network tau-devnet \
-//     --subject browser-agent --entropy local-dev-seed [--challenge TEXT]
+//     --subject browser-agent --entropy-file FILE|- [--challenge TEXT]
+//   (--entropy TEXT also works, but shows the secret in the process list)
 //
 // Prints one JSON object: method, network, subject, did, key_id, fingerprint,
 // public_key_multibase, and signature (when --challenge is given).
@@ -130,6 +131,18 @@ async function hasEd25519() {
   }
 }
 
+// The entropy from a file ("-" = standard input), as tau-ops reads it: bytes verbatim
+// except one trailing line end, so a secret never has to appear in the process list.
+async function readEntropy(path) {
+  const { readFileSync } = await import("node:fs");
+  const raw = new Uint8Array(readFileSync(path === "-" ? 0 : path));
+  if (raw.length > 65536) throw new Error("over the 65536-byte limit");
+  let end = raw.length;
+  if (end > 0 && raw[end - 1] === 0x0a) end -= 1;
+  if (end > 0 && end < raw.length && raw[end - 1] === 0x0d) end -= 1;
+  return raw.subarray(0, end);
+}
+
 async function main(argv) {
   if (!subtle || !(await hasEd25519())) {
     console.error("error: this runtime's WebCrypto has no Ed25519");
@@ -138,14 +151,27 @@ async function main(argv) {
   const opts = { method: "key", network: "tau-devnet", subject: "browser-agent" };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i].replace(/^--/, "");
-    if (!["method", "network", "subject", "entropy", "challenge"].includes(name) || i + 1 >= argv.length) {
+    const known = ["method", "network", "subject", "entropy", "entropy-file", "challenge"];
+    if (!known.includes(name) || i + 1 >= argv.length) {
       console.error(`error: unknown or incomplete option ${argv[i]}`);
       return 2;
     }
     opts[name] = argv[i + 1];
   }
+  if (opts["entropy-file"] !== undefined) {
+    if (opts.entropy !== undefined) {
+      console.error("error: pass one of --entropy and --entropy-file, not both");
+      return 2;
+    }
+    try {
+      opts.entropy = await readEntropy(opts["entropy-file"]);
+    } catch (err) {
+      console.error(`error: cannot read entropy file ${opts["entropy-file"]}: ${err.message}`);
+      return 2;
+    }
+  }
   if (opts.entropy === undefined) {
-    console.error("error: --entropy is required");
+    console.error("error: --entropy-file (or --entropy) is required");
     return 2;
   }
   try {

@@ -8,17 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, parse, print_json, sub_parser
+from tau_ops.cli._base import Subcommand, fail, parse, print_json, sub_parser
 from tau_ops.errors import IdentifierError
 from tau_ops.identity import (
     DidReport,
     bootstrap_did,
     derive_identity,
+    identity_from_payload,
     load_did_document,
+    load_did_payload,
     resolve_did_key,
     sign_challenge,
     verify_signature,
 )
+from tau_ops.identity.entropy import read_entropy
 
 PREFIX = "--deployment-wasm-browser-did-"
 FLAG_OF_FIELD = {
@@ -26,9 +29,11 @@ FLAG_OF_FIELD = {
     "network": PREFIX + "network",
     "subject": PREFIX + "subject",
     "entropy": PREFIX + "entropy",
+    "entropy_file": PREFIX + "entropy-file",
 }
 ENTROPY_REQUIRED = (
-    f"entropy is required: pass {PREFIX}entropy (or TAU_DEPLOYMENT_WASM_BROWSER_DID_ENTROPY); "
+    f"entropy is required: pass {PREFIX}entropy-file FILE ('-' for stdin, or "
+    f"TAU_DEPLOYMENT_WASM_BROWSER_DID_ENTROPY_FILE) or {PREFIX}entropy; "
     "there is no default, since a shared default would give everyone the same key"
 )
 
@@ -38,9 +43,15 @@ def _identity_flags(parser: argparse._ActionsContainer, *, aliases: bool) -> Non
     for name, default in (("method", "key"), ("network", "tau-devnet"),
                           ("subject", "browser-agent"), ("entropy", None)):
         names = [PREFIX + name] + ([f"--{name}"] if aliases else [])
-        shown = f" (default {default})" if default else " (required, no default)"
+        shown = (f" (default {default})" if default else
+                 f" (required, no default; a flag shows in the process list: prefer "
+                 f"{PREFIX}entropy-file)")
         parser.add_argument(*names, dest=f"did_{name}", default=default,
                             metavar=name.upper(), help=f"DID {name}{shown}")
+    parser.add_argument(*([PREFIX + "entropy-file"] + (["--entropy-file"] if aliases else [])),
+                        dest="did_entropy_file", metavar="FILE",
+                        help="read the entropy from FILE ('-' = stdin; one trailing newline "
+                        "is removed) so it stays out of the process list (recommended)")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -69,8 +80,19 @@ def _naming_flags() -> Iterator[None]:
         raise IdentifierError(f"{exc.message} ({flag})", field=exc.field) from exc
 
 
-def _require_entropy(args: argparse.Namespace) -> str:
+def _require_entropy(args: argparse.Namespace) -> str | bytes:
+    """The entropy from its flag, its file flag, or their ``TAU_*`` variables (one of them)."""
     entropy: str | None = args.did_entropy
+    path: str | None = args.did_entropy_file
+    if entropy is not None and path is not None:
+        fail(f"pass one of {PREFIX}entropy and {PREFIX}entropy-file "
+             "(flags or TAU_* variables), not both")
+    if path is not None:
+        raw = read_entropy(path)
+        if not raw.strip():
+            raise IdentifierError(f"entropy file {path} holds no entropy (empty or only "
+                                  "whitespace)", field="entropy_file")
+        return raw
     if entropy is None:
         raise IdentifierError(ENTROPY_REQUIRED, field="entropy")
     return entropy
@@ -97,8 +119,17 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def render_report(report: DidReport) -> str:
-    """Text form of the bootstrap report (never any private key material)."""
+    """Text form of the bootstrap report (never any private key material).
+
+    The first line is the seed's, field for field; the lines after it are
+    tau-ops 0.1's, kept for scripts that read them.
+    """
     return (
+        f"deployment wasm browser did: runtime={report.runtime} "
+        f"profile={report.interoperability_profile} method={report.method} did={report.did} "
+        f"key_id={report.key_id} fingerprint={report.fingerprint} "
+        f"output_path={report.output_path or 'none'} "
+        f"persisted={'true' if report.persisted else 'false'}\n"
         f"browser did: did={report.did} method={report.method} network={report.network} "
         f"subject={report.subject}\n"
         f"browser did key: key_id={report.key_id} fingerprint={report.fingerprint} "
@@ -112,13 +143,22 @@ def render_report(report: DidReport) -> str:
 def _sign(argv: list[str]) -> int:
     parser = sub_parser("did-sign", "Sign a challenge with the key derived from the DID inputs.")
     _identity_flags(parser, aliases=True)
+    parser.add_argument("--payload", type=Path, metavar="FILE",
+                        help="sign with the private key of a payload written with "
+                        f"{PREFIX}include-private-key (instead of the four inputs)")
     parser.add_argument("--challenge", required=True, metavar="TEXT",
                         help="challenge to sign (its UTF-8 bytes)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parse(parser, argv)
-    with _naming_flags():
-        identity = derive_identity(method=args.did_method, network=args.did_network,
-                                   subject=args.did_subject, entropy=_require_entropy(args))
+    if args.payload is not None:
+        if args.did_entropy is not None or args.did_entropy_file is not None:
+            fail("pass --payload or the entropy, not both")
+        identity = identity_from_payload(load_did_payload(args.payload))
+    else:
+        with _naming_flags():
+            identity = derive_identity(method=args.did_method, network=args.did_network,
+                                       subject=args.did_subject,
+                                       entropy=_require_entropy(args))
     signature = sign_challenge(identity, args.challenge.encode("utf-8"))
     if args.json:
         print_json({"did": identity.did, "key_id": identity.key_id, "signature": signature})
@@ -151,10 +191,16 @@ def _verify(argv: list[str]) -> int:
 
 
 def _resolve(argv: list[str]) -> int:
-    parser = sub_parser("did-resolve", "Print the DID document of an Ed25519 did:key.")
-    parser.add_argument("did")
+    parser = sub_parser("did-resolve", "Print the DID document of an Ed25519 did:key, "
+                        "or the checked document of a payload or document file.")
+    parser.add_argument("did", nargs="?")
+    parser.add_argument("--payload", type=Path, metavar="FILE",
+                        help="a bootstrap payload (either layout) or DID document file")
     args = parse(parser, argv)
-    print_json(resolve_did_key(args.did))
+    if (args.did is None) == (args.payload is None):
+        fail("pass a did:key or --payload FILE (one of them)")
+    print_json(resolve_did_key(args.did) if args.did is not None
+               else load_did_document(args.payload))
     return 0
 
 

@@ -23,7 +23,7 @@ SCHEMAS: dict[str, tuple[str, str, str]] = {
     "event": ("tau_ops.models", "RuntimeEvent", "one runtime-events.jsonl line"),
     "manifest": ("tau_ops.wasm.manifest", "WasmManifest",
                  "WASM deliverable manifest"),
-    "did": ("tau_ops.identity.bootstrap", "DidPayload", "persisted browser DID payload"),
+    "did": ("tau_ops.identity.payload", "DidPayload", "persisted browser DID payload"),
     "snapshot": ("tau_ops.ops.snapshot", "SnapshotReport",
                  "snapshot manifest (<archive>.manifest.json)"),
 }

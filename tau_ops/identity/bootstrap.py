@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
-from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import BaseModel, ConfigDict
 
 from tau_ops.errors import StateError
-from tau_ops.identity.derive import (
-    ED25519_PRIV_CODEC,
-    INTEROPERABILITY_PROFILE,
-    BrowserIdentity,
-    base58btc_encode,
-    derive_identity,
-)
-from tau_ops.identity.documents import did_document
+from tau_ops.identity.derive import INTEROPERABILITY_PROFILE, BrowserIdentity, derive_identity
+from tau_ops.identity.payload import RUNTIME, build_payload
 from tau_ops.storage import atomic_write_json
-
-RUNTIME = "wasm_browser"
-PAYLOAD_SCHEMA_VERSION = 1
 
 
 class DidReport(BaseModel):
-    """The bootstrap report (SPEC section 7); never holds private key material."""
+    """The bootstrap report (SPEC section 7, the seed's fields); never holds private key material.
+
+    The seed's ``DeploymentWasmBrowserDidReport`` fields in its order, plus
+    ``public_key_multibase`` (after ``fingerprint``).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,42 +32,6 @@ class DidReport(BaseModel):
     public_key_multibase: str
     output_path: str | None
     persisted: bool
-
-
-class DidPrivateKey(BaseModel):
-    """Private key material, written only on explicit request (file mode 0600)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key_id: str
-    private_key_multibase: str
-    private_key_jwk: dict[str, str]
-
-
-class DidPayload(BaseModel):
-    """The persisted bootstrap file: report, DID document, and the private key if asked."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: int = PAYLOAD_SCHEMA_VERSION
-    report: DidReport
-    did_document: dict[str, Any]
-    private_key: DidPrivateKey | None = None
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def private_key_material(identity: BrowserIdentity) -> DidPrivateKey:
-    """The seed as Multikey ``privateKeyMultibase`` (0x8026) and as an OKP JWK."""
-    seed = identity.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    jwk = {"kty": "OKP", "crv": "Ed25519", "d": _b64url(seed), "x": _b64url(identity.public_key)}
-    return DidPrivateKey(
-        key_id=identity.key_id,
-        private_key_multibase="z" + base58btc_encode(ED25519_PRIV_CODEC + seed),
-        private_key_jwk=jwk,
-    )
 
 
 def _report(identity: BrowserIdentity, output_path: Path | None, persisted: bool) -> DidReport:
@@ -103,21 +59,42 @@ def bootstrap_did(
     output_path: Path | None,
     include_private_key: bool = False,
 ) -> DidReport:
-    """Derive the identity and persist document + report atomically at ``output_path``.
+    """Derive the identity and persist its payload atomically at ``output_path``.
 
-    Overwriting an earlier payload loses nothing: every identity is re-derivable
-    from its inputs. With ``include_private_key`` the file is written mode 0600.
-    ``output_path=None`` derives without writing (``persisted`` false).
+    Parameters
+    ----------
+    method, network, subject : str
+        The derivation inputs (normalized as SPEC section 7 says).
+    entropy : str or bytes
+        The secret input, used verbatim (a str as UTF-8).
+    output_path : Path or None
+        Payload file (the seed's layout, see :class:`~tau_ops.identity.DidPayload`);
+        None derives without writing (``persisted`` false).
+    include_private_key : bool, default False
+        Also write the private key; the file is then mode 0600.
+
+    Returns
+    -------
+    DidReport
+        What ``--deployment-wasm-browser-did-json`` prints.
+
+    Raises
+    ------
+    IdentifierError
+        An input is invalid; nothing is written.
+    StateError
+        The payload cannot be written.
+
+    Examples
+    --------
+    >>> bootstrap_did(method="key", network="tau-devnet", subject="browser-agent",
+    ...               entropy="local-dev-seed", output_path=None).did[:12]
+    'did:key:z6Mk'
     """
     identity = derive_identity(method=method, network=network, subject=subject, entropy=entropy)
     if output_path is None:
         return _report(identity, None, False)
-    report = _report(identity, output_path, True)
-    payload = DidPayload(
-        report=report,
-        did_document=did_document(identity),
-        private_key=private_key_material(identity) if include_private_key else None,
-    )
+    payload = build_payload(identity, include_private_key=include_private_key)
     try:
         atomic_write_json(
             output_path,
@@ -127,5 +104,4 @@ def bootstrap_did(
     except OSError as exc:
         raise StateError(f"cannot write DID payload {output_path}: {exc.strerror or exc}",
                          path=output_path) from exc
-    return report
-
+    return _report(identity, output_path, True)

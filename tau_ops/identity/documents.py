@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from tau_ops.errors import IdentifierError
-from tau_ops.identity.derive import (
-    ED25519_PUB_CODEC,
-    BrowserIdentity,
-    base58btc_decode,
-    base58btc_encode,
-    public_key_multibase,
+from tau_ops.identity.derive import BrowserIdentity, base58btc_encode, public_key_multibase
+from tau_ops.identity.keys import (
+    multikey_ed25519,
+    public_key_from_multibase,
+    signature_from_multibase,
 )
 
 DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
@@ -40,24 +37,65 @@ def did_document(identity: BrowserIdentity) -> dict[str, Any]:
     return _document(identity.did, identity.key_id, identity.public_key_multibase)
 
 
-def _did_key_public_key(did: str) -> bytes:
-    prefix = "did:key:z"
-    if not did.startswith(prefix) or any(c in did for c in "#?/"):
-        raise IdentifierError(f"did {did!r} is not a did:key (did:key:z...)", field="did")
-    try:
-        raw = base58btc_decode(did[len(prefix):])
-    except ValueError as exc:
-        raise IdentifierError(f"did {did!r} is not base58btc: {exc}", field="did") from exc
-    if not raw.startswith(ED25519_PUB_CODEC) or len(raw) != 34:
-        raise IdentifierError(
-            f"did {did!r} is not an Ed25519 did:key (multicodec 0xed01, 32-byte key)", field="did"
-        )
-    return raw[2:]
+MAX_VERIFICATION_METHODS: Final = 64
+"""Most verification methods (listed and embedded) a DID document may hold."""
+
+
+def did_key_public_key(did: str) -> bytes:
+    """The checked Ed25519 public key of a did:key.
+
+    Parameters
+    ----------
+    did : str
+        ``did:key:z6Mk...`` (no fragment, query or path).
+
+    Returns
+    -------
+    bytes
+        The 32-byte public key.
+
+    Raises
+    ------
+    IdentifierError
+        Not a did:key, not base58btc, not ``ed25519-pub``, too long, or a
+        non-canonical, off-curve or small-order key (exit status 2).
+
+    Examples
+    --------
+    >>> did_key_public_key("did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp").hex()[:8]
+    '3b6a27bc'
+    """
+    prefix = "did:key:"
+    if not did.startswith(prefix + "z") or any(c in did for c in "#?/"):
+        raise IdentifierError(f"did {did[:80]!r} is not a did:key (did:key:z...)", field="did")
+    return public_key_from_multibase(did[len(prefix):], what=f"did {did[:80]!r}")
 
 
 def resolve_did_key(did: str) -> dict[str, Any]:
-    """Resolve an Ed25519 did:key locally into its DID document, as did:key resolvers do."""
-    public = _did_key_public_key(did.strip())
+    """Resolve an Ed25519 did:key locally into its DID document, as did:key resolvers do.
+
+    Parameters
+    ----------
+    did : str
+        ``did:key:z6Mk...`` (surrounding whitespace is ignored).
+
+    Returns
+    -------
+    dict
+        The DID document (``@context``, ``id``, one Multikey verification method).
+
+    Raises
+    ------
+    IdentifierError
+        Not an Ed25519 did:key, or a key that is non-canonical, off the curve
+        or of small order (such a key would verify forged signatures).
+
+    Examples
+    --------
+    >>> resolve_did_key("did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp")["id"][:12]
+    'did:key:z6Mk'
+    """
+    public = did_key_public_key(did.strip())
     multibase = public_key_multibase(public)
     return _document(did.strip(), f"{did.strip()}#{multibase}", multibase)
 
@@ -67,25 +105,79 @@ def sign_challenge(identity: BrowserIdentity, challenge: bytes) -> str:
     return "z" + base58btc_encode(identity.private_key.sign(challenge))
 
 
-def _authentication_keys(did: str, document: dict[str, Any]) -> list[bytes]:
-    """Public keys of the document's verification methods listed under ``authentication``."""
-    if document.get("id") != did:
-        raise IdentifierError(f"DID document is for {document.get('id')!r}, not {did!r}",
-                              field="document")
-    wanted = {ref for ref in document.get("authentication", []) if isinstance(ref, str)}
-    keys: list[bytes] = []
-    for method in document.get("verificationMethod", []):
-        if not isinstance(method, dict) or method.get("id") not in wanted:
+def _methods(document: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = document.get("verificationMethod", [])
+    if not isinstance(listed, list):
+        raise IdentifierError("DID document 'verificationMethod' is not a list", field="document")
+    auth = document.get("authentication", [])
+    if not isinstance(auth, list):
+        raise IdentifierError("DID document 'authentication' is not a list", field="document")
+    methods = listed + [entry for entry in auth if isinstance(entry, dict)]
+    if len(methods) > MAX_VERIFICATION_METHODS:
+        raise IdentifierError(
+            f"DID document has {len(methods)} verification methods, over the limit of "
+            f"{MAX_VERIFICATION_METHODS}", field="document")
+    for method in methods:
+        if not isinstance(method, dict) or not isinstance(method.get("id"), str):
+            raise IdentifierError("DID document has a verification method without an 'id'",
+                                  field="document")
+    return methods
+
+
+def document_keys(document: dict[str, Any]) -> dict[str, bytes]:
+    """Check a DID document and return its Ed25519 keys by verification method id.
+
+    Parameters
+    ----------
+    document : dict
+        A W3C DID Core document: ``id``, ``verificationMethod`` (a list), and
+        ``authentication`` (references or embedded methods).
+
+    Returns
+    -------
+    dict of str to bytes
+        Each ``publicKeyMultibase`` Ed25519 key (32 raw bytes) under its method
+        id. Keys of other types are left out: an Ed25519 signature never matches them.
+
+    Raises
+    ------
+    IdentifierError
+        No string ``id``; a malformed list; more than
+        :data:`MAX_VERIFICATION_METHODS` methods; a key text over the length
+        limit or not base58btc; or an Ed25519 key that is non-canonical, off
+        the curve or of small order (exit status 2).
+
+    Examples
+    --------
+    >>> doc = resolve_did_key("did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp")
+    >>> [key.hex()[:8] for key in document_keys(doc).values()]
+    ['3b6a27bc']
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("id"), str):
+        raise IdentifierError("not a DID document (no 'id')", field="document")
+    keys: dict[str, bytes] = {}
+    for method in _methods(document):
+        text = method.get("publicKeyMultibase")
+        if text is None:
             continue
-        multibase = method.get("publicKeyMultibase")
-        if isinstance(multibase, str) and multibase.startswith("z"):
-            try:
-                raw = base58btc_decode(multibase[1:])
-            except ValueError:
-                continue
-            if raw.startswith(ED25519_PUB_CODEC) and len(raw) == 34:
-                keys.append(raw[2:])
+        what = f"DID document key {method['id'][:120]!r}"
+        if not isinstance(text, str):
+            raise IdentifierError(f"{what} publicKeyMultibase is not a string", field="document")
+        key = multikey_ed25519(text, what=what)
+        if key is not None:
+            keys[method["id"]] = key
     return keys
+
+
+def _authentication_keys(did: str, document: dict[str, Any]) -> list[bytes]:
+    """Checked public keys of the document's methods listed under ``authentication``."""
+    keys = document_keys(document)
+    if document["id"] != did:
+        raise IdentifierError(f"DID document is for {document['id'][:120]!r}, not {did!r}",
+                              field="document")
+    wanted = [entry if isinstance(entry, str) else entry["id"]
+              for entry in document.get("authentication", []) if isinstance(entry, (str, dict))]
+    return list(dict.fromkeys(keys[ref] for ref in wanted if ref in keys))
 
 
 def verify_signature(
@@ -95,11 +187,20 @@ def verify_signature(
 
     A did:key is resolved locally (``document`` is ignored); a did:web needs its
     DID document, since resolving it means an HTTPS fetch tau-ops does not make.
-    A malformed signature is simply invalid (False).
+    A malformed signature is simply invalid (False). Keys are checked before
+    use (:func:`~tau_ops.identity.keys.check_public_key`), and every text is
+    bounded before it is decoded, so a hostile DID or document costs no more
+    than a real one.
+
+    Raises
+    ------
+    IdentifierError
+        A malformed DID or document, a did:web without a document, or a key
+        that is non-canonical, off the curve or of small order.
     """
     did = did.strip()
     if did.startswith("did:key:"):
-        keys = [_did_key_public_key(did)]
+        keys = [did_key_public_key(did)]
     elif did.startswith("did:web:"):
         if document is None:
             raise IdentifierError(
@@ -109,13 +210,8 @@ def verify_signature(
         keys = _authentication_keys(did, document)
     else:
         raise IdentifierError(f"did {did!r} is neither did:key nor did:web", field="did")
-    if not signature.startswith("z"):
-        return False
-    try:
-        raw_signature = base58btc_decode(signature[1:])
-    except ValueError:
-        return False
-    if len(raw_signature) != 64:
+    raw_signature = signature_from_multibase(signature)
+    if raw_signature is None:
         return False
     for public in keys:
         try:
@@ -124,19 +220,3 @@ def verify_signature(
             continue
         return True
     return False
-
-
-def load_did_document(path: Path) -> dict[str, Any]:
-    """A DID document from a file: a bare document or a bootstrap payload (``did_document``)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise IdentifierError(f"cannot read DID document {path}: {exc.strerror or exc}",
-                              field="document") from exc
-    except ValueError as exc:
-        raise IdentifierError(f"DID document {path} is not JSON: {exc}", field="document") from exc
-    if isinstance(value, dict) and isinstance(value.get("did_document"), dict):
-        value = value["did_document"]
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-        raise IdentifierError(f"{path} holds no DID document (no 'id')", field="document")
-    return value

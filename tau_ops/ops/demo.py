@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tau_ops._data import data_path
 from tau_ops.channel_store import inspect_channel
 from tau_ops.clock import Clock, FakeClock, Sleeper, real_sleep, wall_clock_ms
 from tau_ops.contract import load_fixture
@@ -22,8 +23,9 @@ from tau_ops.state import StatePaths
 from tau_ops.status import deployment_status_at, read_status_inputs, transport_health_at
 
 DEMO_STATE_DIR = Path(".tau/demo-deployment")
-DEMO_MODULE = Path("testdata/deployment-wasm/edge-runtime.wasm")
-DEMO_FIXTURE = Path("testdata/deployment-contract/rollout-pass.json")
+# Shipped in the package (tau_ops/_data), so the demo runs from any directory.
+DEMO_MODULE = data_path("edge-runtime.wasm")
+DEMO_FIXTURE = data_path("rollout-pass.json")
 DEMO_MARKER = ".tau-ops-demo"
 """File the demo puts in every state dir it creates; only such a dir is ever removed."""
 
