@@ -114,7 +114,7 @@ def test_boolean_flags_take_the_seeds_forms(tmp_path: Path) -> None:
     env_true = {"TAU_DEPLOYMENT_STATUS_JSON": "true"}
     text = run_cli("--deployment-state-dir", state, "--deployment-status-inspect",
                    "--deployment-status-json=false", env=env_true)
-    assert text.stdout.startswith("deployment status: state=healthy")
+    assert text.stdout.startswith("deployment status inspect: ")
     from_env_json = run_cli("--deployment-state-dir", state, "--deployment-status-inspect",
                             env=env_true)
     assert json.loads(from_env_json.stdout)["rollout_count"] == 3

@@ -72,16 +72,16 @@ def test_status_read_overlapping_a_rotation_retries(
     four_events_in_rotated_files(state, monkeypatch)
     import tau_ops.status as status
 
-    real = status.read_jsonl
+    real = status.read_event_file
     calls = {"n": 0}
 
-    def rotating_read(path: Path) -> Any:
+    def rotating_read(path: Path, limit: int | None = None) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:  # a writer rotates while the reader is half-way
             storage.rotate_if_needed(state / "runtime-events.jsonl", 10**9)
-        return real(path)
+        return real(path, limit)
 
-    monkeypatch.setattr(status, "read_jsonl", rotating_read)
+    monkeypatch.setattr(status, "read_event_file", rotating_read)
     report = deployment_status(state, now_ms=1_700_000_000_003)
     assert (report.cycle_reports, report.invalid_cycle_reports) == (4, 0)
 

@@ -253,11 +253,11 @@ def test_state_from_the_future_holds_beyond_the_tolerance_flag_or_env(tmp_path: 
         ["clock_skew"], 0, False)
     wide = run_cli("--deployment-state-dir", state, "--deployment-status-inspect",
                    "--deployment-status-json",
-                   env={"TAU_DEPLOYMENT_CLOCK_SKEW_TOLERANCE_MS": str(100 * YEAR)})
+                   env={"TAU_DEPLOYMENT_CLOCK_SKEW_TOLERANCE_MS": str(366 * DAY)})
     assert json.loads(wide.stdout)["rollout_gate_reasons"] == []
     flag = run_cli("--deployment-state-dir", state, "--deployment-status-inspect",
                    "--deployment-status-json", "--deployment-clock-skew-tolerance-ms",
-                   str(100 * YEAR), env={"TAU_DEPLOYMENT_CLOCK_SKEW_TOLERANCE_MS": "0"})
+                   str(366 * DAY), env={"TAU_DEPLOYMENT_CLOCK_SKEW_TOLERANCE_MS": "0"})
     assert json.loads(flag.stdout)["rollout_gate"] == "pass"
 
 

@@ -146,7 +146,7 @@ def stale_after_flag(parser: argparse._ActionsContainer) -> None:
                         f"{low}..{high} (default %(default)s = 24 h)")
 
 
-CLOCK_SKEW_TOLERANCE_MS = (0, 24 * 3_600_000)
+CLOCK_SKEW_TOLERANCE_MS = (0, 366 * 24 * 3_600_000)
 
 
 def clock_skew_flag(parser: argparse._ActionsContainer) -> None:
