@@ -97,9 +97,6 @@ PENDING: frozenset[str] = frozenset({
     "tau_ops.gateway.bind.parse_bind",
     "tau_ops.gateway.server.serve",
     "tau_ops.gateway.server.serve_asgi",
-    "tau_ops.fleet.FleetMember",
-    "tau_ops.fleet.FleetPolicy",
-    "tau_ops.fleet.FleetReport",
     "tau_ops.fleet.MemberSpec",
     "tau_ops.fleet.read_member",
     "tau_ops.fleet.fleet_verdict",
@@ -115,10 +112,6 @@ PENDING: frozenset[str] = frozenset({
     "tau_ops.analysis.spark.health_timeline",
     "tau_ops.analysis.spark.incidents",
     "tau_ops.jsonio.is_json_int",
-    "tau_ops.clock.FakeClock",
-    "tau_ops.contract.case_key",
-    "tau_ops.contract.evaluate_case",
-    "tau_ops.channel_store.ChannelInspectReport",
 })
 
 
