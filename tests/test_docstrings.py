@@ -148,7 +148,10 @@ def _raises(func: Callable[..., Any], seen: set[int] | None = None) -> bool:
     if id(func) in seen:
         return False
     seen.add(id(func))
-    tree = _func_node(func)
+    try:
+        tree = _func_node(func)
+    except OSError:  # generated code (a dataclass __init__) has no source and no raise
+        return False
     protected: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try):
