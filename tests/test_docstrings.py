@@ -46,8 +46,6 @@ PENDING: frozenset[str] = frozenset({
     "tau_ops.identity.payload.DidIdentity",
     "tau_ops.identity.payload.DidPayload",
     "tau_ops.identity.payload.DidPrivateKey",
-    "tau_ops.identity.bootstrap.DidReport",
-    "tau_ops.identity.bootstrap.bootstrap_did",
     "tau_ops.identity.payload.build_payload",
     "tau_ops.identity.documents.did_document",
     "tau_ops.identity.payload.identity_from_payload",
@@ -183,7 +181,9 @@ def _check_parameters(doc: str, names: list[str], what: str) -> None:
         return
     section = _section(doc, "Parameters") or _section(doc, "Attributes")
     assert section is not None, f"{what}: no Parameters section"
-    documented = set(re.findall(r"^(\*{0,2}\w+)(?: :|$)", section, re.M))
+    documented = {name.strip() for line in re.findall(r"^(\*{0,2}\w+(?:, \*{0,2}\w+)*)(?: :|$)",
+                                                      section, re.M)
+                  for name in line.split(",")}
     missing = [n for n in names if n not in documented and n.lstrip("*") not in documented]
     assert not missing, f"{what}: parameters not documented: {missing}"
 
