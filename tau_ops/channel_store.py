@@ -171,19 +171,24 @@ class ChannelInspectReport(BaseModel):
     channel_dir: str = Field(description="the channel's folder (path)")
     log_records: int = Field(description="valid lines of log.jsonl (lines)")
     context_records: int = Field(description="valid lines of context.jsonl (lines)")
-    invalid_log_lines: int = Field(description="log.jsonl lines that are not JSON objects under the JSON policy (lines)")
-    invalid_context_lines: int = Field(description="context.jsonl lines that are not JSON objects under the JSON policy (lines)")
+    invalid_log_lines: int = Field(
+        description="log.jsonl lines that are not JSON objects under the JSON policy (lines)")
+    invalid_context_lines: int = Field(
+        description="context.jsonl lines that are not JSON objects under the JSON policy (lines)")
     artifact_records: int = Field(description="valid lines of the seed's artifact index (lines)")
-    invalid_artifact_lines: int = Field(description="artifact index lines that are not valid (lines)")
+    invalid_artifact_lines: int = Field(
+        description="artifact index lines that are not valid (lines)")
     active_artifacts: int = Field(description="artifacts not yet expired at now_ms")
-    expired_artifacts: int = Field(description="artifacts whose expires_unix_ms is at or before now_ms")
+    expired_artifacts: int = Field(
+        description="artifacts whose expires_unix_ms is at or before now_ms")
     memory_exists: bool = Field(description="whether MEMORY.md exists as a regular file")
     memory_bytes: int = Field(description="size of MEMORY.md (bytes; 0 when absent)")
     channel: str = Field(description="deployment/<blueprint_id> as read")
     exists: bool = Field(description="whether the channel folder exists")
     layout: str = Field(description="seed (channels/deployment/...) or runbook")
     last_event_key: str | None = Field(description="event_key of the last valid log line, if any")
-    last_timestamp_unix_ms: int | None = Field(description="timestamp of the last valid log line (Unix ms), if any")
+    last_timestamp_unix_ms: int | None = Field(
+        description="timestamp of the last valid log line (Unix ms), if any")
 
 
 def parse_channel_ref(ref: str) -> tuple[str, str]:

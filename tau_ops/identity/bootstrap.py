@@ -29,7 +29,8 @@ class DidReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     runtime: str = Field(description="the runtime the identity is for (the seed's value)")
-    interoperability_profile: str = Field(description="the versioned derivation recipe (kamn_did_ed25519_hkdf_sha256_v1)")
+    interoperability_profile: str = Field(
+        description="the versioned derivation recipe (kamn_did_ed25519_hkdf_sha256_v1)")
     method: str = Field(description="key or web")
     network: str = Field(description="the normalized network")
     subject: str = Field(description="the normalized subject")
