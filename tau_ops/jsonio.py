@@ -53,6 +53,7 @@ LIMITS: Final[dict[str, int]] = {
     "journal": 1 * MIB,
     "pause_marker": 64 * 1024,
     "event_line": 1 * MIB,
+    "jsonl_file": 1024 * MIB,
     "wasm_module": 64 * MIB,
 }
 """Byte limit of each kind of input document (documented in docs/decisions.md)."""

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 
 from tau_ops import health
 from tau_ops.clock import wall_clock_ms
+from tau_ops.events import read_event_file
 from tau_ops.models import DeploymentState, HealthSnapshot
 from tau_ops.state import StatePaths, read_state
-from tau_ops.storage import read_jsonl, rotated_files
+from tau_ops.storage import rotated_files
 
 
 class TransportHealthReport(BaseModel):
@@ -154,13 +155,10 @@ def read_status_inputs(state_dir: Path | str) -> StatusInputs:
     last_codes: list[str] = []
     files = rotated_files(paths.events)
     for path in files:
-        records, bad = read_jsonl(path)
+        records, bad = read_event_file(path)
         invalid += bad
         for record in records:
-            codes = record.get("reason_codes")
-            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-                invalid += 1
-                continue
+            codes = record["reason_codes"]
             cycles += 1
             reason_counts.update(codes)
             last_codes = codes

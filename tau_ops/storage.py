@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tau_ops.errors import StateError
+from tau_ops.jsonio import LIMITS, JSONPolicyError, parse_json, read_bounded
 
 log = logging.getLogger("tau_ops")
 
@@ -237,24 +238,50 @@ def rotated_files(path: Path) -> list[Path]:
     return ordered
 
 
-def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Parse a JSONL file: (objects, invalid line count). Blank lines are ignored."""
-    records: list[dict[str, Any]] = []
-    invalid = 0
+def read_jsonl_values(path: Path) -> tuple[list[Any], int]:
+    """Parse a JSONL file under the JSON policy: (values, invalid line count).
+
+    Every non-blank line goes through :func:`tau_ops.jsonio.parse_json`, so a
+    line too deep, with a duplicate key, NaN or a lone surrogate is an invalid
+    line, never an exception. Blank lines (JSON whitespace only) are skipped.
+
+    Parameters
+    ----------
+    path : Path
+        A JSONL file of at most ``LIMITS["jsonl_file"]`` bytes.
+
+    Returns
+    -------
+    tuple of (list, int)
+        The parsed values in file order, and the count of lines that broke
+        the policy. A missing file gives ``([], 0)``.
+
+    Raises
+    ------
+    OSError
+        Not a regular file (a FIFO, a device), over the size limit, or unreadable.
+    """
     try:
-        with open(path, "rb") as handle:
-            for raw in handle:
-                if not raw.strip():
-                    continue
-                try:
-                    value = json.loads(raw)
-                except ValueError:
-                    invalid += 1
-                    continue
-                if isinstance(value, dict):
-                    records.append(value)
-                else:
-                    invalid += 1
+        data = read_bounded(path, max_bytes=LIMITS["jsonl_file"], what="JSONL file")
     except FileNotFoundError:
         return [], 0
-    return records, invalid
+    values: list[Any] = []
+    invalid = 0
+    for raw in data.split(b"\n"):
+        if not raw.strip(b" \t\r\n"):
+            continue
+        try:
+            values.append(parse_json(raw))
+        except JSONPolicyError:
+            invalid += 1
+    return values, invalid
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Parse a JSONL file: (objects, invalid line count); see :func:`read_jsonl_values`.
+
+    A line that is valid JSON but not an object counts as invalid.
+    """
+    values, invalid = read_jsonl_values(path)
+    records = [value for value in values if isinstance(value, dict)]
+    return records, invalid + len(values) - len(records)

@@ -120,7 +120,7 @@ def test_summary_names_the_posture_in_one_line(events: pl.DataFrame) -> None:
         "failing_cycles": 1, "incidents": 2, "non_healthy_since": _at(60),
         "top_reason_codes": ["retry_attempted", "case_processing_failed",
                              "queue_backpressure_applied"],
-        "action": ACTIONS["malformed_inputs_observed"],
+        "action": ACTIONS["malformed_inputs_observed"], "by_source": {},
     }
     assert posture.line == (
         "degraded since 2023-11-14 23:13:20 UTC: 6 cycles 2023-11-14 22:13 .. "

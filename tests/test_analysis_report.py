@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,40 +43,97 @@ def _data(spec: dict[str, Any], name: str | None = None) -> list[dict[str, Any]]
     return list(spec["datasets"][name])
 
 
-def test_reason_code_chart_stacks_cycles_per_code(state_dir: Path) -> None:
+def _x_axis_is_24h_utc(x: dict[str, Any]) -> None:
+    assert x["scale"] == {"type": "utc"} and x["title"] == "time (UTC)"
+    expr = x["axis"]["labelExpr"]
+    assert "utcFormat(datum.value, '%H:%M')" in expr and "%Y-%m-%d" in expr
+    assert "%I" not in expr and "%p" not in expr
+    assert x["axis"]["labelOverlap"] == "greedy"
+
+
+def _subtitle(spec: dict[str, Any]) -> str:
+    return str(spec["title"]["subtitle"])
+
+
+def test_reason_code_chart_has_one_row_per_code_present_with_bucket_wide_bars(
+    state_dir: Path,
+) -> None:
     spec = reason_code_trend_chart(load_events(state_dir), every="1h").to_dict()
-    assert spec["mark"]["type"] == "bar"
-    assert spec["encoding"]["x"]["field"] == "bucket"
-    assert spec["encoding"]["y"] == {"aggregate": "sum", "field": "cycles", "stack": "zero",
-                                     "title": "cycles", "type": "quantitative"}
-    assert spec["encoding"]["color"]["field"] == "reason_code"
-    assert [(r["bucket"][:19], r["reason_code"], r["cycles"]) for r in _data(spec)] == [
-        ("2023-11-14T22:00:00", "retry_attempted", 1),
-        ("2023-11-14T22:00:00", "cloud_rollout_applied", 1),
-        ("2023-11-14T23:00:00", "case_processing_failed", 1),
+    inner = spec["spec"]
+    assert inner["mark"]["type"] == "bar"
+    _x_axis_is_24h_utc(inner["encoding"]["x"])
+    assert inner["encoding"]["x2"] == {"field": "bucket_end"}
+    y = inner["encoding"]["y"]
+    assert (y["field"], y["axis"]["title"], y["axis"]["format"]) == ("cycles", "cycles", "d")
+    assert all(isinstance(v, int) for v in y["axis"]["values"])
+    row = spec["facet"]["row"]
+    assert row["sort"] == ["retry_attempted", "case_processing_failed", "cloud_rollout_applied"]
+    assert row["header"]["labelLimit"] == 0  # full code names
+    assert _subtitle(spec) == "1h buckets, UTC; y: cycles"
+    assert [(r["bucket"][:19], r["bucket_end"][:19], r["reason_code"], r["cycles"])
+            for r in _data(spec)] == [
+        ("2023-11-14T22:00:00", "2023-11-14T23:00:00", "retry_attempted", 1),
+        ("2023-11-14T22:00:00", "2023-11-14T23:00:00", "cloud_rollout_applied", 1),
+        ("2023-11-14T23:00:00", "2023-11-15T00:00:00", "case_processing_failed", 1),
     ]
 
 
-def test_health_timeline_chart_layers_incident_bands_over_shares(state_dir: Path) -> None:
+def test_one_cycle_with_six_codes_counts_one_cycle_per_code(tmp_path: Path) -> None:
+    codes = ["queue_backpressure_applied", "duplicate_cases_skipped",
+             "malformed_inputs_observed", "retry_attempted", "retryable_failures_observed",
+             "case_processing_failed"]
+    write_event_log(tmp_path / "runtime-events.jsonl",
+                    event_line(T0, "degraded", codes, failed_cases=1, failure_streak=1))
+    spec = reason_code_trend_chart(load_events(tmp_path), every="15m").to_dict()
+    assert spec["facet"]["row"]["sort"] == codes
+    assert {r["cycles"] for r in _data(spec)} == {1}
+    assert spec["spec"]["encoding"]["y"]["axis"]["values"] == [0, 1]
+
+
+def test_health_chart_shows_discrete_states_per_bucket_and_incident_bands(
+    state_dir: Path,
+) -> None:
     spec = health_timeline_chart(load_events(state_dir), every="1h").to_dict()
-    bands, area = spec["layer"]
-    assert bands["mark"]["type"] == "rect" and area["mark"]["type"] == "area"
+    bars, bands = spec["layer"]
+    assert bars["mark"]["type"] == "rect" and bands["mark"]["type"] == "rect"
+    _x_axis_is_24h_utc(bars["encoding"]["x"])
+    assert (bars["encoding"]["y"]["field"], bars["encoding"]["y2"]["field"]) == ("top", "bottom")
+    assert bars["encoding"]["y"]["axis"]["title"] == "cycles"
     assert (bands["encoding"]["x"]["field"], bands["encoding"]["x2"]["field"]) == ("start", "end")
     assert [(r["start"][:19], r["end"][:19], r["worst_state"], r["incidents"])
             for r in _data(spec, bands["data"]["name"])] == [
         ("2023-11-14T22:00:00", "2023-11-15T00:00:00", "failing", 1)]
-    assert [(r["health_state"], r["share"]) for r in _data(spec, area["data"]["name"])] == [
-        ("healthy", 0.5), ("degraded", 0.5), ("failing", 1.0)]
+    assert [(r["bucket"][11:16], r["health_state"], r["bottom"], r["top"])
+            for r in _data(spec, bars["data"]["name"])] == [
+        ("22:00", "healthy", 0, 1), ("22:00", "degraded", 1, 2), ("23:00", "failing", 0, 1)]
+    assert _subtitle(spec) == "1h buckets, UTC; y: cycles"
 
 
-def test_streak_backlog_chart_has_one_line_per_series(state_dir: Path) -> None:
+def test_streak_and_backlog_have_separate_axes_with_units(state_dir: Path) -> None:
     spec = streak_backlog_chart(load_events(state_dir), every="1h").to_dict()
-    assert spec["mark"]["type"] == "line"
-    assert spec["encoding"]["color"]["field"] == "series"
-    assert [(r["series"], r["bucket"][:13], r["value"]) for r in _data(spec)] == [
-        ("failure streak", "2023-11-14T22", 0), ("failure streak", "2023-11-14T23", 3),
-        ("queue depth", "2023-11-14T22", 3), ("queue depth", "2023-11-14T23", 0),
-    ]
+    streak, backlog = spec["vconcat"]
+    axes = [panel["layer"][1]["encoding"]["y"] for panel in (streak, backlog)]
+    assert [(y["field"], y["axis"]["title"]) for y in axes] == [
+        ("streak", "peak cycles"), ("backlog", "peak cases")]
+    _x_axis_is_24h_utc(streak["layer"][1]["encoding"]["x"])
+    rows = _data(spec, streak["layer"][1]["data"]["name"]) if "data" in streak["layer"][1] \
+        else _data(spec)
+    assert [(r["bucket"][11:16], r["streak"], r["backlog"]) for r in rows] == [
+        ("22:00", 0, 3), ("23:00", 3, 0)]
+    assert _subtitle(spec) == "1h buckets, UTC; streak in cycles, queue depth in cases"
+
+
+@pytest.mark.parametrize("chart", [reason_code_trend_chart, health_timeline_chart,
+                                   streak_backlog_chart])
+def test_every_chart_draws_a_one_cycle_history(tmp_path: Path, chart: Any) -> None:
+    from tau_ops.analysis import chart_svg
+
+    write_event_log(tmp_path / "runtime-events.jsonl",
+                    event_line(T0 + 40 * MIN, "degraded", ["retry_attempted"], retry_attempts=1))
+    svg = chart_svg(chart(load_events(tmp_path), every="15m"))
+    assert svg.count('role="graphics-symbol"') >= 1  # at least one mark drawn
+    assert ">22:30<" in svg  # 24-hour UTC labels, the bucket of 22:40
+    assert re.search(r">[^<]*\d ?[AP]M<", svg) is None
 
 
 def test_auto_every_keeps_charts_to_a_few_hundred_buckets() -> None:
@@ -122,3 +180,31 @@ def test_report_of_an_empty_state_dir_still_writes_files(tmp_path: Path) -> None
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "failure-streak-queue-depth.svg", "health-timeline.svg", "reason-code-trends.svg",
         "report.html"]
+
+
+def test_fleet_summary_and_report_have_one_section_per_source(tmp_path: Path) -> None:
+    from tau_ops.analysis import summary
+
+    eu, us = tmp_path / "eu", tmp_path / "us"
+    write_event_log(eu / "runtime-events.jsonl", event_line(T0))
+    write_event_log(us / "runtime-events.jsonl",
+                    event_line(T0, "failing", ["case_processing_failed"], failed_cases=1,
+                               failure_streak=3))
+    posture = summary(load_events([eu, us]))
+    assert list(posture.by_source) == [str(eu), str(us)]
+    assert [(s.health_state, s.cycles) for s in posture.by_source.values()] == [
+        ("healthy", 1), ("failing", 1)]
+    assert [line.split(": ")[0] for line in posture.section_lines] == [str(eu), str(us)]
+    out = tmp_path / "report"
+    result = run_cli("report", "--deployment-state-dir", eu, "--deployment-state-dir", us,
+                     "--output", out, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [Path(p).name for p in report["image_paths"]] == [
+        f"{chart}-{Path(d).as_posix().replace('/', '_')}.svg"
+        for d in (eu, us)
+        for chart in ("reason-code-trends", "health-timeline", "failure-streak-queue-depth")]
+    page = Path(report["html_path"]).read_text()
+    assert page.count('<section class="source">') == 2
+    assert f"<h2>{eu}</h2>" in page and f"<h2>{us}</h2>" in page
+    assert (report["cycles"], report["incidents"]) == (2, 1)

@@ -213,3 +213,61 @@ def test_run_cycle_button_turns_the_gate_to_pass_in_jupyterlab(lab: Lab) -> None
     assert shot.stat().st_size > 10_000
     if os.environ.get("TAU_UPDATE_SCREENSHOTS") == "1":
         shutil.copy(shot, DOCS_SCREENSHOT)
+
+
+REPORT_CODES = ["queue_backpressure_applied", "retryable_failures_observed",
+                "case_processing_failed"]
+
+
+def _one_cycle_report(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    state.mkdir()
+    line = {"timestamp_unix_ms": 1_699_999_200_000 + 40 * 60_000, "health_state": "degraded",
+            "health_reason": "degraded cycle", "reason_codes": REPORT_CODES,
+            "failed_cases": 1, "failure_streak": 1, "backlog_cases": 4}
+    (state / "runtime-events.jsonl").write_text(json.dumps(line) + "\n")
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "tau_ops", "report", "--deployment-state-dir",
+                           str(state), "--output", str(out), "--every", "15m"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return out / "report.html"
+
+
+def test_report_charts_in_chromium_draw_one_cycle_with_24_hour_axes(tmp_path: Path) -> None:
+    """The report page offline in Chromium: every chart draws, labels are 24-hour and whole."""
+    import re
+
+    chromium = chromium_path()
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    page_path = _one_cycle_report(tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())  # offline
+            page.goto(page_path.as_uri())
+            figures = page.locator("figure")
+            assert figures.count() == 3
+            texts = [t.strip() for t in page.evaluate(
+                "() => [...document.querySelectorAll('figure svg text')].flatMap(t =>"
+                " t.querySelector('tspan') ? [...t.querySelectorAll('tspan')]"
+                ".map(s => s.textContent) : [t.textContent])")]
+            times = [t for t in texts if re.fullmatch(r"\d\d:\d\d", t)]
+            assert times and all(0 <= int(t[:2]) <= 23 for t in times)
+            assert "22:30" in times  # the 15m bucket of the 22:40 cycle, 24-hour UTC
+            assert not any(re.search(r"\d ?[AP]M$", t) for t in texts)
+            for code in REPORT_CODES:  # facet labels in full
+                assert code in texts
+            assert "cloud_rollout_applied" not in texts  # only codes present
+            for index in range(3):
+                marks = figures.nth(index).locator('[role="graphics-symbol"]')
+                assert marks.count() >= 1, index
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()

@@ -87,6 +87,17 @@ def test_whole_history_shows_the_analysis_answers(history: Path) -> None:
     assert review.blueprint.options == ("cloud-api", "edge-wasm")
 
 
+def test_first_blueprint_log_and_whole_range_are_shown_without_a_click(history: Path) -> None:
+    review = IncidentReview(history)
+    assert review.blueprint.value == "cloud-api"
+    assert "no channel-store log yet" not in review.channel_table.value
+    assert review.channel_frame.height > 0
+    assert review.time_range.readout is False  # the slider's readout cut the second time off
+    assert review.range_label.value == (
+        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(110):%Y-%m-%d %H:%M:%S} UTC")
+    assert review.reason_filter.style.description_width == "8em"
+
+
 def test_health_filter_keeps_only_matching_cycles_and_incidents(history: Path) -> None:
     review = IncidentReview(history)
     review.health_filter.value = ("healthy",)

@@ -1,43 +1,40 @@
-"""Event-line parsing: JSONL bytes to typed polars frames through duckdb's JSON reader.
+"""Event-line parsing: JSONL bytes to typed polars frames, agreeing with :mod:`tau_ops.events`.
 
 duckdb's ``read_json`` is the ingest path because it measured fastest here
-(see docs/performance.md): it parses on every core and hands Arrow to polars.
-With ``ignore_errors`` it turns a line it cannot parse into an all-NULL row,
-so validity is decided after the parse (in polars, where it is cheapest) and
-invalid rows are counted and dropped. A line is valid when it is a JSON object with an integer
-``timestamp_unix_ms``, a known ``health_state`` and a list of known
-``reason_codes``; a missing or non-integer counter reads as 0.
+(see docs/performance.md). It is made to agree line by line with the one
+validity rule (:func:`tau_ops.events.parse_event_line`) in two steps:
+
+1. Every field is read as duckdb ``JSON`` (the value as written), so types
+   are checked, never coerced: ``"7"``, ``2.5``, ``true`` or ``null`` for a
+   number make the line invalid, as do out-of-range values.
+2. duckdb's JSON reader is more lenient than the policy (it keeps the first
+   of duplicated keys, accepts trailing commas, NaN, deep nesting in fields
+   it does not read). A line only differs when it holds a byte the parsed
+   values do not account for, so the query also returns, per line, how many
+   ``"`` and ``,`` the values explain, and the file's own counts must match
+   (each line explains at most what it holds, so equal sums mean every line
+   is accounted for). A file with a backslash, a byte-order mark or invalid
+   UTF-8, or whose counts differ, is parsed line by line by the policy
+   itself. Rotated files are at most 10 MiB, so that costs little.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from tau_ops.errors import InputError
+from tau_ops.events import COUNTERS, MAX_COUNTER, is_blank, read_event_file
+from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import HEALTH_STATES, REASON_CODES
 
-COUNTERS: tuple[str, ...] = (
-    "discovered_cases",
-    "queued_cases",
-    "applied_cases",
-    "duplicate_skips",
-    "malformed_cases",
-    "retryable_failures",
-    "retry_attempts",
-    "failed_cases",
-    "upserted_rollouts",
-    "wasm_rollouts",
-    "cloud_rollouts",
-    "backlog_cases",
-    "failure_streak",
-    "cycle_duration_ms",
-)
 HEALTH_STATE = pl.Enum(list(HEALTH_STATES))
 REASON_CODE = pl.Enum(list(REASON_CODES))
 
@@ -50,49 +47,113 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }
 """Columns and types of an events frame, in order (plus ``source`` for a fleet)."""
 
-_RAW_TYPES = {
-    "timestamp_unix_ms": "BIGINT",
-    "health_state": "VARCHAR",
-    "health_reason": "VARCHAR",
-    "reason_codes": "VARCHAR[]",
-    **{name: "INTEGER" for name in COUNTERS},
-}
-_VALIDITY_INPUTS = ("timestamp_unix_ms", "health_state", "reason_codes")
 BATCH_ROWS = 1 << 20
+CHUNK_BYTES = 1 << 24
+_BOM = b"\xef\xbb\xbf"
+_RAW = ("timestamp_unix_ms", "health_state", "health_reason", "reason_codes", *COUNTERS)
 
 
-def _raw_columns(columns: Sequence[str]) -> list[str]:
-    """The JSON fields needed for ``columns`` of the frame, validity inputs first."""
-    wanted = dict.fromkeys(_VALIDITY_INPUTS)
-    for name in columns:
-        wanted["timestamp_unix_ms" if name == "timestamp" else name] = None
-    return list(wanted)
+def _count(text: str, char: str) -> str:
+    return f"coalesce(length({text}) - length(replace({text}, '{char}', '')), 0)"
 
 
-def _select_sql(paths: Sequence[Path], raw: list[str]) -> str:
-    types = ", ".join(f"{name}: '{_RAW_TYPES[name]}'" for name in raw)
-    fields = [
-        f"coalesce({name}, 0)::INTEGER AS {name}" if name in COUNTERS else name for name in raw
-    ]
+def _select_sql(paths: Sequence[Path]) -> str:
+    """Typed values, the rule's verdict, and the ``"`` and ``,`` each line accounts for.
+
+    Every field is read as its JSON text (re-serialized by duckdb: same
+    quotes, commas only between items). A number is an integer when casting
+    it to BIGINT and back gives the same text (``2.5``, ``1000.0``, ``"7"``
+    and ``true`` do not). A line accounts for two quotes per key read plus the
+    quotes and commas in the text of its values, and for one comma between
+    keys; reason codes are checked against the enum in :func:`finish`.
+    """
+    types = ", ".join(f"{name}: 'JSON'" for name in _RAW)
     literal = ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths)
-    return (
-        f"SELECT {', '.join(fields)} FROM read_json([{literal}], "
-        f"format='newline_delimited', ignore_errors=true, columns={{{types}}})"
+    ints = ("timestamp_unix_ms", *COUNTERS)
+    casts = ", ".join(f"TRY_CAST({n}::VARCHAR AS BIGINT) AS {n}__v" for n in ints)
+    int_ok = " AND ".join(
+        f"({n} IS NULL OR ({n}__v::VARCHAR = {n}::VARCHAR AND {n}__v BETWEEN 0 AND "
+        f"{MAX_COUNTER}))" for n in COUNTERS
     )
+    keys = " + ".join(f"({n} IS NOT NULL)::INTEGER" for n in _RAW)
+    # Numbers hold no quotes or commas; a non-number there is invalid anyway, and
+    # leaving its characters unaccounted only sends the file to the exact path.
+    texts = ("health_state", "health_reason", "reason_codes")
+    quotes = " + ".join(
+        [f"2 * coalesce(starts_with({n}::VARCHAR, '\"'), false)::INTEGER" for n in texts[:2]]
+        + [_count("reason_codes::VARCHAR", '"')]
+    )
+    commas = " + ".join(_count(f"{n}::VARCHAR", ",") for n in texts)
+    states = ", ".join(f"'\"{state}\"'" for state in HEALTH_STATES)
+    counters = ", ".join(f"coalesce(TRY_CAST({n}__v AS INTEGER), 0) AS {n}" for n in COUNTERS)
+    return f"""
+    WITH raw AS (
+      SELECT *, {casts}, {keys} AS n_keys
+      FROM read_json([{literal}], format='newline_delimited', ignore_errors=true,
+                     columns={{{types}}})
+    )
+    SELECT
+      coalesce(timestamp_unix_ms__v::VARCHAR = timestamp_unix_ms::VARCHAR
+               AND timestamp_unix_ms__v BETWEEN 0 AND {MAX_UNIX_MS}
+               AND health_state::VARCHAR IN ({states})
+               AND coalesce(starts_with(health_reason::VARCHAR, '"'), true)
+               AND starts_with(reason_codes::VARCHAR, '[')
+               AND {int_ok}, false) AS valid,
+      2 * n_keys + {quotes} AS quotes,
+      greatest(n_keys - 1, 0) + {commas} AS commas,
+      timestamp_unix_ms__v AS timestamp_unix_ms,
+      health_state ->> '$' AS health_state,
+      health_reason ->> '$' AS health_reason,
+      TRY_CAST(reason_codes AS VARCHAR[]) AS reason_codes,
+      {counters}
+    FROM raw"""
+
+
+@dataclass
+class _Counts:
+    """What the bytes of a file hold that the parsed values must account for."""
+
+    quotes: int = 0
+    commas: int = 0
+    plain: bool = True  # no backslash, no byte-order mark, valid UTF-8
+
+
+def _byte_counts(path: Path) -> _Counts:
+    """Count ``"`` and ``,`` in chunks; stop early at a backslash, a BOM or bad UTF-8."""
+    counts = _Counts()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    tail = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            if b"\\" in chunk or _BOM in tail + chunk[:2] or _BOM in chunk:
+                counts.plain = False
+                return counts
+            tail = chunk[-2:]
+            if not chunk.isascii():
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    counts.plain = False
+                    return counts
+            counts.quotes += chunk.count(b'"')
+            counts.commas += chunk.count(b",")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        counts.plain = False
+    return counts
 
 
 def finish(batch: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
-    """Drop and count invalid rows of a raw batch, then type it as ``columns``."""
-    batch = batch.with_columns(
-        pl.col("health_state").cast(HEALTH_STATE, strict=False),
-        pl.col("reason_codes").cast(pl.List(REASON_CODE), strict=False),
-    )
-    codes = pl.col("reason_codes")
+    """Drop and count invalid rows of a checked batch, then type it as ``columns``.
+
+    ``valid`` comes from the query; a reason code outside the enum (or not a
+    string) makes the row invalid here.
+    """
+    codes = pl.col("reason_codes").cast(pl.List(REASON_CODE), strict=False)
+    batch = batch.with_columns(codes)
     valid = batch.select(
-        pl.col("timestamp_unix_ms").is_not_null()
-        & pl.col("health_state").is_not_null()
-        & codes.is_not_null()
-        & ~codes.list.eval(pl.element().is_null()).list.any()
+        pl.col("valid") & ~codes.list.eval(pl.element().is_null()).list.any().fill_null(True)
     ).to_series()
     invalid = int(valid.len() - valid.sum())
     if invalid:
@@ -107,25 +168,78 @@ def finish(batch: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, i
     return batch.select(exprs), invalid
 
 
+def _policy_frame(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    """Parse a file line by line with the policy itself (the exact, slower path)."""
+    events, invalid = read_event_file(path)
+    rows = {name: [e[name] for e in events] for name in _RAW}
+    raw = pl.DataFrame(rows, schema={
+        "timestamp_unix_ms": pl.Int64, "health_state": pl.String,
+        "health_reason": pl.String, "reason_codes": pl.List(pl.String),
+        **{name: pl.Int64 for name in COUNTERS},
+    }).with_columns(valid=pl.lit(True))
+    frame, _ = finish(raw, columns)
+    return frame, invalid
+
+
+def _batches(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str], batch_rows: int
+) -> Iterator[tuple[pl.DataFrame, int]]:
+    sql = _select_sql([path])
+    counts = _byte_counts(path)
+    if counts.plain:
+        try:
+            quotes, commas = con.sql(
+                f"SELECT coalesce(sum(quotes), 0), coalesce(sum(commas), 0) FROM ({sql})"
+            ).fetchall()[0]
+        except duckdb.InvalidInputException:
+            quotes = commas = -1
+        if (quotes, commas) == (counts.quotes, counts.commas):
+            relation = con.sql(sql)
+            to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+            for record_batch in to_reader(batch_rows):
+                raw = pl.from_arrow(record_batch)
+                assert isinstance(raw, pl.DataFrame)
+                yield finish(raw, columns)
+            return
+    yield _policy_frame(path, columns)
+
+
+def _parse_checked(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]
+) -> tuple[pl.DataFrame, int]:
+    """One file in one pass: the checks and the values from one query."""
+    counts = _byte_counts(path)
+    if counts.plain:
+        try:
+            raw = con.sql(_select_sql([path])).pl()
+        except duckdb.InvalidInputException:
+            raw = None
+        if raw is not None and (int(raw["quotes"].sum()), int(raw["commas"].sum())) == (
+            counts.quotes, counts.commas
+        ):
+            return finish(raw, columns)
+    return _policy_frame(path, columns)
+
+
 def iter_batches(
     paths: Path | Sequence[Path], *, columns: Sequence[str] = tuple(EVENT_SCHEMA),
     batch_rows: int = BATCH_ROWS,
 ) -> Iterator[tuple[pl.DataFrame, int]]:
-    """Parse whole JSONL files, in order, in batches: (typed frame, invalid lines) per batch."""
+    """Parse whole JSONL files, in order, in batches: (typed frame, invalid lines) per batch.
+
+    Each file is checked first (one aggregate query), then streamed, so memory
+    stays bounded by ``batch_rows`` for any file size.
+    """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
         return
     con = duckdb.connect()
+    current = files[0]
     try:
-        relation = con.sql(_select_sql(files, _raw_columns(columns)))
-        to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
-        reader = to_reader(batch_rows)
-        for record_batch in reader:
-            raw = pl.from_arrow(record_batch)
-            assert isinstance(raw, pl.DataFrame)
-            yield finish(raw, columns)
+        for current in files:
+            yield from _batches(con, current, columns, batch_rows)
     except duckdb.IOException as exc:
-        raise InputError(f"cannot read events file {files[-1]}: {exc}", path=files[-1]) from exc
+        raise InputError(f"cannot read events file {current}: {exc}", path=current) from exc
     finally:
         con.close()
 
@@ -133,20 +247,38 @@ def iter_batches(
 def parse_file(
     path: Path, *, columns: Sequence[str] = tuple(EVENT_SCHEMA)
 ) -> tuple[pl.DataFrame, int]:
-    """Parse one whole JSONL file: (typed frame, invalid line count)."""
-    frames: list[pl.DataFrame] = []
-    invalid = 0
-    for frame, bad in iter_batches(path, columns=columns):
-        frames.append(frame)
-        invalid += bad
-    if not frames:
-        return empty_frame(columns), invalid
-    return (frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)), invalid
+    """Parse one whole JSONL file: (typed frame, invalid line count).
+
+    Parameters
+    ----------
+    path : Path
+        An events file.
+    columns : sequence of str
+        Columns of the result (names of :data:`EVENT_SCHEMA`).
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, int)
+        The valid lines, typed, in file order; the count of invalid lines
+        (exactly as :func:`tau_ops.events.read_event_file` counts them).
+
+    Raises
+    ------
+    InputError
+        duckdb cannot read the file.
+    """
+    con = duckdb.connect()
+    try:
+        return _parse_checked(con, path, columns)
+    except duckdb.IOException as exc:
+        raise InputError(f"cannot read events file {path}: {exc}", path=path) from exc
+    finally:
+        con.close()
 
 
 def parse_bytes(data: bytes, *, scratch_dir: Path | None = None) -> tuple[pl.DataFrame, int]:
     """Parse JSONL bytes (a slice of a log) through a scratch file duckdb can read."""
-    if not data.strip():
+    if is_blank(data):
         return empty_frame(tuple(EVENT_SCHEMA)), 0
     folder = scratch_dir if scratch_dir is not None else Path(tempfile.gettempdir())
     fd, name = tempfile.mkstemp(prefix=".events-slice.", suffix=".jsonl", dir=folder)

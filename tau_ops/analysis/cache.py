@@ -31,7 +31,7 @@ from tau_ops.storage import atomic_write_bytes, atomic_write_json, complete_line
 log = logging.getLogger("tau_ops")
 
 CACHE_DIR = ".analysis-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: lines checked by the one rule of tau_ops.events
 HEAD_BYTES = 4096
 CHECK_BYTES = 256
 MAX_SEGMENTS = 8

@@ -58,13 +58,17 @@ def _over(expr: pl.Expr, keys: list[str]) -> pl.Expr:
 
 
 def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
-    """Cycles per reason code per time bucket: ``bucket``, ``reason_code``, ``cycles``."""
+    """Cycles per reason code per time bucket: ``bucket``, ``reason_code``, ``cycles``.
+
+    ``cycles`` counts cycles that reported the code (a code listed twice in one
+    cycle counts once).
+    """
     keys: list[str] = _keys(events)
     return (
         events.select(
             *keys,
             pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
-            pl.col("reason_codes").alias("reason_code"),
+            pl.col("reason_codes").list.unique(maintain_order=True).alias("reason_code"),
         )
         .explode("reason_code")
         .drop_nulls("reason_code")
@@ -198,6 +202,15 @@ class EventsSummary(BaseModel):
     non_healthy_since: datetime | None
     top_reason_codes: list[str]
     action: str
+    by_source: dict[str, EventsSummary] = {}
+    """For a fleet frame: the posture of each source on its own (empty otherwise)."""
+
+    @property
+    def section_lines(self) -> list[str]:
+        """One line per source for a fleet (``source: line``), else just :attr:`line`."""
+        if not self.by_source:
+            return [self.line]
+        return [f"{name}: {part.line}" for name, part in self.by_source.items()]
 
     @property
     def line(self) -> str:
@@ -220,8 +233,30 @@ class EventsSummary(BaseModel):
 
 
 def summary(events: pl.DataFrame | pl.LazyFrame) -> EventsSummary:
-    """The posture of a log: last state, since when it is not healthy, what dominates."""
+    """The posture of a log: last state, since when it is not healthy, what dominates.
+
+    With a fleet frame (a ``source`` column) the fields describe all sources
+    together and :attr:`EventsSummary.by_source` holds each source's own
+    posture, in the order the sources were given.
+    """
     frame = events.lazy().sort("timestamp", maintain_order=True).collect()
+    if "source" in frame.columns:
+        names = _source_names(frame)
+        merged = _summary(frame.drop("source"))
+        return merged.model_copy(update={"by_source": {
+            name: _summary(frame.filter(pl.col("source").cast(pl.String) == name).drop("source"))
+            for name in names}})
+    return _summary(frame)
+
+
+def _source_names(frame: pl.DataFrame) -> list[str]:
+    dtype = frame.schema["source"]
+    if isinstance(dtype, pl.Enum):
+        return [str(c) for c in dtype.categories.to_list()]
+    return [str(v) for v in frame.get_column("source").unique(maintain_order=True).to_list()]
+
+
+def _summary(frame: pl.DataFrame) -> EventsSummary:
     if frame.height == 0:
         return EventsSummary(
             cycles=0, first=None, last=None, health_state=None, failure_streak=0,

@@ -7,6 +7,7 @@ the HTML, so the report opens offline and can be attached to a ticket.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -61,15 +62,17 @@ def _render(chart: alt.TopLevelMixin, fmt: ImageFormat) -> tuple[str, bytes]:
     return svg, data
 
 
-def write_report(
-    state_dir: Path, output_dir: Path, *, image_format: ImageFormat = "svg",
-    every: str | None = None,
-) -> ReportResult:
-    """Write ``report.html`` and one image per chart of ``state_dir``'s events to ``output_dir``."""
-    log = read_events(Path(state_dir))
-    events = log.frame
-    every = questions.check_every(every) if every else charts.auto_every(events)
-    posture = questions.summary(events)
+def _safe(name: str) -> str:
+    from tau_ops.storage import safe_component
+
+    return safe_component(name)
+
+
+def _section(
+    name: str | None, state_dir: Path, events: pl.DataFrame, posture: questions.EventsSummary,
+    every: str, output_dir: Path, image_format: ImageFormat, images: list[str],
+) -> str:
+    """The HTML of one source: posture, charts (also written as files) and tables."""
     incident_table = questions.incidents(events).with_columns(
         (pl.col("duration").dt.total_milliseconds() / 1000).alias("duration")
     ).rename({"duration": "duration_s"})
@@ -84,7 +87,7 @@ def write_report(
         )
     )
     try:
-        rollouts = load_rollouts(Path(state_dir))
+        rollouts = load_rollouts(state_dir)
     except StateError:
         rollouts = pl.DataFrame()
     figures: dict[str, alt.TopLevelMixin] = {
@@ -92,41 +95,107 @@ def write_report(
         "health-timeline": charts.health_timeline_chart(events, every=every),
         "failure-streak-queue-depth": charts.streak_backlog_chart(events, every=every),
     }
-    sections = []
-    images = []
-    for name, chart in figures.items():
+    suffix = f"-{_safe(name)}" if name is not None else ""
+    figures_html = []
+    for figure, chart in figures.items():
         svg, data = _render(chart, image_format)
-        path = Path(output_dir) / f"{name}.{image_format}"
+        path = output_dir / f"{figure}{suffix}.{image_format}"
         atomic_write_bytes(path, data)
         images.append(str(path))
-        sections.append(f'<figure id="{name}">{svg}</figure>')
+        figures_html.append(f'<figure id="{figure}{suffix}">{svg}</figure>')
     rollout_table = (
         rollouts.group_by("blueprint_id", "deploy_target", "outcome")
         .agg(pl.len().alias("rollouts"))
         .sort("blueprint_id", "deploy_target", "outcome")
         if rollouts.height else pl.DataFrame()
     )
+    level = "h3" if name is not None else "h2"
+    head = [f"<h2>{html.escape(name)}</h2>",
+            f"<p class=\"summary\">{html.escape(posture.line)}</p>",
+            f"<p>recommended action: {html.escape(posture.action)}</p>"] if name else []
+    return "\n".join([
+        '<section class="source">' if name is not None else "<section>",
+        *head,
+        *figures_html,
+        f"<{level}>Incidents</{level}>", _table(incident_table),
+        f"<{level}>Reason codes</{level}>", _table(codes),
+        f"<{level}>Rollouts</{level}>", _table(rollout_table),
+        "</section>",
+    ])
+
+
+def write_report(
+    state_dir: Path | Sequence[Path], output_dir: Path, *, image_format: ImageFormat = "svg",
+    every: str | None = None,
+) -> ReportResult:
+    """Write ``report.html`` and one image per chart (per source) to ``output_dir``.
+
+    Parameters
+    ----------
+    state_dir : Path or sequence of Path
+        One state dir, or several (a fleet): then the page has one section per
+        state dir (its posture, charts and tables) and image names end with
+        ``-<state dir>`` (sanitized).
+    output_dir : Path
+        Folder for ``report.html`` and the images (created when missing).
+    image_format : {"svg", "png"}
+        Format of the chart files; the page always inlines SVG.
+    every : str, optional
+        Bucket width (``15m``, ``1h``); by default fitted to the whole log.
+
+    Returns
+    -------
+    ReportResult
+        Paths written, the summary line(s) and counts.
+
+    Raises
+    ------
+    InputError
+        A state dir or events file is missing or unreadable.
+    UsageError
+        ``every`` is not a duration.
+    """
+    dirs = [Path(state_dir)] if isinstance(state_dir, str | Path) else [Path(p) for p in state_dir]
+    fleet = len(dirs) > 1
+    log = read_events(dirs if fleet else dirs[0])
+    events = log.frame
+    every = questions.check_every(every) if every else charts.auto_every(events)
+    posture = questions.summary(events)
+    output_dir = Path(output_dir)
+    images: list[str] = []
+    sections = []
+    for folder in dirs:
+        if fleet:
+            name = str(folder)
+            own = events.filter(pl.col("source").cast(pl.String) == name).drop("source")
+            sections.append(_section(name, folder, own, posture.by_source[name], every,
+                                     output_dir, image_format, images))
+        else:
+            sections.append(_section(None, folder, events, posture, every, output_dir,
+                                     image_format, images))
+    title = ", ".join(str(d) for d in dirs)
     body = "\n".join([
-        f"<h1>tau-ops incident report: {html.escape(str(state_dir))}</h1>",
-        f"<p class=\"summary\">{html.escape(posture.line)}</p>",
-        f"<p>recommended action: {html.escape(posture.action)}</p>",
+        f"<h1>tau-ops incident report: {html.escape(title)}</h1>",
+        *[f"<p class=\"summary\">{html.escape(line)}</p>" for line in posture.section_lines],
+        f"<p>recommended action: {html.escape(posture.action)}</p>" if not fleet else "",
         f"<p>{log.invalid_lines} invalid line(s) skipped in {len(log.files)} file(s); "
-        f"buckets of {html.escape(every)}</p>",
+        f"buckets of {html.escape(every)}, times in UTC</p>",
         *sections,
-        "<h2>Incidents</h2>", _table(incident_table),
-        "<h2>Reason codes</h2>", _table(codes),
-        "<h2>Rollouts</h2>", _table(rollout_table),
     ])
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>tau-ops report {html.escape(str(state_dir))}</title><style>"
+        f"<title>tau-ops report {html.escape(title)}</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+        "section.source{border-top:2px solid #888;margin-top:2em}"
         "</style></head><body>\n" + body + "\n</body></html>\n"
     )
-    html_path = Path(output_dir) / REPORT_FILE
+    html_path = output_dir / REPORT_FILE
     atomic_write_text(html_path, page)
+    incidents = sum(questions.incidents(
+        events.filter(pl.col("source").cast(pl.String) == str(d)).drop("source")).height
+        for d in dirs) if fleet else questions.incidents(events).height
     return ReportResult(
-        html_path=str(html_path), image_paths=images, summary=posture.line,
-        cycles=events.height, invalid_lines=log.invalid_lines, incidents=incident_table.height,
+        html_path=str(html_path), image_paths=images, summary="\n".join(posture.section_lines),
+        cycles=events.height, invalid_lines=log.invalid_lines, incidents=incidents,
     )

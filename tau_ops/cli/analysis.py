@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, parse, print_json, state_dir_flag, sub_parser
+from tau_ops.cli._base import Subcommand, parse, print_json, sub_parser
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +17,26 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
+def _skip_iri_grammar() -> None:
+    """Start-up cost: altair imports jsonschema, whose format checker compiles the
+    ``rfc3987_syntax`` IRI grammar at import when that package is installed (about 80%
+    of ``import altair``). The report validates no IRI, and jsonschema skips the ``iri``
+    format when the package is absent, so this process (the CLI's own, never a library
+    user's) marks it absent before altair loads."""
+    if "rfc3987_syntax" not in sys.modules and "altair" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+
+
 def report(argv: list[str]) -> int:
     """``tau-ops report``: HTML report plus one image per chart."""
+    _skip_iri_grammar()
     from tau_ops.analysis.report import write_report  # polars/altair only when asked for
 
     parser = sub_parser("report", "Write an HTML incident report with chart images.")
-    state_dir_flag(parser)
+    parser.add_argument(
+        "--deployment-state-dir", type=Path, action="append", metavar="DIR",
+        help="deployment state directory (default .tau/deployment); repeat it for a fleet "
+             "report with one section per state dir")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
                         help="folder for report.html and the chart images")
     parser.add_argument("--format", choices=("svg", "png"), default="svg",
@@ -30,7 +45,8 @@ def report(argv: list[str]) -> int:
                         help="time bucket width such as 15m, 1h, 1d (default: fit the log)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parse(parser, argv)
-    result = write_report(args.deployment_state_dir, args.output,
+    dirs = args.deployment_state_dir or [Path(".tau/deployment")]
+    result = write_report(dirs if len(dirs) > 1 else dirs[0], args.output,
                           image_format=args.format, every=args.every)
     if args.json:
         print_json(result)

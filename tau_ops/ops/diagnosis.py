@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from tau_ops import health
 from tau_ops.channel_store import LOG_FILE, channel_dirs
 from tau_ops.clock import wall_clock_ms
+from tau_ops.events import read_event_file
 from tau_ops.state import StatePaths
 from tau_ops.status import DeploymentStatusReport, deployment_status
 from tau_ops.storage import read_jsonl, rotated_files
@@ -78,8 +79,8 @@ MAX_EVIDENCE = 50
 def _events(state_dir: Path) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in rotated_files(StatePaths(state_dir).events):
-        records, _ = read_jsonl(path)
-        found += [r for r in records if isinstance(r.get("reason_codes"), list)]
+        records, _ = read_event_file(path)
+        found += records
     return found
 
 

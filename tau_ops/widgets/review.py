@@ -27,6 +27,8 @@ from tau_ops.widgets._display import esc, message_html, table_html
 
 BUCKET_CHOICES = ("auto", "1m", "5m", "15m", "1h", "6h", "1d", "7d")
 MAX_ROWS = 50
+LABEL_STYLE = {"description_width": "8em"}
+"""Wide enough for the longest control label ("Reason codes") in any notebook font."""
 CHARTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
     "reason_codes": analysis.reason_code_trend_chart,
     "health": analysis.health_timeline_chart,
@@ -53,14 +55,16 @@ class IncidentReview:
         self.every = "1h"
         self._quiet = False
 
+        # The slider's own readout is cut off for two timestamps: a full-width label shows them.
         self.time_range = w.SelectionRangeSlider(options=["-"], description="Time range",
-                                                 layout=w.Layout(width="48em"),
-                                                 style={"description_width": "7em"})
+                                                 readout=False, layout=w.Layout(width="40em"),
+                                                 style=LABEL_STYLE)
+        self.range_label = w.HTML(layout=w.Layout(width="auto"))
         self.health_filter = w.SelectMultiple(options=HEALTH_STATES, value=HEALTH_STATES,
-                                              description="Health", rows=3)
+                                              description="Health", rows=3, style=LABEL_STYLE)
         self.reason_filter = w.SelectMultiple(options=REASON_CODES, value=(),
                                               description="Reason codes", rows=5,
-                                              layout=w.Layout(width="26em"))
+                                              style=LABEL_STYLE, layout=w.Layout(width="34em"))
         self.bucket = w.Dropdown(options=BUCKET_CHOICES, value="auto", description="Bucket")
         self.blueprint = w.Dropdown(options=[], description="Blueprint")
         self.reload_button = w.Button(description="Reload", icon="refresh")
@@ -81,7 +85,7 @@ class IncidentReview:
             tabs.set_title(index, title)
         self.widget = w.VBox([
             w.HTML(f"<b>Incident review</b> &mdash; state dir <code>{esc(self.state_dir)}</code>"),
-            w.HBox([self.time_range, self.reload_button]),
+            w.HBox([self.time_range, self.range_label, self.reload_button]),
             w.HBox([self.health_filter, self.reason_filter, self.bucket]),
             self.message,
             self.summary_label,
@@ -119,8 +123,9 @@ class IncidentReview:
             self.time_range.index = (0, len(options) - 1)
             self.time_range.disabled = not stamps
             self.blueprint.options = blueprints
-            if keep in blueprints:
-                self.blueprint.value = keep
+            # Show a log straight away: the previous choice when it still exists, else the first.
+            self.blueprint.value = keep if keep in blueprints else (
+                blueprints[0] if blueprints else None)
         finally:
             self._quiet = False
         self.update()
@@ -134,6 +139,9 @@ class IncidentReview:
     def update(self) -> None:
         """Apply range and filters, then redraw summary, charts, incidents and actions."""
         start, end = self._range()
+        self.range_label.value = (
+            f"{start:%Y-%m-%d %H:%M:%S} &ndash; {end:%Y-%m-%d %H:%M:%S} UTC"
+            if start is not None and end is not None else "no cycles")
         ranged = select_events(self.events, start=start, end=end)
         self.selected = select_events(ranged, health_states=self.health_filter.value,
                                       reason_codes=self.reason_filter.value)

@@ -1,0 +1,78 @@
+"""Benchmark: ``tau-ops report`` on a small state dir against loading a big log, in one run.
+
+Goals (issue 15.6): the report of a 3-cycle state dir (whole process, median of
+``--repeat`` runs) under 1.0 s and at most 2x the cost of ``load_events`` +
+``reason_code_trends`` on a fresh ``--lines`` log (cache built, imports not
+timed, as ``benchmarks/events_analysis.py`` measures it); that load within
+1.2x of a duckdb SQL of the same trend measured in the same run.
+
+    python benchmarks/report_start.py [--lines 1000000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from eventgen import generate  # noqa: E402
+from events_analysis import _measure  # noqa: E402
+
+T0 = 1_790_000_000_000
+
+
+def _small_state(folder: Path) -> None:
+    codes = (["healthy_cycle"], ["retry_attempted", "cloud_rollout_applied"], ["healthy_cycle"])
+    states = ("healthy", "degraded", "healthy")
+    with open(folder / "runtime-events.jsonl", "w", encoding="utf-8") as out:
+        for index, (state, code) in enumerate(zip(states, codes, strict=True)):
+            out.write(json.dumps({
+                "timestamp_unix_ms": T0 + index * 60_000, "health_state": state,
+                "health_reason": f"{state} cycle", "reason_codes": code,
+                "retry_attempts": 1 if state == "degraded" else 0,
+            }) + "\n")
+
+
+def _report_seconds(state_dir: Path, out: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tau_ops", "report", "--deployment-state-dir",
+                    str(state_dir), "--output", str(out)], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        small, big = Path(tmp) / "small", Path(tmp) / "big"
+        small.mkdir()
+        _small_state(small)
+        generate(big, lines=args.lines)
+        report = statistics.median(
+            _report_seconds(small, Path(tmp) / "out") for _ in range(args.repeat))
+        loads, sqls = [], []
+        for _ in range(args.repeat):
+            shutil.rmtree(big / ".analysis-cache", ignore_errors=True)
+            loads.append(_measure("tau-load", big)["seconds"])
+            sqls.append(_measure("duckdb-sql", big)["seconds"])
+        load, sql = statistics.median(loads), statistics.median(sqls)
+    print(f"report, 3-cycle state dir (process, median of {args.repeat}): {report:.2f} s")
+    print(f"load_events + reason_code_trends, {args.lines:,} lines, fresh cache: {load:.2f} s")
+    print(f"duckdb SQL of the same trend: {sql:.2f} s")
+    print(f"report / load = {report / load:.2f} (goal <= 2.0); load / duckdb = {load / sql:.2f} "
+          f"(goal <= 1.2); report {'<' if report < 1.0 else '>='} 1.0 s")
+
+
+if __name__ == "__main__":
+    main()
