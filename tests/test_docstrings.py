@@ -83,13 +83,11 @@ PENDING: frozenset[str] = frozenset({
     "tau_ops.analysis.export.ExportReport",
     "tau_ops.analysis.export.source_name",
     "tau_ops.analysis.export.scan_export",
-    "tau_ops.analysis.spark.bucket_ms",
     "tau_ops.analysis.spark.local_session",
     "tau_ops.analysis.spark.read_export",
     "tau_ops.analysis.spark.reason_code_trends",
     "tau_ops.analysis.spark.health_timeline",
     "tau_ops.analysis.spark.incidents",
-    "tau_ops.jsonio.is_json_int",
 })
 
 
