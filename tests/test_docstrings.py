@@ -81,8 +81,6 @@ PENDING: frozenset[str] = frozenset({
     "tau_ops.fleet.dumps",
     "tau_ops.analysis.export.ExportedSource",
     "tau_ops.analysis.export.ExportReport",
-    "tau_ops.analysis.export.source_name",
-    "tau_ops.analysis.export.scan_export",
     "tau_ops.analysis.spark.local_session",
     "tau_ops.analysis.spark.read_export",
     "tau_ops.analysis.spark.reason_code_trends",
