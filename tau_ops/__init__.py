@@ -27,7 +27,7 @@ from tau_ops.errors import (
     UsageError,
     WasmModuleError,
 )
-from tau_ops.health import HealthVerdict, classify
+from tau_ops.health import GateDecision, HealthVerdict, PauseMarker, classify, gate_decision
 from tau_ops.models import (
     CaseResult,
     CycleSummary,
@@ -48,6 +48,7 @@ from tau_ops.status import (
 )
 
 if TYPE_CHECKING:
+    __version__: str  # the installed distribution's version, from its metadata
     from tau_ops.analysis import (
         EventLog,
         EventsSummary,
@@ -147,6 +148,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata loads on first use: fast CLI start-up
+        globals()[name] = version = _installed_version()
+        return version
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tau_ops' has no attribute {name!r}")
@@ -155,7 +159,15 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tau-ops")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
 
 __all__ = [
     "BrowserIdentity",
@@ -178,6 +190,7 @@ __all__ = [
     "FleetPolicy",
     "FleetReport",
     "FleetView",
+    "GateDecision",
     "HealthSnapshot",
     "HealthVerdict",
     "IdentifierError",
@@ -189,6 +202,7 @@ __all__ = [
     "NonCompliantPackage",
     "OperationFailed",
     "PackageReport",
+    "PauseMarker",
     "RolloutConsole",
     "RolloutRecord",
     "RunnerConfig",
@@ -214,6 +228,7 @@ __all__ = [
     "evaluate_case",
     "export_events",
     "fleet_status",
+    "gate_decision",
     "health_timeline",
     "incidents",
     "inspect_channel",

@@ -15,17 +15,32 @@
 
 Foreign errors (pydantic, OSError, wasmtime, cryptography) are translated into
 these where they enter, with ``raise ... from``, so callers catch one family.
+
+Exit statuses of the ``tau-ops`` command: 0 success; 1 :class:`OperationFailed`
+(a verdict); 2 every other :class:`TauOpsError` (bad usage or input);
+:data:`EXIT_INTERNAL_ERROR` (70, ``EX_SOFTWARE`` of ``sysexits.h``) anything
+else, which is a bug: a crash never reads as a verdict.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
+
+EXIT_OK: Final = 0
+"""The command did what was asked and the verdict (if any) is success."""
+EXIT_FAILED: Final = 1
+"""The operation ran and its verdict is failure (:class:`OperationFailed`)."""
+EXIT_USAGE: Final = 2
+"""Bad usage or bad input: one ``error:`` line, nothing changed."""
+EXIT_INTERNAL_ERROR: Final = 70
+"""An internal error (a bug in tau-ops or a dependency), ``EX_SOFTWARE``."""
 
 
 class TauOpsError(Exception):
     """Base of every error tau-ops raises on purpose."""
 
-    exit_code: int = 2
+    exit_code: int = EXIT_USAGE
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -90,7 +105,7 @@ class StateError(TauOpsError):
 class OperationFailed(TauOpsError):
     """The operation ran to a verdict, and the verdict is failure."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class ContractViolation(OperationFailed):

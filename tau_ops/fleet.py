@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
+import stat
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,7 +43,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tau_ops import health, jsonio
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
-from tau_ops.models import DeploymentState, HealthSnapshot, RolloutGate
+from tau_ops.models import HEALTH_STATES, DeploymentState, HealthSnapshot, RolloutGate
 from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
@@ -141,14 +143,16 @@ class MemberSpec:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-def _labels(text: str) -> tuple[tuple[str, str], ...]:
-    pairs = []
+def _labels(text: str, *, what: str = "fleet member label") -> tuple[tuple[str, str], ...]:
+    pairs: dict[str, str] = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise UsageError(f"fleet member label {item!r} must be key=value")
-        pairs.append((key.strip(), value.strip()))
-    return tuple(sorted(pairs))
+            raise UsageError(f"{what} {item!r} must be KEY=VALUE")
+        if key.strip() in pairs:
+            raise UsageError(f"{what} {text!r} gives {key.strip()!r} twice")
+        pairs[key.strip()] = value.strip()
+    return tuple(sorted(pairs.items()))
 
 
 def _kind(location: str) -> MemberKind:
@@ -176,8 +180,8 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
     Raises
     ------
     UsageError
-        No members, a glob that matches nothing, a malformed label, or more
-        than ``MAX_MEMBERS`` members.
+        No members, a glob that matches nothing, a malformed label, a member
+        listed twice (after resolving links), or more than ``MAX_MEMBERS`` members.
 
     Examples
     --------
@@ -206,6 +210,13 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
             raise UsageError(f"a fleet has at most {MAX_MEMBERS} members")
     if not specs:
         raise UsageError("a fleet needs at least one member")
+    seen: dict[str, str] = {}
+    for spec in specs:
+        key = spec.location if spec.kind == "gateway" else os.path.realpath(spec.location)
+        if key in seen:
+            raise UsageError(f"fleet member {spec.location!r} is the same as {seen[key]!r}: "
+                             "list each member once")
+        seen[key] = spec.location
     return specs
 
 
@@ -234,8 +245,10 @@ def _parse_pause(data: bytes | None) -> tuple[bool, str]:
 
 def _read_state_dir(location: str) -> _Read:
     paths = StatePaths(Path(location))
-    if not paths.root.is_dir():
+    if not paths.root.exists():
         raise FileNotFoundError(f"state dir {location} does not exist")
+    if not paths.root.is_dir():
+        raise NotADirectoryError(f"state dir {location} is not a directory")
     try:
         data = jsonio.read_bounded(paths.state, max_bytes=jsonio.LIMITS["state"], what="state")
     except FileNotFoundError:
@@ -249,18 +262,42 @@ def _read_state_dir(location: str) -> _Read:
 
 
 def _read_snapshot(location: str) -> _Read:
+    """State and pause marker of an archive that passes ``tau-ops snapshot --verify``.
+
+    Only a verified archive is judged: a tampered one, one without its inner
+    manifest, with several root folders or with a file twice is unreadable.
+    """
+    from tau_ops.ops.snapshot import verify_snapshot
+
+    info = os.stat(location)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"snapshot {location} is not a regular file")
     wanted = {STATE_FILE: jsonio.LIMITS["state"], PAUSE_FILE: jsonio.LIMITS["pause_marker"]}
+    roots: set[str] = set()
+    names: set[str] = set()
+    with tarfile.open(location, "r:gz") as tar:  # headers first: refuse before reading data
+        for member in tar:
+            parts = member.name.split("/")
+            roots.add(parts[0])
+            if member.name in names:
+                raise ValueError(f"snapshot holds {member.name} twice")
+            names.add(member.name)
+            name = parts[-1] if len(parts) == 2 else ""
+            if name in wanted and member.size > wanted[name]:
+                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
+    if len(roots) != 1:
+        raise ValueError(f"snapshot has {len(roots)} root folders, not one")
+    verified = verify_snapshot(location)
+    if not verified.ok:
+        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
     found: dict[str, bytes] = {}
     with tarfile.open(location, "r:gz") as tar:
         for member in tar:
             parts = member.name.split("/")
             name = parts[-1] if len(parts) == 2 else ""
-            if name not in wanted or not member.isfile() or name in found:
-                continue
-            if member.size > wanted[name]:
-                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
-            handle = tar.extractfile(member)
-            found[name] = handle.read(wanted[name] + 1) if handle else b""
+            if name in wanted and member.isfile():
+                handle = tar.extractfile(member)
+                found[name] = handle.read(wanted[name] + 1) if handle else b""
     return _state_read(found.get(STATE_FILE), found.get(PAUSE_FILE))
 
 
@@ -275,6 +312,37 @@ def _state_read(state: bytes | None, pause: bytes | None) -> _Read:
         return _Read(invalid=_one_line(exc)[:200], paused=paused, pause_detail=detail)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is refused: the bearer token must never follow it to another host."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
+                                     headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _gateway_document(document: Any) -> dict[str, Any]:
+    """A ``/gateway/status`` document whose verdict is consistent, or ValueError."""
+    if not isinstance(document, dict):
+        raise ValueError("not a /gateway/status document (not an object)")
+    gate = document.get("rollout_gate")
+    reasons = document.get("rollout_gate_reasons")
+    state = document.get("health_state")
+    if gate not in ("pass", "hold"):
+        raise ValueError("not a /gateway/status document (no rollout_gate)")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
+    if state not in HEALTH_STATES:
+        raise ValueError("not a /gateway/status document (no health_state)")
+    if (gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy"):
+        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
+                         f"health_state={state} reasons={','.join(reasons) or 'none'}")
+    return document
+
+
 def _read_gateway(location: str, timeout_s: float) -> _Read:
     url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
         location.rstrip("/") + GATEWAY_PATH)
@@ -282,14 +350,11 @@ def _read_gateway(location: str, timeout_s: float) -> _Read:
     token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+    with _OPENER.open(request, timeout=timeout_s) as response:
         body = response.read(MAX_GATEWAY_BYTES + 1)
     if len(body) > MAX_GATEWAY_BYTES:
         raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
-    document = jsonio.parse_json(body)
-    if not isinstance(document, dict) or document.get("rollout_gate") not in ("pass", "hold"):
-        raise ValueError("not a /gateway/status document (no rollout_gate)")
-    return _Read(document=document)
+    return _Read(document=_gateway_document(jsonio.parse_json(body)))
 
 
 def _judge(spec: MemberSpec, read: _Read, *, now_ms: int, stale_after_ms: int,
@@ -297,9 +362,7 @@ def _judge(spec: MemberSpec, read: _Read, *, now_ms: int, stale_after_ms: int,
     labels = dict(spec.labels)
     if read.document is not None:
         doc = read.document
-        reasons = doc.get("rollout_gate_reasons")
-        if not isinstance(reasons, list):
-            reasons = [] if doc["rollout_gate"] == "pass" else ["gateway_reports_hold"]
+        reasons = doc["rollout_gate_reasons"]
 
         def number(key: str) -> int:
             value = doc.get(key, 0)
@@ -335,21 +398,13 @@ def _decide(snapshot: HealthSnapshot | None, *, invalid: str, now_ms: int,
             stale_after_ms: int, paused: bool) -> tuple[
                 RolloutGate, list[str], str, str, int]:
     """The member's gate through the one gate decision of :mod:`tau_ops.health`."""
+    decision = health.gate_decision(
+        snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms,
+        pause=health.PauseMarker() if paused else None, invalid=invalid or None)
     if invalid:
-        return "hold", ["invalid_state"], "", f"state is invalid: {invalid}", 0
-    verdict = health.classify(snapshot)
-    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
-    reasons = []
-    if snapshot is None or snapshot.updated_unix_ms <= 0:
-        reasons.append("no_cycle")
-    if paused:
-        reasons.append("runner_paused")
-    if fresh.stale and "no_cycle" not in reasons:
-        reasons.append("stale_state")
-    if verdict.state != "healthy":
-        reasons.append(f"health_{verdict.state}")
-    return ("hold" if reasons else "pass"), reasons, verdict.state, verdict.reason, \
-        fresh.state_age_ms
+        return decision.rollout_gate, decision.rollout_gate_reasons, "", decision.reason, 0
+    return (decision.rollout_gate, decision.rollout_gate_reasons, decision.health_state,
+            decision.health_reason, decision.state_age_ms)
 
 
 def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: int) -> FleetMember:
@@ -395,6 +450,11 @@ def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
     return _judge(spec, read, now_ms=now_ms, stale_after_ms=stale_after_ms, elapsed_ms=elapsed)
 
 
+def _required(fraction: float, members: int) -> int:
+    """Members that must pass: the fraction of the fleet, rounded up (0.07 of 100 is 7)."""
+    return math.ceil(round(fraction * members, 9))
+
+
 def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
         RolloutGate, list[str], list[str]]:
     """The fleet's gate, its reason codes and one detail line per reason.
@@ -428,13 +488,89 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
         for row in rows:
             if row.readable and row.rollout_gate != "pass":
                 hold("member_held", f"{row.name} holds: " + ",".join(row.rollout_gate_reasons))
-    elif rows and passing < policy.min_pass_fraction * len(rows):
+    elif rows and passing < _required(policy.min_pass_fraction, len(rows)):
         hold("members_below_pass_fraction",
              f"{passing} of {len(rows)} members pass; the policy needs "
-             f"{policy.min_pass_fraction:.0%}")
+             f"{_required(policy.min_pass_fraction, len(rows))} "
+             f"(min_pass_fraction {policy.min_pass_fraction:g})")
     reasons = [code for code in FLEET_GATE_REASONS if code in found]
     details = [line for code in reasons for line in found[code]]
     return ("hold" if reasons else "pass"), reasons, details
+
+
+MAX_REPLACEMENT_READERS = 64
+
+
+def _read_all(specs: Sequence[MemberSpec], read_one: Callable[[MemberSpec], FleetMember], *,
+              timeout_s: float, max_workers: int) -> list[FleetMember]:
+    """Read members on daemon threads; a member still unread at its deadline is timed out.
+
+    A reader stuck past its deadline (a FIFO, a server that drips bytes) is left
+    behind on its daemon thread and replaced by a fresh one, at most
+    :data:`MAX_REPLACEMENT_READERS` times; members no reader could start then
+    are timed out too, so the call always returns within about the deadline
+    times the number of rounds.
+    """
+    count = len(specs)
+    results: list[FleetMember | None] = [None] * count
+    started = [0.0] * count
+    lock = threading.Lock()
+    cursor = [0]
+
+    def take() -> int | None:
+        with lock:
+            if cursor[0] >= count:
+                return None
+            index = cursor[0]
+            cursor[0] += 1
+            started[index] = time.monotonic()
+            return index
+
+    def work() -> None:
+        while (index := take()) is not None:
+            row = read_one(specs[index])
+            with lock:
+                if results[index] is None:
+                    results[index] = row
+
+    def spawn() -> None:
+        threading.Thread(target=work, daemon=True, name="tau-fleet-reader").start()
+
+    workers = min(max_workers, count)
+    for _ in range(workers):
+        spawn()
+    replacements = 0
+    while True:
+        with lock:
+            now = time.monotonic()
+            timed_out = 0
+            pending = False
+            for index in range(cursor[0]):
+                if results[index] is not None:
+                    continue
+                elapsed = now - started[index]
+                if elapsed > timeout_s:
+                    results[index] = _unreadable(
+                        specs[index], f"no answer within {timeout_s:g} s", timed_out=True,
+                        elapsed_ms=int(elapsed * 1000))
+                    timed_out += 1
+                else:
+                    pending = True
+            unstarted = cursor[0] < count
+            if unstarted and replacements + timed_out > MAX_REPLACEMENT_READERS:
+                for index in range(cursor[0], count):
+                    results[index] = _unreadable(
+                        specs[index], "not read: too many members hung before it",
+                        timed_out=True, elapsed_ms=0)
+                cursor[0] = count
+                unstarted = False
+        for _ in range(timed_out if unstarted else 0):
+            replacements += 1
+            spawn()
+        if not pending and not unstarted:
+            break
+        time.sleep(0.005)
+    return [row for row in results if row is not None]
 
 
 def fleet_status(
@@ -491,13 +627,12 @@ def fleet_status(
     if not 1 <= max_workers <= MAX_WORKERS:
         raise UsageError(f"max_workers must be within 1..{MAX_WORKERS}, got {max_workers}")
     for label in policy.require:
-        _labels(label)
+        _labels(label, what="fleet --require value")
     specs = expand_members(members)
     now_ms = clock()
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
-        rows = list(pool.map(
-            lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
-                                timeout_s=timeout_s), specs))
+    rows = _read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                                timeout_s=timeout_s),
+                     timeout_s=timeout_s, max_workers=max_workers)
     gate, reasons, details = fleet_verdict(rows, policy)
     return FleetReport(
         fleet_gate=gate, fleet_gate_reasons=reasons, fleet_gate_details=details, policy=policy,

@@ -1,18 +1,34 @@
-"""Health classification, operator recommendations, freshness and the rollout gate.
+"""Health classification, snapshot validity, the runbook actions and the one rollout-gate decision.
 
 All of SPEC section 4's judgement lives here, as pure functions of a
-:class:`~tau_ops.models.HealthSnapshot` and a clock reading, so the CLI, the
-gateway, the widgets and the promotion gate all reach the same verdict.
+:class:`~tau_ops.models.HealthSnapshot`, a pause marker and a clock reading.
+:func:`gate_decision` is the only place that decides ``pass``/``hold`` and
+its ``rollout_gate_reasons``; transport health, deployment status, ``gate``,
+``diagnose``, ``report``, the gateway and the widgets all render its result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import HealthSnapshot, HealthState, RolloutGate
+from tau_ops.timefmt import describe_ms, duration_text, when_text
 
 FAILING_STREAK = 3
 DEFAULT_STALE_AFTER_MS = 24 * 60 * 60 * 1000
+DEFAULT_CLOCK_SKEW_TOLERANCE_MS = 5 * 60 * 1000
+
+GATE_REASONS: tuple[str, ...] = (
+    "invalid_state",
+    "no_cycle",
+    "runner_paused",
+    "clock_skew",
+    "stale_state",
+    "health_failing",
+    "health_degraded",
+)
+"""Every ``rollout_gate_reasons`` code, in the order they are listed."""
 
 ACTIONS: dict[str, str] = {
     "case_processing_failed": (
@@ -31,7 +47,33 @@ ACTIONS: dict[str, str] = {
     "queue_backpressure_applied": (
         "reduce per-cycle fixture volume or increase --deployment-queue-limit"
     ),
+    "runner_paused": (
+        "keep promotion paused; when the pause reason is resolved, run tau-ops runner resume "
+        "and record a new cycle"
+    ),
+    "clock_skew": (
+        "fix the clock of the runner host or of this host (NTP), then record a new cycle"
+    ),
+    "invalid_state": (
+        "do not promote; restore state.json from a snapshot (tau-ops snapshot) or move it "
+        "aside and record a new cycle"
+    ),
     "healthy": "no action needed; promotion can continue",
+}
+"""The one mapping from a symptom (reason code, health state or gate reason) to its action.
+
+The first eight are the runbook's troubleshooting table; ``runner_paused``,
+``clock_skew`` and ``invalid_state`` are tau-ops's own holds. ``healthy`` is
+used only when the gate passes.
+"""
+
+_GATE_ACTION = {
+    "invalid_state": "invalid_state",
+    "no_cycle": "no_cycle",
+    "runner_paused": "runner_paused",
+    "clock_skew": "clock_skew",
+    "stale_state": "stale",
+    "health_failing": "failing",
 }
 
 
@@ -44,10 +86,40 @@ class HealthVerdict:
     recommendation: str
 
 
+def has_cycle(snapshot: HealthSnapshot | None) -> bool:
+    """True when ``snapshot`` records a cycle (the default snapshot has ``updated_unix_ms`` 0).
+
+    Examples
+    --------
+    >>> has_cycle(HealthSnapshot()), has_cycle(HealthSnapshot(updated_unix_ms=5))
+    (False, True)
+    """
+    return snapshot is not None and snapshot.updated_unix_ms > 0
+
+
 def classify(snapshot: HealthSnapshot | None) -> HealthVerdict:
-    """Classify a snapshot: failing (streak >= 3), degraded, or healthy."""
-    if snapshot is None:
+    """Classify a snapshot: failing (streak >= 3), degraded, or healthy (SPEC section 4).
+
+    Parameters
+    ----------
+    snapshot : HealthSnapshot or None
+        The last cycle's health; None or the default snapshot means no cycle yet.
+
+    Returns
+    -------
+    HealthVerdict
+        State, one-line reason and the runbook action for the health alone
+        (freshness, pause and clock are judged by :func:`gate_decision`).
+
+    Examples
+    --------
+    >>> classify(HealthSnapshot(updated_unix_ms=1, failure_streak=3, last_cycle_failed=1,
+    ...                         last_cycle_processed=1, last_cycle_discovered=1)).state
+    'failing'
+    """
+    if not has_cycle(snapshot):
         return HealthVerdict("healthy", "no deployment cycle recorded yet", ACTIONS["no_cycle"])
+    assert snapshot is not None
     if snapshot.failure_streak >= FAILING_STREAK:
         return HealthVerdict(
             "failing",
@@ -86,35 +158,206 @@ def classify(snapshot: HealthSnapshot | None) -> HealthVerdict:
     )
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """How old the last cycle is, and whether that is too old to trust."""
+def snapshot_problems(snapshot: HealthSnapshot | None) -> list[str]:
+    """Why ``snapshot`` cannot have been written by a runner cycle (empty when it is possible).
 
+    The rules come from SPEC section 4 and the seed's runtime: no counter is
+    negative; ``updated_unix_ms`` is at most 9999-12-31; processed = completed
+    + failed + duplicates; malformed <= completed; processed + queue_depth =
+    discovered (every queued case is handled, the rest is backlog);
+    ``failure_streak`` is positive exactly when the cycle had failed cases;
+    and the default snapshot (no cycle) has every counter 0.
+
+    Parameters
+    ----------
+    snapshot : HealthSnapshot or None
+        The health stored in ``state.json`` (None: no state, nothing to check).
+
+    Returns
+    -------
+    list of str
+        One short description per broken rule, in a stable order.
+
+    Examples
+    --------
+    >>> snapshot_problems(HealthSnapshot(updated_unix_ms=1, failure_streak=-3))
+    ['failure_streak=-3 is negative']
+    """
+    if snapshot is None:
+        return []
+    values = snapshot.model_dump(include=set(HealthSnapshot.model_fields))
+    problems = [f"{name}={value} is negative" for name, value in values.items() if value < 0]
+    if problems:
+        return problems
+    s = snapshot
+    if s.updated_unix_ms > MAX_UNIX_MS:
+        problems.append(f"updated_unix_ms={s.updated_unix_ms} is past year 9999")
+    if not has_cycle(s):
+        if any(values.values()):
+            problems.append("counters are set but updated_unix_ms=0 (no cycle)")
+        return problems
+    if s.last_cycle_processed != s.last_cycle_completed + s.last_cycle_failed \
+            + s.last_cycle_duplicates:
+        problems.append(
+            f"last_cycle_processed={s.last_cycle_processed} is not completed + failed + "
+            f"duplicates ({s.last_cycle_completed} + {s.last_cycle_failed} + "
+            f"{s.last_cycle_duplicates})")
+    if s.last_cycle_malformed > s.last_cycle_completed:
+        problems.append(f"last_cycle_malformed={s.last_cycle_malformed} exceeds "
+                        f"last_cycle_completed={s.last_cycle_completed}")
+    if s.last_cycle_processed + s.queue_depth != s.last_cycle_discovered:
+        problems.append(
+            f"last_cycle_discovered={s.last_cycle_discovered} is not processed + queue_depth "
+            f"({s.last_cycle_processed} + {s.queue_depth})")
+    if (s.failure_streak > 0) != (s.last_cycle_failed > 0):
+        problems.append(f"failure_streak={s.failure_streak} does not match "
+                        f"last_cycle_failed={s.last_cycle_failed}")
+    return problems
+
+
+@dataclass(frozen=True)
+class PauseMarker:
+    """What ``runner-paused.json`` says: who paused the runner, when (unix ms) and why."""
+
+    paused_unix_ms: int | None = None
+    paused_by: str | None = None
+    reason: str | None = None
+
+    def describe(self, now_ms: int) -> str:
+        """One line: ``runner paused by ops at 2026-...Z (2 hours ago): maintenance``."""
+        who = f" by {self.paused_by}" if self.paused_by else ""
+        when = f" at {when_text(self.paused_unix_ms, now_ms)}" if self.paused_unix_ms else ""
+        why = f": {self.reason}" if self.reason else ""
+        return f"runner paused{who}{when}{why}"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The rollout gate, every reason it holds, and what to tell the operator.
+
+    ``health_state``/``health_reason`` describe the last cycle's health alone;
+    ``reason`` explains the whole decision in one line and ``recommendation``
+    is the action for its first reason (the promotion action only on ``pass``).
+    """
+
+    rollout_gate: RolloutGate
+    rollout_gate_reasons: list[str]
+    health_state: HealthState
+    health_reason: str
+    reason: str
+    recommendation: str
+    has_cycle: bool
+    judged_unix_ms: int
     updated_unix_ms: int
     state_age_ms: int
     stale_after_ms: int
     stale: bool
+    clock_skew_ms: int
+    clock_skew_tolerance_ms: int
+    runner_paused: bool
+    pause: PauseMarker | None = None
+    invalid_problems: list[str] = field(default_factory=list)
 
 
-def freshness(
-    snapshot: HealthSnapshot | None, *, now_ms: int, stale_after_ms: int = DEFAULT_STALE_AFTER_MS
-) -> Freshness:
-    """Age of the last cycle; a state with no cycle counts as stale."""
-    if snapshot is None or snapshot.updated_unix_ms <= 0:
-        return Freshness(0, 0, stale_after_ms, True)
-    age = max(0, now_ms - snapshot.updated_unix_ms)
-    return Freshness(snapshot.updated_unix_ms, age, stale_after_ms, age > stale_after_ms)
+def gate_decision(
+    snapshot: HealthSnapshot | None,
+    *,
+    now_ms: int,
+    stale_after_ms: int = DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+    pause: PauseMarker | None = None,
+    invalid: str | None = None,
+) -> GateDecision:
+    """Decide the rollout gate: the one function every surface renders.
 
+    Parameters
+    ----------
+    snapshot : HealthSnapshot or None
+        The stored health (None or the default snapshot: no cycle yet).
+    now_ms : int
+        The current time, unix milliseconds.
+    stale_after_ms : int
+        A last cycle older than this (milliseconds) is stale; exactly at the
+        limit is still fresh.
+    skew_tolerance_ms : int
+        How far in the future (milliseconds) a last cycle may lie before the
+        clocks are judged skewed.
+    pause : PauseMarker or None
+        The runner's pause marker, when the runner is paused.
+    invalid : str or None
+        Why the state could not be read at all (a corrupt ``state.json``);
+        the snapshot's own impossible values are found here too.
 
-def rollout_gate(verdict: HealthVerdict, fresh: Freshness) -> RolloutGate:
-    """``pass`` only for a healthy, fresh state; anything else holds promotion."""
-    return "pass" if verdict.state == "healthy" and not fresh.stale else "hold"
+    Returns
+    -------
+    GateDecision
+        ``pass`` only when ``rollout_gate_reasons`` is empty. With an invalid
+        state the only other reason listed is ``runner_paused``: nothing else
+        can be judged from values that cannot be trusted.
 
-
-def gate_recommendation(verdict: HealthVerdict, fresh: Freshness, has_cycle: bool) -> str:
-    """The action for the whole verdict: staleness outranks a healthy classification."""
-    if not has_cycle:
-        return ACTIONS["no_cycle"]
-    if verdict.state == "healthy" and fresh.stale:
-        return ACTIONS["stale"]
-    return verdict.recommendation
+    Examples
+    --------
+    >>> ok = HealthSnapshot(updated_unix_ms=1_000, last_cycle_discovered=1,
+    ...                     last_cycle_processed=1, last_cycle_completed=1)
+    >>> gate_decision(ok, now_ms=2_000).rollout_gate
+    'pass'
+    >>> gate_decision(ok, now_ms=2_000, pause=PauseMarker(reason="freeze")).rollout_gate_reasons
+    ['runner_paused']
+    """
+    problems = [invalid] if invalid else snapshot_problems(snapshot)
+    cycle = has_cycle(snapshot) and not problems
+    shown = snapshot if snapshot is not None and not problems else HealthSnapshot()
+    verdict = classify(shown)
+    updated = shown.updated_unix_ms
+    ahead = updated - now_ms if cycle else 0
+    age = max(0, now_ms - updated) if cycle else 0
+    skewed = cycle and ahead > skew_tolerance_ms
+    stale = not cycle or (age > stale_after_ms)
+    phrases: dict[str, str] = {}
+    if problems:
+        phrases["invalid_state"] = "state is invalid: " + "; ".join(problems)
+    elif not cycle:
+        phrases["no_cycle"] = "no deployment cycle recorded yet"
+    if pause is not None:
+        phrases["runner_paused"] = pause.describe(now_ms)
+    if not problems and cycle:
+        if skewed:
+            phrases["clock_skew"] = (
+                f"state is from the future: last cycle at {describe_ms(updated)}, "
+                f"{duration_text(ahead)} ahead of this clock (tolerance "
+                f"{duration_text(skew_tolerance_ms)})")
+        elif stale:
+            phrases["stale_state"] = (
+                f"state is stale: last cycle at {when_text(updated, now_ms)} "
+                f"(limit {duration_text(stale_after_ms)})")
+        if verdict.state == "failing":
+            phrases["health_failing"] = f"health is failing: {verdict.reason}"
+        elif verdict.state == "degraded":
+            phrases["health_degraded"] = f"health is degraded: {verdict.reason}"
+    reasons = [code for code in GATE_REASONS if code in phrases]
+    if reasons:
+        first = reasons[0]
+        action = (verdict.recommendation if first == "health_degraded"
+                  else ACTIONS[_GATE_ACTION[first]])
+        reason = "; ".join(phrases[code] for code in reasons)
+    else:
+        action, reason = verdict.recommendation, verdict.reason
+    return GateDecision(
+        rollout_gate="hold" if reasons else "pass",
+        rollout_gate_reasons=reasons,
+        health_state=verdict.state,
+        health_reason=verdict.reason if not problems else "state is invalid",
+        reason=reason,
+        recommendation=action,
+        has_cycle=cycle,
+        judged_unix_ms=now_ms,
+        updated_unix_ms=updated,
+        state_age_ms=age,
+        stale_after_ms=stale_after_ms,
+        stale=stale,
+        clock_skew_ms=max(0, ahead),
+        clock_skew_tolerance_ms=skew_tolerance_ms,
+        runner_paused=pause is not None,
+        pause=pause,
+        invalid_problems=problems,
+    )

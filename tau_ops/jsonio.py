@@ -45,7 +45,7 @@ MAX_UNIX_MS: Final = 253_402_300_799_999
 
 MIB: Final = 1024 * 1024
 LIMITS: Final[dict[str, int]] = {
-    "fixture": 256 * MIB,
+    "fixture": 128 * MIB,
     "state": 256 * MIB,
     "manifest": 1 * MIB,
     "did_document": 1 * MIB,
@@ -168,7 +168,10 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     except json.JSONDecodeError as exc:
         raise JSONPolicyError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:
-        raise JSONPolicyError(f"invalid JSON: {exc}") from None
+        text = str(exc)
+        if "int_max_str_digits" in text or "Exceeds the limit" in text:
+            text = "a number has more than 4300 digits"
+        raise JSONPolicyError(text) from None
     if "\\u" in text and _value_has_surrogate(value):
         raise JSONPolicyError("a lone surrogate escape is not a Unicode character")
     return value

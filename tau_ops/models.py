@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema, field_validator
 
 Outcome = Literal["success", "malformed_input", "retryable_failure"]
 HealthState = Literal["healthy", "degraded", "failing"]
@@ -134,7 +134,13 @@ class RolloutRecord(BaseModel):
 
 
 class HealthSnapshot(BaseModel):
-    """The health of the last cycle, as stored under ``state.json`` ``health``."""
+    """The health of the last cycle, as stored under ``state.json`` ``health``.
+
+    The default (every field 0) is the seed's default snapshot: it is what a
+    state with no cycle yet holds, recognised by ``updated_unix_ms == 0``.
+    Values are read as they are; :func:`tau_ops.health.snapshot_problems`
+    judges whether a runner could have written them.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -160,10 +166,16 @@ class DeploymentState(BaseModel):
     schema_version: JsonInt = SCHEMA_VERSION
     processed_case_keys: list[str] = Field(default_factory=list)
     rollouts: list[RolloutRecord] = Field(default_factory=list)
-    # The seed's struct defaults a missing ``health`` but refuses ``null``: a state
-    # with no cycle yet (e.g. written by the packager) omits it.
-    health: HealthSnapshot | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The seed refuses ``null`` and writes its default snapshot (the runner every field 0,
+    # the packager ``{}``); a state with no cycle yet gets that default, never null.
+    health: HealthSnapshot = Field(default_factory=HealthSnapshot)
     wasm_deliverables: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("health", mode="before")
+    @classmethod
+    def _null_health_is_default(cls, value: Any) -> Any:
+        """Read ``"health": null`` (written by older tau-ops) as the seed's default snapshot."""
+        return {} if value is None else value
 
 
 class CycleSummary(BaseModel):

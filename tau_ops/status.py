@@ -1,130 +1,80 @@
 """Transport health and deployment status reports (SPEC section 4, runbook 'Health').
 
-Both reports are computed from the files alone, never changing them, so the
-CLI, the gateway and notebooks can call them at any time, even while a
-runner holds the lock.
+Both documents have the seed's shapes (a transport health row with a nested
+``health{}``; a deployment status with ``target_counts``,
+``events_log_path``, ``events_log_present`` and ``health{}``) plus tau-ops's
+added fields: the rollout gate and its reasons, freshness, the pause, the
+recommendation. Every verdict comes from :func:`tau_ops.health.gate_decision`.
+
+Both are computed from the files alone, never changing them, so the CLI, the
+gateway and notebooks can call them at any time, even while a runner holds
+the lock. A ``state.json`` that cannot be parsed, or whose health values no
+runner could have written, is a :class:`~tau_ops.errors.StateError`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from tau_ops import health
 from tau_ops.clock import wall_clock_ms
+from tau_ops.errors import StateError
 from tau_ops.events import read_event_file
+from tau_ops.jsonio import LIMITS, MAX_UNIX_MS, is_json_int, parse_json, read_bounded
 from tau_ops.models import DeploymentState, HealthSnapshot
 from tau_ops.state import StatePaths, read_state
+from tau_ops.status_models import (
+    DeploymentStatusReport,
+    PauseInfo,
+    TransportHealthReport,
+)
 from tau_ops.storage import rotated_files
+from tau_ops.timefmt import iso_utc
+
+__all__ = [
+    "DeploymentStatusReport",
+    "PauseInfo",
+    "StatusInputs",
+    "TransportHealthReport",
+    "decide",
+    "deployment_status",
+    "deployment_status_at",
+    "read_pause",
+    "read_status_inputs",
+    "transport_health",
+    "transport_health_at",
+    "verdict_fields",
+]
+
+TRANSPORT = "deployment"
+TARGET = "cloud-and-wasm-runtime"
 
 
-class TransportHealthReport(BaseModel):
-    """``--transport-health-inspect deployment``: the health snapshot and its verdict."""
+def read_pause(state_dir: Path | str) -> health.PauseMarker | None:
+    """The pause marker of ``state_dir``, or None when the runner is not paused.
 
-    transport: str
-    state_dir: str
-    state_path: str
-    state_exists: bool
-    health_state: str
-    health_reason: str
-    recommendation: str
-    rollout_gate: str
-    updated_unix_ms: int
-    state_age_ms: int
-    stale_after_ms: int
-    stale: bool
-    cycle_duration_ms: int
-    queue_depth: int
-    active_runs: int
-    failure_streak: int
-    last_cycle_discovered: int
-    last_cycle_processed: int
-    last_cycle_completed: int
-    last_cycle_failed: int
-    last_cycle_duplicates: int
-    last_cycle_malformed: int
-    last_cycle_retries: int
-
-
-class DeploymentStatusReport(TransportHealthReport):
-    """``--deployment-status-inspect``: health plus rollout and event counts."""
-
-    events_path: str
-    processed_case_count: int
-    rollout_count: int
-    wasm_rollout_count: int
-    cloud_rollout_count: int
-    wasm_deliverable_count: int
-    total_replicas: int
-    deploy_target_counts: dict[str, int]
-    runtime_profile_counts: dict[str, int]
-    environment_counts: dict[str, int]
-    outcome_counts: dict[str, int]
-    status_code_counts: dict[str, int]
-    error_code_counts: dict[str, int]
-    cycle_reports: int
-    invalid_cycle_reports: int
-    event_files: int
-    reason_code_counts: dict[str, int]
-    last_reason_codes: list[str]
-
-
-def _static_health_fields(
-    state_dir: Path, state: DeploymentState | None
-) -> tuple[health.HealthVerdict, dict[str, object]]:
-    """The verdict and the health fields that do not depend on the clock."""
-    snapshot = state.health if state else None
-    verdict = health.classify(snapshot)
-    shown = snapshot or HealthSnapshot()
-    return verdict, {
-        "transport": "deployment",
-        "state_dir": str(state_dir),
-        "state_path": str(StatePaths(state_dir).state),
-        "state_exists": state is not None,
-        "health_state": verdict.state,
-        "health_reason": verdict.reason,
-        **shown.model_dump(include=set(HealthSnapshot.model_fields)),
-    }
-
-
-def _timed_health_fields(
-    state: DeploymentState | None, verdict: health.HealthVerdict, *, now_ms: int,
-    stale_after_ms: int,
-) -> dict[str, object]:
-    """Freshness, gate and recommendation: the fields judged at ``now_ms``."""
-    snapshot = state.health if state else None
-    fresh = health.freshness(snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms)
-    return {
-        "recommendation": health.gate_recommendation(verdict, fresh, snapshot is not None),
-        "rollout_gate": health.rollout_gate(verdict, fresh),
-        "updated_unix_ms": fresh.updated_unix_ms,
-        "state_age_ms": fresh.state_age_ms,
-        "stale_after_ms": fresh.stale_after_ms,
-        "stale": fresh.stale,
-    }
-
-
-def transport_health(
-    state_dir: Path | str,
-    *,
-    now_ms: int | None = None,
-    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
-) -> TransportHealthReport:
-    """Health, freshness and gate of a state dir. Raises StateError on a corrupt state."""
-    state_dir = Path(state_dir)
-    state = read_state(state_dir)  # health needs no event files
-    now = wall_clock_ms() if now_ms is None else now_ms
-    verdict, fields = _static_health_fields(state_dir, state)
-    timed = _timed_health_fields(state, verdict, now_ms=now, stale_after_ms=stale_after_ms)
-    return TransportHealthReport.model_validate({**fields, **timed})
-
-
-def _count(values: list[object]) -> dict[str, int]:
-    return {str(k): v for k, v in sorted(Counter(str(x) for x in values).items())}
+    An unreadable or malformed marker still means paused (fields unknown).
+    """
+    path = StatePaths(Path(state_dir)).pause_marker
+    try:
+        data = parse_json(read_bounded(path, max_bytes=LIMITS["pause_marker"],
+                                       what="pause marker"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return health.PauseMarker()
+    if not isinstance(data, dict):
+        return health.PauseMarker()
+    when = data.get("paused_unix_ms")
+    who, why = data.get("paused_by"), data.get("reason")
+    valid_when = is_json_int(when) and isinstance(when, int) and 0 < when <= MAX_UNIX_MS
+    return health.PauseMarker(
+        paused_unix_ms=when if valid_when else None,
+        paused_by=who if isinstance(who, str) and who else None,
+        reason=why if isinstance(why, str) and why else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,17 +89,57 @@ class StatusInputs:
 
     state_dir: Path
     state: DeploymentState | None
-    verdict: health.HealthVerdict
-    health_fields: Mapping[str, object]
-    counts: Mapping[str, object]
+    pause: health.PauseMarker | None
+    counts: dict[str, object]
+
+
+def _read_valid_state(state_dir: Path) -> DeploymentState | None:
+    state = read_state(state_dir)
+    problems = health.snapshot_problems(state.health if state else None)
+    if problems:
+        path = StatePaths(state_dir).state
+        raise StateError(f"state file {path} has impossible health values: "
+                         + "; ".join(problems), path=path)
+    return state
+
+
+def _count(values: list[str]) -> dict[str, int]:
+    return dict(sorted(Counter(v for v in values if v).items()))
+
+
+def _rollout_counts(state: DeploymentState | None) -> dict[str, object]:
+    """The seed's rollout counters: names trimmed (targets, runtimes, envs lower-cased)."""
+    rollouts = state.rollouts if state else []
+    targets = [r.deploy_target.strip().lower() for r in rollouts]
+    wasm = sum(1 for t in targets if t == "wasm")
+    return {
+        "processed_case_count": len(state.processed_case_keys) if state else 0,
+        "rollout_count": len(rollouts),
+        "target_counts": _count(targets),
+        "runtime_profile_counts": _count([r.runtime_profile.strip().lower() for r in rollouts]),
+        "environment_counts": _count([r.environment.strip().lower() for r in rollouts]),
+        "outcome_counts": _count([r.outcome.strip() for r in rollouts]),
+        "status_code_counts": _count([str(r.status_code) for r in rollouts if r.status_code > 0]),
+        "error_code_counts": _count([r.error_code.strip() for r in rollouts]),
+        "total_replicas": sum(r.replicas for r in rollouts),
+        "wasm_rollout_count": wasm,
+        "cloud_rollout_count": sum(1 for t in targets if t and t != "wasm"),
+        "wasm_deliverable_count": len(state.wasm_deliverables) if state else 0,
+    }
 
 
 def read_status_inputs(state_dir: Path | str) -> StatusInputs:
-    """Read state.json and all event files once. Raises StateError on a corrupt state."""
+    """Read state.json, the pause marker and all event files once.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` cannot be parsed, or holds health values no runner
+        could have written (:func:`tau_ops.health.snapshot_problems`).
+    """
     state_dir = Path(state_dir)
     paths = StatePaths(state_dir)
-    state = read_state(state_dir)
-    rollouts = state.rollouts if state else []
+    state = _read_valid_state(state_dir)
     reason_counts: Counter[str] = Counter()
     cycles = invalid = 0
     last_codes: list[str] = []
@@ -160,51 +150,133 @@ def read_status_inputs(state_dir: Path | str) -> StatusInputs:
         for record in records:
             codes = record["reason_codes"]
             cycles += 1
-            reason_counts.update(codes)
+            reason_counts.update(c.strip() for c in codes if c.strip())
             last_codes = codes
-    wasm = sum(1 for r in rollouts if r.deploy_target == "wasm")
     counts: dict[str, object] = {
-        "events_path": str(paths.events),
-        "processed_case_count": len(state.processed_case_keys) if state else 0,
-        "rollout_count": len(rollouts),
-        "wasm_rollout_count": wasm,
-        "cloud_rollout_count": len(rollouts) - wasm,
-        "wasm_deliverable_count": len(state.wasm_deliverables) if state else 0,
-        "total_replicas": sum(r.replicas for r in rollouts),
-        "deploy_target_counts": _count([r.deploy_target for r in rollouts]),
-        "runtime_profile_counts": _count([r.runtime_profile for r in rollouts]),
-        "environment_counts": _count([r.environment for r in rollouts]),
-        "outcome_counts": _count([r.outcome for r in rollouts]),
-        "status_code_counts": _count([r.status_code for r in rollouts]),
-        "error_code_counts": _count([r.error_code for r in rollouts if r.error_code]),
+        "events_log_path": str(paths.events),
+        "events_log_present": paths.events.exists(),
+        **_rollout_counts(state),
         "cycle_reports": cycles,
         "invalid_cycle_reports": invalid,
         "event_files": len(files),
         "reason_code_counts": dict(sorted(reason_counts.items())),
         "last_reason_codes": last_codes,
     }
-    verdict, health_fields = _static_health_fields(state_dir, state)
-    return StatusInputs(state_dir=state_dir, state=state, verdict=verdict,
-                        health_fields=health_fields, counts=counts)
+    return StatusInputs(state_dir=state_dir, state=state, pause=read_pause(state_dir),
+                        counts=counts)
+
+
+def decide(
+    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+) -> health.GateDecision:
+    """The gate decision of already-read inputs at ``now_ms`` (:func:`health.gate_decision`)."""
+    return health.gate_decision(
+        inputs.state.health if inputs.state else None, now_ms=now_ms,
+        stale_after_ms=stale_after_ms, skew_tolerance_ms=skew_tolerance_ms, pause=inputs.pause)
+
+
+def verdict_fields(decision: health.GateDecision, state_dir: Path, *,
+                   state_exists: bool) -> dict[str, object]:
+    """The added fields every status document carries, rendered from one decision."""
+    pause = decision.pause
+    return {
+        "health_state": decision.health_state,
+        "health_reason": decision.health_reason,
+        "rollout_gate": decision.rollout_gate,
+        "rollout_gate_reasons": list(decision.rollout_gate_reasons),
+        "rollout_gate_reason": decision.reason,
+        "recommendation": decision.recommendation,
+        "state_dir": str(state_dir),
+        "state_exists": state_exists,
+        "judged_unix_ms": decision.judged_unix_ms,
+        "updated_utc": iso_utc(decision.updated_unix_ms) if decision.has_cycle else None,
+        "state_age_ms": decision.state_age_ms,
+        "stale_after_ms": decision.stale_after_ms,
+        "stale": decision.stale,
+        "clock_skew_ms": decision.clock_skew_ms,
+        "clock_skew_tolerance_ms": decision.clock_skew_tolerance_ms,
+        "runner_paused": decision.runner_paused,
+        "pause": None if pause is None else PauseInfo(
+            paused_unix_ms=pause.paused_unix_ms,
+            paused_utc=iso_utc(pause.paused_unix_ms) if pause.paused_unix_ms else None,
+            paused_by=pause.paused_by, reason=pause.reason),
+    }
 
 
 def transport_health_at(
-    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS
+    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> TransportHealthReport:
-    """Transport health of already-read inputs, judged at ``now_ms``."""
-    timed = _timed_health_fields(inputs.state, inputs.verdict, now_ms=now_ms,
-                                 stale_after_ms=stale_after_ms)
-    return TransportHealthReport.model_validate({**inputs.health_fields, **timed})
+    """Transport health of already-read inputs, judged at ``now_ms`` (unix ms)."""
+    decision = decide(inputs, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                      skew_tolerance_ms=skew_tolerance_ms)
+    return TransportHealthReport.model_validate({
+        "transport": TRANSPORT, "target": TARGET,
+        "state_path": str(StatePaths(inputs.state_dir).state),
+        "health": inputs.state.health if inputs.state else HealthSnapshot(),
+        **verdict_fields(decision, inputs.state_dir, state_exists=inputs.state is not None),
+    })
 
 
 def deployment_status_at(
-    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS
+    inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> DeploymentStatusReport:
-    """Deployment status of already-read inputs, judged at ``now_ms``."""
-    timed = _timed_health_fields(inputs.state, inputs.verdict, now_ms=now_ms,
-                                 stale_after_ms=stale_after_ms)
-    return DeploymentStatusReport.model_validate({**inputs.health_fields, **timed,
-                                                  **inputs.counts})
+    """Deployment status of already-read inputs, judged at ``now_ms`` (unix ms)."""
+    decision = decide(inputs, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                      skew_tolerance_ms=skew_tolerance_ms)
+    return DeploymentStatusReport.model_validate({
+        "state_path": str(StatePaths(inputs.state_dir).state),
+        "health": inputs.state.health if inputs.state else HealthSnapshot(),
+        **inputs.counts,
+        **verdict_fields(decision, inputs.state_dir, state_exists=inputs.state is not None),
+    })
+
+
+def transport_health(
+    state_dir: Path | str,
+    *,
+    now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+) -> TransportHealthReport:
+    """Health, freshness and gate of a state dir (reads ``state.json`` and the pause marker).
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+    now_ms : int, optional
+        The time to judge freshness at, unix ms (default: the wall clock).
+    stale_after_ms : int
+        Age limit of the last cycle, milliseconds (default 24 h).
+    skew_tolerance_ms : int
+        How far ahead of ``now_ms`` a last cycle may be, milliseconds (default 5 min).
+
+    Returns
+    -------
+    TransportHealthReport
+        The seed's row (``transport``, ``target``, ``state_path``,
+        ``health{}``) plus the gate decision.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` is corrupt or holds impossible health values.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> transport_health(tempfile.mkdtemp(), now_ms=0).rollout_gate_reasons
+    ['no_cycle']
+    """
+    state_dir = Path(state_dir)
+    inputs = StatusInputs(state_dir=state_dir, state=_read_valid_state(state_dir),
+                          pause=read_pause(state_dir), counts={})
+    now = wall_clock_ms() if now_ms is None else now_ms
+    return transport_health_at(inputs, now_ms=now, stale_after_ms=stale_after_ms,
+                               skew_tolerance_ms=skew_tolerance_ms)
 
 
 def deployment_status(
@@ -212,8 +284,23 @@ def deployment_status(
     *,
     now_ms: int | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> DeploymentStatusReport:
-    """Everything an operator checks before promotion, from state and all event files."""
+    """Everything an operator checks before promotion, from state, pause marker and event files.
+
+    Parameters are those of :func:`transport_health`.
+
+    Returns
+    -------
+    DeploymentStatusReport
+        The seed's status document plus the gate decision.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` is corrupt or holds impossible health values.
+    """
     inputs = read_status_inputs(state_dir)
     now = wall_clock_ms() if now_ms is None else now_ms
-    return deployment_status_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)
+    return deployment_status_at(inputs, now_ms=now, stale_after_ms=stale_after_ms,
+                                skew_tolerance_ms=skew_tolerance_ms)

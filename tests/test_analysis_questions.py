@@ -119,15 +119,33 @@ def test_summary_names_the_posture_in_one_line(events: pl.DataFrame) -> None:
         "failure_streak": 0, "backlog_cases": 0, "healthy_cycles": 2, "degraded_cycles": 3,
         "failing_cycles": 1, "incidents": 2, "non_healthy_since": _at(60),
         "top_reason_codes": ["retry_attempted", "case_processing_failed",
-                             "queue_backpressure_applied"],
+                             "queue_backpressure_applied", "malformed_inputs_observed"],
         "action": ACTIONS["malformed_inputs_observed"], "by_source": {},
     }
     assert posture.line == (
         "degraded since 2023-11-14 23:13:20 UTC: 6 cycles 2023-11-14 22:13 .. "
         "2023-11-14 23:13 UTC, healthy=2 degraded=3 failing=1, incidents=2, failure_streak=0 "
         "backlog=0, top problem codes: retry_attempted,case_processing_failed,"
-        "queue_backpressure_applied"
+        "queue_backpressure_applied,malformed_inputs_observed"
     )
+
+
+def test_tied_codes_are_all_kept_and_duplicates_are_not_a_problem(tmp_path: Path) -> None:
+    write_event_log(
+        tmp_path / "runtime-events.jsonl",
+        *[event_line(T0 + i * 60_000, "degraded", [code, "duplicate_cases_skipped"])
+          for i, code in enumerate(["retry_attempted", "malformed_inputs_observed",
+                                    "case_processing_failed", "retryable_failures_observed"])])
+    posture = summary(load_events(tmp_path))
+    assert posture.top_reason_codes == [
+        "malformed_inputs_observed", "retry_attempted", "retryable_failures_observed",
+        "case_processing_failed"]
+    assert posture.line.split(": 4 cycles ")[0] == "degraded since 2023-11-14 22:13:20 UTC"
+
+
+def test_one_cycle_is_not_plural(tmp_path: Path) -> None:
+    write_event_log(tmp_path / "runtime-events.jsonl", event_line(T0))
+    assert ": 1 cycle 2023-11-14 22:13 .. " in summary(load_events(tmp_path)).line
 
 
 def test_empty_log_answers_are_empty(tmp_path: Path) -> None:

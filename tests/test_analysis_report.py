@@ -18,6 +18,7 @@ from tau_ops.analysis import (
     reason_code_trend_chart,
     streak_backlog_chart,
 )
+from tau_ops.health import ACTIONS
 
 T0 = 1_699_999_200_000  # 2023-11-14 22:00:00 UTC
 MIN = 60_000
@@ -176,7 +177,10 @@ def test_report_of_an_empty_state_dir_still_writes_files(tmp_path: Path) -> None
     result = run_cli("report", "--deployment-state-dir", tmp_path / "state",
                      "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "summary: no cycles recorded"
+    assert result.stdout.splitlines()[-2:] == [
+        f"recommendation: {ACTIONS['no_cycle']}",
+        "summary: rollout_gate=hold rollout_gate_reasons=no_cycle: no deployment cycle "
+        "recorded yet; history: no cycles recorded"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "failure-streak-queue-depth.svg", "health-timeline.svg", "reason-code-trends.svg",
         "report.html"]

@@ -30,7 +30,7 @@ def test_runbook_runner_flags_print_summary_and_health(tmp_path: Path) -> None:
     summary, health = result.stdout.strip().splitlines()
     assert summary.startswith(
         "deployment runner summary: discovered=3 queued=3 applied=3 duplicate_skips=0 "
-        "malformed=0 retryable_failures=0 retry_attempts=0 failed=0 upserted_rollouts=3 "
+        "malformed=0 retryable_failures=0 retries=0 failed=0 upserted_rollouts=3 "
         "wasm_rollouts=1 cloud_rollouts=2")
     assert health.startswith("deployment runner health: state=healthy failure_streak=0 "
                              "queue_depth=0 reason=")
@@ -45,8 +45,12 @@ def test_runbook_health_and_status_json(tmp_path: Path) -> None:
     status = run_cli("--deployment-state-dir", state, "--deployment-status-inspect",
                      "--deployment-status-json")
     assert health.returncode == status.returncode == 0
-    h, s = json.loads(health.stdout), json.loads(status.stdout)
-    assert (h["health_state"], h["rollout_gate"], h["failure_streak"]) == ("degraded", "hold", 1)
+    rows, s = json.loads(health.stdout), json.loads(status.stdout)
+    h = rows[0]
+    assert (h["health_state"], h["rollout_gate"], h["health"]["failure_streak"]) == (
+        "degraded", "hold", 1)
+    assert (h["rollout_gate_reasons"], s["rollout_gate_reasons"]) == (
+        ["health_degraded"], ["health_degraded"])
     assert s["outcome_counts"] == {"success": 2} and s["cycle_reports"] == 1
     assert s["last_reason_codes"] == [
         "malformed_inputs_observed", "retry_attempted", "retryable_failures_observed",
@@ -169,7 +173,7 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
                              "--transport-health-inspect", "deployment",
                              "--transport-health-json"], capture_output=True, text=True,
                             timeout=60)
-    assert json.loads(result.stdout)["rollout_gate"] == "hold"
+    assert json.loads(result.stdout)[0]["rollout_gate_reasons"] == ["no_cycle"]
 
 
 def test_unwritable_output_paths_exit_2_with_one_line(tmp_path: Path) -> None:

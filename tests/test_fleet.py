@@ -74,7 +74,8 @@ def test_pass_fraction_lets_a_share_of_members_hold(regions: Path) -> None:
     assert fleet_status(members, policy=FleetPolicy(min_pass_fraction=0.6)).fleet_gate == "pass"
     held = fleet_status(members, policy=FleetPolicy(min_pass_fraction=0.7))
     assert held.fleet_gate_reasons == ["members_below_pass_fraction"]
-    assert held.fleet_gate_details == ["2 of 3 members pass; the policy needs 70%"]
+    assert held.fleet_gate_details == [
+        "2 of 3 members pass; the policy needs 3 (min_pass_fraction 0.7)"]
 
 
 def test_required_label_must_exist_and_all_its_members_pass(regions: Path) -> None:
@@ -221,7 +222,7 @@ def test_mixed_fleet_keeps_member_order_and_kinds(regions: Path, tmp_path: Path)
     ([], "at least one member"),
     (["/nonexistent-dir-*/x"], "matches nothing"),
     (["region=iad@  "], "names nothing"),
-    (["=x@/tmp"], "must be key=value"),
+    (["=x@/tmp"], "must be KEY=VALUE"),
 ])
 def test_bad_members_are_usage_errors(members: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -255,3 +256,156 @@ def test_cli_bad_input_exits_2_with_one_line(args: list[str]) -> None:
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+# --- hostile members (found by a breaker) --------------------------------------------------
+
+@contextmanager
+def _http(handler_body: object) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback server whose GET runs ``handler_body(handler)``; records request headers."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(dict(self.headers))
+            handler_body(self)  # type: ignore[operator]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _answer(body: bytes, status: int = 200, **headers: str) -> object:
+    def reply(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    return reply
+
+
+def test_a_redirect_is_refused_and_the_token_never_follows_it(monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    monkeypatch.setenv("TAU_GATEWAY_AUTH_TOKEN", "s3cret-token")
+    with _http(_answer(b"{}")) as (other, other_seen), \
+            _http(_answer(b"", 302, Location=other + "/steal")) as (first, _):
+        report = fleet_status([first + "/gateway/status"], timeout_s=2)
+    assert report.members[0].rollout_gate_reasons == ["member_unreadable"]
+    assert "redirect" in report.members[0].error
+    assert other_seen == []
+
+
+@pytest.mark.parametrize("body", [
+    b'{"rollout_gate": "pass"}',
+    b'{"rollout_gate": "pass", "rollout_gate_reasons": [], "health_state": "failing"}',
+    b'{"rollout_gate": "hold", "rollout_gate_reasons": [], "health_state": "healthy"}',
+    b'[1, 2]',
+])
+def test_a_document_that_is_not_a_consistent_gateway_status_is_unreadable(body: bytes) -> None:
+    with _http(_answer(body)) as (url, _):
+        report = fleet_status([url], timeout_s=2)
+    assert (report.fleet_gate, report.members[0].rollout_gate_reasons) == (
+        "hold", ["member_unreadable"])
+
+
+def test_a_server_dripping_bytes_is_timed_out_at_the_deadline() -> None:
+    def drip(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        for _ in range(40):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(0.2)
+
+    with _http(drip) as (url, _):
+        start = time.monotonic()
+        report = fleet_status([url], timeout_s=0.8)
+        elapsed = time.monotonic() - start
+    assert report.members[0].rollout_gate_reasons == ["member_timeout"]
+    assert elapsed < 2.0
+
+
+def test_a_fifo_named_like_an_archive_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "member.tar.gz"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    report = fleet_status([str(fifo)], timeout_s=1)
+    assert time.monotonic() - start < 1.5
+    assert report.members[0].rollout_gate_reasons in (["member_unreadable"], ["member_timeout"])
+
+
+def _rewrite(archive: Path, out: Path, change: object) -> Path:
+    """Copy ``archive`` member by member, letting ``change(name, data)`` edit or add entries."""
+    with tarfile.open(archive, "r:gz") as src, tarfile.open(out, "w:gz") as dst:
+        for member in src:
+            handle = src.extractfile(member)
+            data = handle.read() if handle else b""
+            for name, body in change(member.name, data):  # type: ignore[operator]
+                info = tarfile.TarInfo(name)
+                info.size = len(body)
+                import io
+                dst.addfile(info, io.BytesIO(body))
+    return out
+
+
+def test_tampered_doubled_and_two_root_archives_are_unreadable(regions: Path,
+                                                               tmp_path: Path) -> None:
+    good = Path(create_snapshot(regions / "syd" / "deployment",
+                                output=tmp_path / "syd.tar.gz").archive_path)
+    healthy = (regions / "iad" / "deployment" / "state.json").read_bytes()
+
+    def tamper(name: str, data: bytes) -> list[tuple[str, bytes]]:
+        return [(name, healthy if name.endswith("/state.json") else data)]
+
+    def doubled(name: str, data: bytes) -> list[tuple[str, bytes]]:
+        return ([(name, healthy), (name, data)] if name.endswith("/state.json")
+                else [(name, data)])
+
+    def two_roots(name: str, data: bytes) -> list[tuple[str, bytes]]:
+        return [(name, data)] + ([("other/state.json", healthy)]
+                                 if name.endswith("/state.json") else [])
+
+    archives = [_rewrite(good, tmp_path / f"{fn.__name__}.tar.gz", fn)
+                for fn in (tamper, doubled, two_roots)]
+    report = fleet_status([str(a) for a in archives])
+    assert [m.rollout_gate_reasons for m in report.members] == [["member_unreadable"]] * 3
+    assert report.fleet_gate == "hold"
+
+
+def test_the_same_member_twice_is_refused(regions: Path) -> None:
+    with pytest.raises(UsageError, match="list each member once"):
+        expand_members([f"{regions}/iad/deployment", f"{regions}/iad/../iad/deployment"])
+
+
+def test_conflicting_labels_are_refused() -> None:
+    with pytest.raises(UsageError, match="twice"):
+        expand_members(["a=1,a=2@/tmp"])
+
+
+def test_pass_fraction_rounds_up_exactly() -> None:
+    from tau_ops.fleet import FleetMember, fleet_verdict
+
+    def row(gate: str) -> FleetMember:
+        return FleetMember(name="m", kind="state_dir", labels={}, readable=True,
+                           rollout_gate=gate, rollout_gate_reasons=[] if gate == "pass"
+                           else ["health_degraded"])  # type: ignore[arg-type]
+
+    rows = [row("pass")] * 7 + [row("hold")] * 93
+    assert fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.07))[0] == "pass"
+    gate, reasons, details = fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.08))
+    assert (gate, reasons) == ("hold", ["members_below_pass_fraction"])
+    assert details == ["7 of 100 members pass; the policy needs 8 (min_pass_fraction 0.08)"]

@@ -106,7 +106,9 @@ def test_export_cli_bad_input_exits_2(tmp_path: Path) -> None:
     for args in (["export", "events", "--to", tmp_path / "o"],
                  ["export", "events", "--to", tmp_path / "o", tmp_path / "missing"],
                  ["export", "events", "--to", tmp_path / "o", f"a={tmp_path}", f"a={tmp_path}"],
-                 ["export", "nothing", "--to", tmp_path / "o", tmp_path]):
+                 ["export", "nothing", "--to", tmp_path / "o", tmp_path],
+                 ["export", "events", "--to", "", tmp_path],
+                 ["export", "events", "--to", tmp_path / "inside", tmp_path]):
         result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1

@@ -23,11 +23,12 @@ from builders import REPO, retryable_case, run_cli, success_case, write_fixture
 from prometheus_client.parser import text_string_to_metric_families
 
 from tau_ops.contract import load_fixture
+from tau_ops.health import ACTIONS
 from tau_ops.runner import RunnerConfig, run_cycle
 
 TOKEN = "gw-test-token-7f3a9c"
 START_TIMEOUT_S = 20
-VOLATILE = {"state_age_ms", "generated_unix_ms"}  # judged at request time
+VOLATILE = {"state_age_ms", "generated_unix_ms", "judged_unix_ms"}  # judged at request time
 
 
 @dataclass
@@ -138,15 +139,19 @@ def test_status_of_a_healthy_state_dir(healthy: Path) -> None:
     assert status.status_code == 200
     assert status.headers["content-type"] == "application/json"
     doc = status.json()
-    assert without(doc, VOLATILE | {"deployment", "updated_unix_ms"}) == {
+    assert without(doc, VOLATILE | {"deployment", "updated_unix_ms", "updated_utc"}) == {
         "service": "tau-ops-gateway",
         "health_state": "healthy",
         "health_reason": "last cycle completed with no failures, malformed inputs or retries",
         "recommendation": "no action needed; promotion can continue",
         "rollout_gate": "pass",
+        "rollout_gate_reasons": [],
+        "rollout_gate_reason": "last cycle completed with no failures, malformed inputs or "
+                               "retries",
         "reason_codes": ["wasm_rollout_applied", "cloud_rollout_applied"],
         "stale_after_ms": 86_400_000,
         "stale": False,
+        "runner_paused": False,
         "failure_streak": 0,
         "queue_depth": 0,
         "rollout_count": 2,
@@ -158,7 +163,8 @@ def test_status_of_a_healthy_state_dir(healthy: Path) -> None:
     assert without(deployment.json(), VOLATILE) == without(cli_status, VOLATILE)
     cli_health = cli_json(healthy, "--transport-health-inspect", "deployment",
                           "--transport-health-json")
-    assert without(transport.json(), VOLATILE) == without(cli_health, VOLATILE)
+    assert [without(row, VOLATILE) for row in transport.json()] == [
+        without(row, VOLATILE) for row in cli_health]
 
 
 def test_status_of_a_failing_state_dir(failing: Path) -> None:
@@ -174,7 +180,8 @@ def test_status_of_a_failing_state_dir(failing: Path) -> None:
         "cycle_reports": 3,
     }
     assert doc["health_reason"].startswith("failure_streak=3 reached the failing threshold")
-    assert doc["deployment"]["last_cycle_failed"] == 1
+    assert doc["deployment"]["health"]["last_cycle_failed"] == 1
+    assert doc["rollout_gate_reasons"] == ["health_failing"]
 
 
 def test_token_is_required_when_set_and_never_logged(healthy: Path) -> None:
@@ -216,11 +223,16 @@ def test_corrupt_state_answers_503_then_recovers_once_fixed(healthy: Path) -> No
         fixed = gw.get("/gateway/status")
     for response in broken:
         assert response.status_code == 503
+        message = f"state file {state_file} is corrupt and cannot be parsed"
         assert response.json() == {
             "error": "state_corrupt",
-            "message": f"state file {state_file} is corrupt and cannot be parsed",
+            "message": message,
             "state_dir": str(healthy),
             "rollout_gate": "hold",
+            "rollout_gate_reasons": ["invalid_state"],
+            "rollout_gate_reason": f"state is invalid: {message}",
+            "recommendation": ACTIONS["invalid_state"],
+            "runner_paused": False,
         }
     assert metrics.status_code == 200
     assert "tau_state_valid 0.0\n" in metrics.text
@@ -239,7 +251,8 @@ def test_missing_state_answers_503_until_the_first_cycle(tmp_path: Path) -> None
         after = gw.get("/gateway/status")
     assert missing.status_code == 503
     assert missing.json()["error"] == "state_missing"
-    assert missing.json()["rollout_gate"] == "hold"
+    assert (missing.json()["rollout_gate"], missing.json()["rollout_gate_reasons"]) == (
+        "hold", ["no_cycle"])
     assert "no deployment cycle recorded yet" in missing.json()["message"]
     families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
     assert families["tau_state_exists"].samples[0].value == 0

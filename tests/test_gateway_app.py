@@ -164,7 +164,7 @@ def test_a_blank_or_spaced_token_is_refused(tmp_path: Path) -> None:
 def test_metrics_label_values_are_escaped(tmp_path: Path) -> None:
     cycle(tmp_path, success_case("a"))
     report = deployment_status_at(read_status_inputs(tmp_path), now_ms=NOW)
-    report.deploy_target_counts = {'we"ird\\target\nx': 1}
+    report.target_counts = {'we"ird\\target\nx': 1}
     text = render_metrics(report, state_exists=True)
     assert 'tau_rollout_records{deploy_target="we\\"ird\\\\target\\nx"} 1.0\n' in text
 

@@ -22,7 +22,7 @@ from tau_ops.gateway import create_app
 from tau_ops.gateway.metrics import GATE_REASONS, rollout_gate_reasons
 from tau_ops.ops import pause_runner
 from tau_ops.runner import RunnerConfig, run_cycle
-from tau_ops.status import DeploymentStatusReport, deployment_status_at, read_status_inputs
+from tau_ops.status import deployment_status_at, read_status_inputs
 
 NOW = 1_700_000_000_000
 PROMTOOL = shutil.which("promtool")
@@ -211,13 +211,9 @@ def test_openmetrics_is_served_when_the_scraper_asks(tmp_path: Path) -> None:
 
 
 def test_gate_reasons_come_from_the_report_when_it_lists_them(tmp_path: Path) -> None:
-    class WithReasons(DeploymentStatusReport):
-        rollout_gate_reasons: list[str]
-
     state_dir, _ = build("healthy", tmp_path)
     report = deployment_status_at(read_status_inputs(state_dir), now_ms=NOW)
-    listed = WithReasons(**report.model_dump(), rollout_gate_reasons=["runner_paused",
-                                                                       "clock_skew"])
+    listed = report.model_copy(update={"rollout_gate_reasons": ["runner_paused", "clock_skew"]})
     assert rollout_gate_reasons(report) == []
     assert rollout_gate_reasons(listed) == ["runner_paused", "clock_skew"]
     assert rollout_gate_reasons(None) == ["invalid_state"]

@@ -64,7 +64,9 @@ def test_demo_script_ends_with_gate_pass_and_is_repeatable(tmp_path: Path) -> No
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0].strip().endswith("deployment demo: rollout_gate=pass health_state=healthy")
-    strip = [__import__("re").sub(r"\d{13}", "<ms>", out) for out in outputs]
+    re = __import__("re")
+    strip = [re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<utc>", re.sub(r"\d{13}", "<ms>", out))
+             for out in outputs]
     assert strip[0] == strip[1]
     for step in ("package", "runner", "health", "status", "channel"):
         assert f": {step}\n$ tau-ops " in outputs[0]
@@ -121,9 +123,9 @@ def test_gate_holds_on_failing_and_stale_states(tmp_path: Path) -> None:
     cycle(stale, success_case("a"))
     late = FakeClock(NOW + 2 * 24 * 3600 * 1000)
     verdict = promotion_gate(state_dir=stale, evidence_root=tmp_path / "e", clock=late)
-    assert verdict.verdict == "hold"
-    assert verdict.reasons == [f"state is stale: last cycle {2 * 24 * 3600 * 1000} ms ago "
-                               f"(limit {24 * 3600 * 1000} ms)"]
+    assert (verdict.verdict, verdict.rollout_gate_reasons) == ("hold", ["stale_state"])
+    assert verdict.reasons == ["state is stale: last cycle at 2023-11-14T22:13:20Z, 2 days ago "
+                               "(limit 1 day)"]
 
 
 def test_gate_holds_on_queue_backlog_only_through_health(tmp_path: Path) -> None:

@@ -242,3 +242,20 @@ def test_non_regular_manifest_and_artifact_are_refused_unread(packaged: Path) ->
     assert report.reason_codes == ["artifact_unreadable"]
     assert report.details == [f"artifact_unreadable: artifact {artifact} is not a regular "
                               "file (FIFO)"]
+
+
+def test_a_relative_source_path_is_not_judged_from_another_folder(
+    packaged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "edge-runtime.wasm").write_bytes((WASM_DIR / "component.wasm").read_bytes())
+    edit(packaged, source_module_path="edge-runtime.wasm")
+    monkeypatch.chdir(elsewhere)
+    assert inspect_manifest(packaged).reason_codes == []
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_schema_version_must_be_the_json_integer_1(packaged: Path, version: object) -> None:
+    edit(packaged, schema_version=version)
+    assert inspect_manifest(packaged).reason_codes == ["manifest_schema_invalid"]

@@ -66,7 +66,8 @@ def test_degraded_cycle_holds_the_gate_and_shows_streak_and_codes(tmp_path: Path
     assert status.health_state == "degraded" and status.rollout_gate == "hold"
     assert gate_classes(console) == {"tau-gate-hold"}
     assert ">degraded<" in console.health_label.value
-    assert console.reason_label.value == status.health_reason
+    assert console.reason_label.value == "health is degraded: " + status.health_reason
+    assert (console.rollout_gate, console.rollout_gate_reasons) == ("hold", ["health_degraded"])
     assert console.failure_streak_label.value == "1"
     assert console.reason_codes_label.value == codes_html(status.last_reason_codes)
     assert "case_processing_failed" in status.last_reason_codes

@@ -208,7 +208,8 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Raises
     ------
     UsageError
-        No sources, or two sources with one name.
+        No sources, two sources with one name, an empty destination, or a
+        local destination inside a source's folder.
     InputError
         A source does not exist, or the destination cannot be opened.
 
@@ -221,6 +222,16 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     tau_ops.errors.UsageError: export needs at least one source
     """
     parsed = _parse_sources(sources)
+    if not to.strip():
+        raise UsageError("export destination (--to) is empty")
+    if "://" not in to:
+        target = Path(to).resolve()
+        for source in parsed:
+            where = Path(source.path).resolve()
+            where = where if where.is_dir() else where.parent
+            if target.is_relative_to(where):
+                raise UsageError(f"export destination {to} lies inside source {source.path}: "
+                                 "writing there would change the state dir")
     fs, root = _filesystem(to)
     exported = []
     for source in parsed:

@@ -20,11 +20,20 @@ from tau_ops.analysis._parse import REASON_CODE
 from tau_ops.errors import UsageError
 from tau_ops.health import ACTIONS
 from tau_ops.models import HEALTH_STATES, REASON_CODES
+from tau_ops.timefmt import plural
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
-PROBLEM_CODES: tuple[str, ...] = REASON_CODES[:6]
-"""Reason codes that point at a problem (rollouts applied and healthy cycles do not)."""
+PROBLEM_CODES: tuple[str, ...] = tuple(
+    c for c in REASON_CODES[:6] if c != "duplicate_cases_skipped")
+"""Reason codes that point at a problem: the runbook's troubleshooting symptoms.
+
+Duplicates skipped, rollouts applied and healthy cycles are not problems.
+"""
+DEGRADED_ORDER: tuple[str, ...] = (
+    "case_processing_failed", "malformed_inputs_observed", "retry_attempted",
+    "retryable_failures_observed")
+"""Which degraded symptom's action comes first (as :func:`tau_ops.health.classify` orders them)."""
 
 ACTION_BY_REASON_CODE: dict[str, str] = {
     code: ACTIONS.get(code, ACTIONS["case_processing_failed"]) for code in PROBLEM_CODES
@@ -223,7 +232,7 @@ class EventsSummary(BaseModel):
         )
         codes = ",".join(self.top_reason_codes) or "none"
         return (
-            f"{self.health_state}{since}: {self.cycles} cycles "
+            f"{self.health_state}{since}: {plural(self.cycles, 'cycle')} "
             f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC, "
             f"healthy={self.healthy_cycles} degraded={self.degraded_cycles} "
             f"failing={self.failing_cycles}, incidents={self.incidents}, "
@@ -267,17 +276,19 @@ def _summary(frame: pl.DataFrame) -> EventsSummary:
     counts = dict(frame.get_column("health_state").value_counts().iter_rows())
     runs = incidents(frame.drop("source", strict=False))
     ongoing = runs.height > 0 and runs.get_column("end")[-1] == last["timestamp"]
-    codes = (
+    ranked = (
         frame.select(pl.col("reason_codes").explode().alias("code"))
         .filter(pl.col("code").is_in(PROBLEM_CODES))
         .group_by("code").agg(pl.len().alias("n"))
         .sort(pl.col("n"), pl.col("code").to_physical(), descending=[True, False])
-        .get_column("code").head(DOMINANT_CODES).cast(pl.String).to_list()
     )
+    # the top DOMINANT_CODES counts, every code tied with the last of them included
+    cutoff = ranked.get_column("n").head(DOMINANT_CODES).min() if ranked.height else 0
+    codes = ranked.filter(pl.col("n") >= cutoff).get_column("code").cast(pl.String).to_list()
     if last["health_state"] == "failing":
         action = ACTIONS["failing"]
     elif last["health_state"] == "degraded":
-        own = [c for c in PROBLEM_CODES if c in last["reason_codes"]]
+        own = [c for c in DEGRADED_ORDER if c in last["reason_codes"]]
         action = troubleshooting_action(own[0]) if own else ACTIONS["case_processing_failed"]
     else:
         action = ACTIONS["healthy"]

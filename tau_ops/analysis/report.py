@@ -16,9 +16,12 @@ import polars as pl
 import vl_convert as vlc
 from pydantic import BaseModel
 
+from tau_ops import health
 from tau_ops.analysis import charts, questions
 from tau_ops.analysis.loaders import load_rollouts, read_events
+from tau_ops.clock import wall_clock_ms
 from tau_ops.errors import StateError
+from tau_ops.status import decide, read_pause, read_status_inputs
 from tau_ops.storage import atomic_write_bytes, atomic_write_text
 
 ImageFormat = Literal["svg", "png"]
@@ -32,6 +35,9 @@ class ReportResult(BaseModel):
     html_path: str
     image_paths: list[str]
     summary: str
+    rollout_gate: str
+    rollout_gate_reasons: list[str]
+    recommendation: str
     cycles: int
     invalid_lines: int
     incidents: int
@@ -111,8 +117,7 @@ def _section(
     )
     level = "h3" if name is not None else "h2"
     head = [f"<h2>{html.escape(name)}</h2>",
-            f"<p class=\"summary\">{html.escape(posture.line)}</p>",
-            f"<p>recommended action: {html.escape(posture.action)}</p>"] if name else []
+            f"<p class=\"summary\">{html.escape(posture.line)}</p>"] if name else []
     return "\n".join([
         '<section class="source">' if name is not None else "<section>",
         *head,
@@ -124,9 +129,37 @@ def _section(
     ])
 
 
+def gate_now(
+    state_dir: Path, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+) -> health.GateDecision:
+    """The rollout gate of ``state_dir`` now, as every other surface decides it.
+
+    A state that cannot be read is decided as ``invalid_state`` (never raised):
+    a report is still written for it.
+    """
+    try:
+        inputs = read_status_inputs(state_dir)
+    except StateError as exc:
+        return health.gate_decision(None, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                    skew_tolerance_ms=skew_tolerance_ms,
+                                    pause=read_pause(state_dir), invalid=str(exc))
+    return decide(inputs, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                  skew_tolerance_ms=skew_tolerance_ms)
+
+
+def summary_line(decision: health.GateDecision, posture: questions.EventsSummary) -> str:
+    """The report's one-line summary: the gate and why first, then the event history."""
+    reasons = ",".join(decision.rollout_gate_reasons) or "none"
+    return (f"rollout_gate={decision.rollout_gate} rollout_gate_reasons={reasons}: "
+            f"{decision.reason}; history: {posture.line}")
+
+
 def write_report(
     state_dir: Path | Sequence[Path], output_dir: Path, *, image_format: ImageFormat = "svg",
-    every: str | None = None,
+    every: str | None = None, now_ms: int | None = None,
+    stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> ReportResult:
     """Write ``report.html`` and one image per chart (per source) to ``output_dir``.
 
@@ -142,11 +175,18 @@ def write_report(
         Format of the chart files; the page always inlines SVG.
     every : str, optional
         Bucket width (``15m``, ``1h``); by default fitted to the whole log.
+    now_ms : int, optional
+        When the gate is judged, unix ms (default: the wall clock).
+    stale_after_ms, skew_tolerance_ms : int
+        Freshness limit and clock-skew tolerance, milliseconds (as for the gate).
 
     Returns
     -------
     ReportResult
-        Paths written, the summary line(s) and counts.
+        Paths written, the summary line(s) and counts. The summary starts with
+        the rollout gate (:func:`tau_ops.health.gate_decision`) and the
+        recommendation is the gate's, so a held gate never reads as
+        "promotion can continue"; a fleet holds when any state dir holds.
 
     Raises
     ------
@@ -161,6 +201,18 @@ def write_report(
     events = log.frame
     every = questions.check_every(every) if every else charts.auto_every(events)
     posture = questions.summary(events)
+    now = wall_clock_ms() if now_ms is None else now_ms
+    decisions = [gate_now(d, now_ms=now, stale_after_ms=stale_after_ms,
+                          skew_tolerance_ms=skew_tolerance_ms) for d in dirs]
+    if fleet:
+        lines = [f"{d}: {summary_line(dec, posture.by_source[str(d)])}"
+                 for d, dec in zip(dirs, decisions, strict=True)]
+    else:
+        lines = [summary_line(decisions[0], posture)]
+    held = [dec for dec in decisions if dec.rollout_gate == "hold"]
+    reasons = [code for code in health.GATE_REASONS
+               if any(code in dec.rollout_gate_reasons for dec in decisions)]
+    recommendation = held[0].recommendation if held else decisions[0].recommendation
     output_dir = Path(output_dir)
     images: list[str] = []
     sections = []
@@ -176,8 +228,8 @@ def write_report(
     title = ", ".join(str(d) for d in dirs)
     body = "\n".join([
         f"<h1>tau-ops incident report: {html.escape(title)}</h1>",
-        *[f"<p class=\"summary\">{html.escape(line)}</p>" for line in posture.section_lines],
-        f"<p>recommended action: {html.escape(posture.action)}</p>" if not fleet else "",
+        *[f"<p class=\"summary\">{html.escape(line)}</p>" for line in lines],
+        f"<p>recommended action: {html.escape(recommendation)}</p>",
         f"<p>{log.invalid_lines} invalid line(s) skipped in {len(log.files)} file(s); "
         f"buckets of {html.escape(every)}, times in UTC</p>",
         *sections,
@@ -196,6 +248,8 @@ def write_report(
         events.filter(pl.col("source").cast(pl.String) == str(d)).drop("source")).height
         for d in dirs) if fleet else questions.incidents(events).height
     return ReportResult(
-        html_path=str(html_path), image_paths=images, summary="\n".join(posture.section_lines),
+        html_path=str(html_path), image_paths=images, summary="\n".join(lines),
+        rollout_gate="hold" if held else "pass", rollout_gate_reasons=reasons,
+        recommendation=recommendation,
         cycles=events.height, invalid_lines=log.invalid_lines, incidents=incidents,
     )

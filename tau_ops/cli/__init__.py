@@ -4,8 +4,11 @@ Two ways in, routed to the same functions: the runbook's flags verbatim
 (``tau-ops --deployment-contract-runner ...``) and subcommands
 (``tau-ops demo``, ``tau-ops gate`` ...). Each concern lives in its own module
 under ``tau_ops/cli/`` exposing ``add_flags``, ``dispatch`` and
-``SUBCOMMANDS``. Every ``TauOpsError`` becomes a one-line ``error:`` and its
-exit code; nothing else escapes as a traceback.
+``SUBCOMMANDS`` (each a function whose docstring's first line, after
+```tau-ops NAME``: ``, is its one-line description in ``tau-ops --help``).
+Every ``TauOpsError`` becomes a one-line ``error:`` and its exit code; any
+other exception, a Rust panic from a dependency included, is an internal error:
+one line and exit status 70 (``EXIT_INTERNAL_ERROR``), never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+import tau_ops
 from tau_ops.cli import (
     _base,
     analysis,
@@ -28,7 +33,8 @@ from tau_ops.cli import (
     schema,
     wasm,
 )
-from tau_ops.errors import TauOpsError
+from tau_ops.cli._parser import EnvHelpFormatter
+from tau_ops.errors import EXIT_INTERNAL_ERROR, EXIT_USAGE, TauOpsError
 
 # Order matters: the first feature whose flags were given handles the command.
 FEATURES: tuple[_base.Feature, ...] = (
@@ -40,16 +46,57 @@ def _features() -> list[_base.Feature]:
     return list(FEATURES)
 
 
+class _MainFormatter(argparse.RawDescriptionHelpFormatter, EnvHelpFormatter):
+    """Main help: option help as everywhere, the subcommand table kept as laid out."""
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: reads the package metadata only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS,
+                         help=kwargs.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"tau-ops {tau_ops.__version__}")
+        parser.exit()
+
+
+def describe(command: _base.Subcommand) -> str:
+    """A subcommand's one-line description: its docstring's first line after ```tau-ops X``:``.
+
+    Examples
+    --------
+    >>> describe(ops.gate)
+    'decide promotion, pass (exit 0) or hold (exit 1), with evidence.'
+    """
+    first = (command.__doc__ or "").strip().splitlines()[0] if command.__doc__ else ""
+    if first.startswith("``") and "``:" in first:
+        first = first.split("``:", 1)[1]
+    return first.strip()
+
+
 def build_parser(features: list[_base.Feature]) -> argparse.ArgumentParser:
-    """The flag parser: every feature's flags, env defaults applied."""
+    """The runbook flag parser: every feature's flags, ``--version``, the subcommand table."""
+    table = _subcommands(features)
+    width = max(map(len, table), default=0)
+    epilog = "subcommands (tau-ops SUBCOMMAND --help for their flags):\n" + "\n".join(
+        f"  {name.ljust(width)}  {describe(table[name])}" for name in sorted(table))
+    epilog += ("\n\nexit status: 0 success; 1 the operation ran and failed (gate hold, "
+               "contract violation,\nnon-compliant module); 2 bad usage or input; "
+               "70 internal error (a bug).\nevery option also reads TAU_<OPTION> from the "
+               f"environment; lists are '{os.pathsep}'-separated.")
     parser = _base.ErrorParser(
         prog="tau-ops",
         description="Run and review deployment rollouts (runbook flags or subcommands).",
-        epilog="subcommands: " + ", ".join(sorted(_subcommands(features))),
+        epilog=epilog,
+        formatter_class=_MainFormatter,
     )
+    parser.add_argument("--version", action=_PrintVersion,
+                        help="print the installed version and exit")
     for feature in features:
         feature.add_flags(parser)
-    _base.apply_env_defaults(parser)
     return parser
 
 
@@ -95,13 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # an output or input path the OS refused: bad input, not a bug
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: still one line, no traceback unless asked for
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001  a bug, a Rust panic (PanicException) included
         if os.environ.get("TAU_OPS_DEBUG"):
             raise
         print(f"error: internal error: {type(exc).__name__}: {_base.one_line(str(exc))} "
               "(set TAU_OPS_DEBUG=1 for a traceback)", file=sys.stderr)
-        return 1
+        return EXIT_INTERNAL_ERROR

@@ -1,19 +1,36 @@
-"""Shared pieces of the command line: the parser, env defaults, output helpers."""
+"""Shared pieces of the command line: flags several commands share, their ranges, output helpers.
+
+The parser itself (environment variables, boolean forms, UTF-8) is
+:mod:`tau_ops.cli._parser`; its names are re-exported here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from pydantic import BaseModel
 
+from tau_ops.cli._parser import (
+    BoolFlag,
+    ErrorParser,
+    ParserExit,
+    env_name,
+    int_range,
+    parse_bool,
+)
 from tau_ops.errors import UsageError
+from tau_ops.health import DEFAULT_STALE_AFTER_MS
+
+__all__ = [
+    "BoolFlag", "ErrorParser", "Feature", "LowerLevelFormatter", "ParserExit", "Subcommand",
+    "env_name", "fail", "int_range", "json_flag", "kv", "one_line", "parse", "parse_bool",
+    "print_json", "runner_flags", "stale_after_flag", "state_dir_flag", "sub_parser",
+]
 
 Subcommand = Callable[[list[str]], int]
 
@@ -28,26 +45,6 @@ class Feature(Protocol):
     def dispatch(self, args: argparse.Namespace) -> int | None: ...
 
 
-class ParserExit(Exception):
-    """Raised instead of ``sys.exit`` by the parser (help, usage errors)."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class ErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as one ``error:`` line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            print(message.rstrip(), file=sys.stderr)
-        raise ParserExit(status)
-
-
 class LowerLevelFormatter(logging.Formatter):
     """``warning: message`` lines on stderr."""
 
@@ -55,28 +52,25 @@ class LowerLevelFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def env_name(option: str) -> str:
-    """``--deployment-state-dir`` -> ``TAU_DEPLOYMENT_STATE_DIR``."""
-    return "TAU_" + option.lstrip("-").upper().replace("-", "_")
-
-
-def apply_env_defaults(parser: argparse.ArgumentParser) -> None:
-    """Let every value-taking flag default to its ``TAU_*`` environment variable."""
-    for action in parser._actions:
-        if action.nargs == 0 or not action.option_strings:
-            continue
-        long = [o for o in action.option_strings if o.startswith("--")]
-        if not long:
-            continue
-        value = os.environ.get(env_name(long[0]))
-        if value is not None and value != "":
-            action.default = value
-            action.required = False
+MAX_MESSAGE_CHARS = 1000
 
 
 def one_line(text: str) -> str:
-    """Collapse a message onto one line."""
-    return " ".join(text.split())
+    """Collapse a message onto one line of at most :data:`MAX_MESSAGE_CHARS` characters.
+
+    A message may quote input (a DID, a path); a hostile input must not make the
+    error line itself huge.
+
+    >>> one_line("a   b")
+    'a b'
+    >>> len(one_line("x" * 5000))
+    1000
+    """
+    line = " ".join(text.split())
+    if len(line) > MAX_MESSAGE_CHARS:
+        suffix = f" ... ({len(line)} chars)"
+        line = line[: MAX_MESSAGE_CHARS - len(suffix)] + suffix
+    return line
 
 
 def fail(message: str) -> NoReturn:
@@ -108,35 +102,76 @@ def state_dir_flag(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path(".tau/deployment"),
         metavar="DIR",
-        help="deployment state directory (default .tau/deployment)",
+        help="deployment state directory (default %(default)s)",
     )
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+# Documented ranges of the numeric flags (docs/notes/cli.md); a value outside is exit 2.
+QUEUE_LIMIT = (1, 65_536)
+PROCESSED_CASE_CAP = (0, 1_000_000)
+RETRY_MAX_ATTEMPTS = (1, 100)
+RETRY_BASE_DELAY_MS = (0, 60_000)
+STALE_AFTER_MS = (0, 366 * 24 * 3_600_000)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def runner_flags(parser: argparse._ActionsContainer) -> None:
+    """The runner's limits (queue, processed cap, retries), shared by the runbook flags and
+    ``tau-ops gate``."""
+    low, high = QUEUE_LIMIT
+    parser.add_argument("--deployment-queue-limit", type=int_range(low, high), default=64,
+                        metavar="N", help=f"cases processed per cycle, {low}..{high} "
+                        "(default %(default)s); the rest stays queued for the next cycle")
+    low, high = PROCESSED_CASE_CAP
+    parser.add_argument("--deployment-processed-case-cap", type=int_range(low, high),
+                        default=10_000, metavar="N",
+                        help=f"processed case keys kept for duplicate suppression, "
+                        f"{low}..{high} (default %(default)s)")
+    low, high = RETRY_MAX_ATTEMPTS
+    parser.add_argument("--deployment-retry-max-attempts", type=int_range(low, high),
+                        default=4, metavar="N", help=f"attempts per retryable case in one "
+                        f"cycle, {low}..{high} (default %(default)s)")
+    low, high = RETRY_BASE_DELAY_MS
+    parser.add_argument("--deployment-retry-base-delay-ms", type=int_range(low, high, "ms"),
+                        default=0, metavar="MS", help="base backoff between retries in "
+                        f"milliseconds, doubled per attempt, {low}..{high} "
+                        "(default %(default)s, no delay)")
+
+
+def stale_after_flag(parser: argparse._ActionsContainer) -> None:
+    """``--deployment-stale-after-ms``: when the last cycle is too old to promote on."""
+    low, high = STALE_AFTER_MS
+    parser.add_argument("--deployment-stale-after-ms", type=int_range(low, high, "ms"),
+                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
+                        help="a last cycle older than this many milliseconds holds the gate, "
+                        f"{low}..{high} (default %(default)s = 24 h)")
+
+
+CLOCK_SKEW_TOLERANCE_MS = (0, 24 * 3_600_000)
+
+
+def clock_skew_flag(parser: argparse._ActionsContainer) -> None:
+    """``--deployment-clock-skew-tolerance-ms``: how far in the future a last cycle may lie."""
+    from tau_ops.health import DEFAULT_CLOCK_SKEW_TOLERANCE_MS
+
+    low, high = CLOCK_SKEW_TOLERANCE_MS
+    parser.add_argument("--deployment-clock-skew-tolerance-ms", type=int_range(low, high, "ms"),
+                        default=DEFAULT_CLOCK_SKEW_TOLERANCE_MS, metavar="MS",
+                        help="a last cycle dated further than this many milliseconds ahead of "
+                        f"this clock holds the gate (clock_skew), {low}..{high} "
+                        "(default %(default)s = 5 minutes)")
+
+
+def json_flag(parser: argparse._ActionsContainer, what: str = "the result") -> None:
+    """``--json``: print one JSON document instead of text."""
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as one JSON document (default: text lines)")
 
 
 def sub_parser(prog: str, description: str) -> ErrorParser:
-    """A parser for one subcommand; call :func:`finish` after adding its flags."""
+    """A parser for one subcommand (see :class:`~tau_ops.cli._parser.ErrorParser`)."""
     return ErrorParser(prog=f"tau-ops {prog}", description=description)
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Apply env defaults, then parse."""
-    apply_env_defaults(parser)
+    """Parse ``argv`` (environment variables apply: see :mod:`tau_ops.cli._parser`)."""
     return parser.parse_args(argv)

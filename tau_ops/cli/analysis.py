@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, parse, print_json, sub_parser
+from tau_ops.cli import _base
+from tau_ops.cli._base import Subcommand, json_flag, parse, print_json, sub_parser
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def _skip_iri_grammar() -> None:
 
 
 def report(argv: list[str]) -> int:
-    """``tau-ops report``: HTML report plus one image per chart."""
+    """``tau-ops report``: write an HTML incident report with one image per chart."""
     _skip_iri_grammar()
     from tau_ops.analysis.report import write_report  # polars/altair only when asked for
 
@@ -38,22 +39,27 @@ def report(argv: list[str]) -> int:
         help="deployment state directory (default .tau/deployment); repeat it for a fleet "
              "report with one section per state dir")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
-                        help="folder for report.html and the chart images")
+                        help="folder for report.html and the chart images (required)")
     parser.add_argument("--format", choices=("svg", "png"), default="svg",
-                        help="image format of the chart files (default svg)")
+                        help="image format of the chart files (default %(default)s)")
     parser.add_argument("--every", metavar="WIDTH",
                         help="time bucket width such as 15m, 1h, 1d (default: fit the log)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    _base.stale_after_flag(parser)
+    _base.clock_skew_flag(parser)
+    json_flag(parser, "the result")
     args = parse(parser, argv)
     dirs = args.deployment_state_dir or [Path(".tau/deployment")]
     result = write_report(dirs if len(dirs) > 1 else dirs[0], args.output,
-                          image_format=args.format, every=args.every)
+                          image_format=args.format, every=args.every,
+                          stale_after_ms=args.deployment_stale_after_ms,
+                          skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms)
     if args.json:
         print_json(result)
     else:
         print(f"report: {result.html_path}")
         for path in result.image_paths:
             print(f"chart: {path}")
+        print(f"recommendation: {result.recommendation}")
         print(f"summary: {result.summary}")
     return 0
 

@@ -17,6 +17,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _export(argv: list[str]) -> int:
+    """``tau-ops export events``: write events as Hive-partitioned Parquet, incrementally."""
     from tau_ops.analysis.export import export_events
 
     parser = sub_parser(
@@ -31,7 +32,7 @@ def _export(argv: list[str]) -> int:
                         "as _)")
     parser.add_argument("--to", required=True, metavar="DIR",
                         help="dataset root: a local path or a URI pyarrow opens "
-                        "(file://, s3://, gs://)")
+                        "(file://, s3://, gs://); required")
     parser.add_argument("--no-cache", action="store_true",
                         help="read the logs without the analysis cache (default: use it)")
     parser.add_argument("--json", action="store_true",

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from tau_ops.cli._base import Subcommand, parse, positive_int, print_json, sub_parser
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.cli._base import (
+    Subcommand,
+    int_range,
+    parse,
+    print_json,
+    stale_after_flag,
+    sub_parser,
+)
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +80,7 @@ def render(report: object) -> str:
 
 
 def _fleet(argv: list[str]) -> int:
+    """``tau-ops fleet``: one rollout verdict (status or gate) over many runners."""
     from tau_ops.fleet import FleetPolicy, fleet_status
 
     parser = sub_parser(
@@ -88,18 +95,16 @@ def _fleet(argv: list[str]) -> int:
                         help="a state dir, glob, snapshot archive or gateway URL, optionally "
                         "prefixed with labels as key=value,...@MEMBER")
     parser.add_argument("--min-pass-fraction", type=_fraction, default=1.0, metavar="F",
-                        help="share of members that must pass, 0 to 1 (default 1: all)")
+                        help="share of members that must pass, 0 to 1 (default %(default)s: all)")
     parser.add_argument("--require", action="append", default=[], metavar="KEY=VALUE",
                         help="every member labelled KEY=VALUE must pass, and one must exist "
                         "(repeatable; default none)")
-    parser.add_argument("--deployment-stale-after-ms", type=positive_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
-                        help="a member's last cycle older than this holds it, in ms "
-                        f"(default {DEFAULT_STALE_AFTER_MS}, 24 h)")
+    stale_after_flag(parser)
     parser.add_argument("--timeout-s", type=_seconds, default=5.0, metavar="S",
-                        help="deadline per member in seconds; later holds the fleet (default 5)")
-    parser.add_argument("--max-workers", type=positive_int, default=16, metavar="N",
-                        help="members read at once, 1 to 32 (default 16)")
+                        help="deadline per member in seconds, over 0 and at most 600; "
+                        "later holds the fleet (default %(default)s)")
+    parser.add_argument("--max-workers", type=int_range(1, 32), default=16, metavar="N",
+                        help="members read at once, 1..32 (default %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print the report as one JSON document (default: text)")
     args = parse(parser, argv)

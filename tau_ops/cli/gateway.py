@@ -9,13 +9,14 @@ from pathlib import Path
 
 from tau_ops.cli._base import (
     Subcommand,
+    clock_skew_flag,
     fail,
-    non_negative_int,
     parse,
+    stale_after_flag,
     state_dir_flag,
     sub_parser,
 )
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.health import DEFAULT_CLOCK_SKEW_TOLERANCE_MS, DEFAULT_STALE_AFTER_MS
 
 TRANSPORT_MODES = ("gateway",)
 
@@ -34,7 +35,8 @@ def _bind_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("gateway")
     g.add_argument("--transport-mode", metavar="MODE",
-                   help="'gateway' serves the HTTP gateway for --deployment-state-dir")
+                   help="'gateway' serves the HTTP gateway for --deployment-state-dir "
+                   "(default none)")
     _bind_flag(g)
 
 
@@ -46,10 +48,13 @@ def dispatch(args: argparse.Namespace) -> int | None:
         fail(f"unsupported transport mode {mode!r} (--transport-mode / TAU_TRANSPORT_MODE "
              f"takes {', '.join(TRANSPORT_MODES)})")
     stale = getattr(args, "deployment_stale_after_ms", DEFAULT_STALE_AFTER_MS)
-    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale))
+    skew = getattr(args, "deployment_clock_skew_tolerance_ms", DEFAULT_CLOCK_SKEW_TOLERANCE_MS)
+    return _serve(args.deployment_state_dir, args.gateway_openresponses_bind, int(stale),
+                  int(skew))
 
 
-def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int) -> int:
+def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int,
+           skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS) -> int:
     from tau_ops.gateway import DEFAULT_BIND, BindAddress, parse_bind, serve
 
     bind = parse_bind(bind_text or DEFAULT_BIND)
@@ -67,22 +72,23 @@ def _serve(state_dir: Path, bind_text: str | None, stale_after_ms: int) -> int:
         sys.stderr.write(f"info: {line}\n")  # stderr is line-buffered: one write per request
 
     serve(state_dir=state_dir, bind=bind, auth_token=token, stale_after_ms=stale_after_ms,
-          on_listening=announce, request_log=request_line)
+          skew_tolerance_ms=skew_tolerance_ms, on_listening=announce, request_log=request_line)
     return 0
 
 
 def _gateway_command(argv: list[str]) -> int:
+    """``tau-ops gateway serve``: serve status, health and metrics over HTTP."""
     parser = sub_parser("gateway", "Serve deployment status, health and metrics over HTTP "
-                                   f"(bearer token from {AUTH_TOKEN_ENV} when set).")
-    parser.add_argument("action", choices=["serve"])
+                                   f"(bearer token from {AUTH_TOKEN_ENV} when set). "
+                                   "Actions: serve.")
+    parser.add_argument("action", choices=["serve"], help="serve: run the HTTP gateway")
     state_dir_flag(parser)
     _bind_flag(parser)
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS",
-                        help="a last cycle older than this holds the gate (default 24 h)")
+    stale_after_flag(parser)
+    clock_skew_flag(parser)
     args = parse(parser, argv)
     return _serve(args.deployment_state_dir, args.gateway_openresponses_bind,
-                  args.deployment_stale_after_ms)
+                  args.deployment_stale_after_ms, args.deployment_clock_skew_tolerance_ms)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"gateway": _gateway_command}

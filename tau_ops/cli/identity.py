@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tau_ops.cli._base import Subcommand, fail, parse, print_json, sub_parser
+from tau_ops.cli._base import Subcommand, fail, json_flag, parse, print_json, sub_parser
 from tau_ops.errors import IdentifierError
 from tau_ops.identity import (
     DidReport,
@@ -51,21 +51,23 @@ def _identity_flags(parser: argparse._ActionsContainer, *, aliases: bool) -> Non
     parser.add_argument(*([PREFIX + "entropy-file"] + (["--entropy-file"] if aliases else [])),
                         dest="did_entropy_file", metavar="FILE",
                         help="read the entropy from FILE ('-' = stdin; one trailing newline "
-                        "is removed) so it stays out of the process list (recommended)")
+                        "is removed) so it stays out of the process list (recommended; "
+                        "default none)")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("browser DID bootstrap (KAMN)")
     g.add_argument(PREFIX + "init", dest="did_init", action="store_true",
-                   help="derive a browser/edge DID and persist its payload")
+                   help="derive a browser/edge DID and persist its payload (default false)")
     _identity_flags(g, aliases=False)
     g.add_argument(PREFIX + "output", dest="did_output", type=Path, metavar="FILE",
                    help="payload file (default <state dir>/browser-did.json)")
     g.add_argument(PREFIX + "include-private-key", dest="did_include_private_key",
                    action="store_true",
-                   help="also write the private key to the payload (file mode 0600)")
+                   help="also write the private key to the payload, file mode 0600 "
+                   "(default false)")
     g.add_argument(PREFIX + "json", dest="did_json", action="store_true",
-                   help="print the report as one JSON document")
+                   help="print the report as one JSON document (default false: text)")
 
 
 @contextmanager
@@ -141,14 +143,16 @@ def render_report(report: DidReport) -> str:
 
 
 def _sign(argv: list[str]) -> int:
+    """``tau-ops did-sign``: sign a challenge with the key derived from the DID inputs."""
     parser = sub_parser("did-sign", "Sign a challenge with the key derived from the DID inputs.")
     _identity_flags(parser, aliases=True)
     parser.add_argument("--payload", type=Path, metavar="FILE",
                         help="sign with the private key of a payload written with "
-                        f"{PREFIX}include-private-key (instead of the four inputs)")
+                        f"{PREFIX}include-private-key (instead of the four inputs; "
+                        "default none)")
     parser.add_argument("--challenge", required=True, metavar="TEXT",
-                        help="challenge to sign (its UTF-8 bytes)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+                        help="challenge to sign, its UTF-8 bytes (required)")
+    json_flag(parser, "the signature")
     args = parse(parser, argv)
     if args.payload is not None:
         if args.did_entropy is not None or args.did_entropy_file is not None:
@@ -168,17 +172,19 @@ def _sign(argv: list[str]) -> int:
 
 
 def _verify(argv: list[str]) -> int:
+    """``tau-ops did-verify``: check a challenge signature (exit 0 valid, 1 invalid)."""
     parser = sub_parser("did-verify", "Check a challenge signature against a DID "
                         "(exit 0 valid, 1 invalid). did:key resolves locally; "
                         "did:web needs --document.")
-    parser.add_argument("--did", required=True)
+    parser.add_argument("--did", required=True, help="the DID that signed (required)")
     parser.add_argument("--challenge", required=True, metavar="TEXT",
-                        help="the challenge that was signed (its UTF-8 bytes)")
+                        help="the challenge that was signed, its UTF-8 bytes (required)")
     parser.add_argument("--signature", required=True, metavar="SIG",
-                        help="multibase base58btc signature (z...)")
+                        help="multibase base58btc signature, z... (required)")
     parser.add_argument("--document", type=Path, metavar="FILE",
-                        help="DID document, or a bootstrap payload holding one (for did:web)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+                        help="DID document, or a bootstrap payload holding one; needed for "
+                        "did:web (default none)")
+    json_flag(parser, "the result")
     args = parse(parser, argv)
     document = load_did_document(args.document) if args.document is not None else None
     valid = verify_signature(did=args.did, challenge=args.challenge.encode("utf-8"),
@@ -191,11 +197,13 @@ def _verify(argv: list[str]) -> int:
 
 
 def _resolve(argv: list[str]) -> int:
+    """``tau-ops did-resolve``: print the DID document of a did:key or of a payload file."""
     parser = sub_parser("did-resolve", "Print the DID document of an Ed25519 did:key, "
                         "or the checked document of a payload or document file.")
-    parser.add_argument("did", nargs="?")
+    parser.add_argument("did", nargs="?", help="an Ed25519 did:key (or give --payload)")
     parser.add_argument("--payload", type=Path, metavar="FILE",
-                        help="a bootstrap payload (either layout) or DID document file")
+                        help="a bootstrap payload (either layout) or DID document file "
+                        "(default none)")
     args = parse(parser, argv)
     if (args.did is None) == (args.payload is None):
         fail("pass a did:key or --payload FILE (one of them)")

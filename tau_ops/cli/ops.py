@@ -8,8 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tau_ops.cli import _base
-from tau_ops.cli._base import Subcommand, kv, non_negative_int, positive_int, print_json
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.cli._base import Subcommand, json_flag, kv, print_json
+from tau_ops.clock import wall_clock_ms
+from tau_ops.timefmt import age_text, iso_utc
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def _render(report: BaseModel) -> str:
 
 
 def demo(argv: list[str]) -> int:
-    """``tau-ops demo``: the deterministic demo, each step shown with its command."""
+    """``tau-ops demo``: run the deterministic deployment demo, showing each step's command."""
     from tau_ops.ops.demo import DEMO_FIXTURE, DEMO_MODULE, DEMO_STATE_DIR, run_demo
     from tau_ops.status import TransportHealthReport
 
@@ -50,8 +51,10 @@ def demo(argv: list[str]) -> int:
     parser.add_argument("--deployment-state-dir", type=Path, default=DEMO_STATE_DIR,
                         metavar="DIR", help="demo state dir, removed first "
                         "(default .tau/demo-deployment)")
-    parser.add_argument("--module", type=Path, default=DEMO_MODULE)
-    parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE)
+    parser.add_argument("--module", type=Path, default=DEMO_MODULE, metavar="WASM",
+                        help="module the demo packages (default %(default)s)")
+    parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE, metavar="FILE",
+                        help="fixture the demo runs (default %(default)s)")
     args = _base.parse(parser, argv)
     steps = run_demo(state_dir=args.deployment_state_dir, module=args.module,
                      fixture=args.fixture)
@@ -67,29 +70,24 @@ def demo(argv: list[str]) -> int:
 
 
 def _runner_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--deployment-queue-limit", type=positive_int, default=64, metavar="N")
-    parser.add_argument("--deployment-processed-case-cap", type=non_negative_int,
-                        default=10_000, metavar="N")
-    parser.add_argument("--deployment-retry-max-attempts", type=positive_int, default=4,
-                        metavar="N")
-    parser.add_argument("--deployment-retry-base-delay-ms", type=non_negative_int, default=0,
-                        metavar="MS")
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS")
+    _base.runner_flags(parser)
+    _base.stale_after_flag(parser)
+    _base.clock_skew_flag(parser)
 
 
 def gate(argv: list[str]) -> int:
-    """``tau-ops gate``: pass (exit 0) or hold (exit 1), with evidence on disk."""
+    """``tau-ops gate``: decide promotion, pass (exit 0) or hold (exit 1), with evidence."""
     from tau_ops.ops.gate import DEFAULT_EVIDENCE_ROOT, promotion_gate
 
     parser = _base.sub_parser("gate", "Decide whether promotion may continue, with evidence.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--fixture", type=Path, action="append", default=[],
-                        help="fixture to run; repeat to promote step by step")
+    parser.add_argument("--fixture", type=Path, action="append", default=[], metavar="FILE",
+                        help="fixture to run; repeat to promote step by step (default none: "
+                        "judge the last recorded cycle)")
     _runner_flags(parser)
     parser.add_argument("--evidence-dir", type=Path, default=DEFAULT_EVIDENCE_ROOT,
-                        help="evidence root (default .tau/reports/operator-readiness)")
-    parser.add_argument("--json", action="store_true")
+                        metavar="DIR", help="evidence root (default %(default)s)")
+    json_flag(parser, "the verdict")
     args = _base.parse(parser, argv)
     verdict = promotion_gate(
         state_dir=args.deployment_state_dir, fixtures=args.fixture,
@@ -97,32 +95,41 @@ def gate(argv: list[str]) -> int:
         processed_case_cap=args.deployment_processed_case_cap,
         retry_max_attempts=args.deployment_retry_max_attempts,
         retry_base_delay_ms=args.deployment_retry_base_delay_ms,
-        stale_after_ms=args.deployment_stale_after_ms, evidence_root=args.evidence_dir)
+        stale_after_ms=args.deployment_stale_after_ms,
+        skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms,
+        evidence_root=args.evidence_dir)
     if args.json:
         print_json(verdict)
     else:
         for step in verdict.steps:
             fields = " ".join(f"{k}={kv(v)}" for k, v in step.monitored.items())
             print(f"gate step {step.index}/{verdict.steps_planned}: verdict={step.verdict} "
+                  f"rollout_gate_reasons={kv(step.rollout_gate_reasons)} "
                   f"fixture={step.fixture or '(last cycle)'} {fields}")
             for reason in step.reasons:
                 print(f"  reason: {reason}")
-        print(f"promotion gate: verdict={verdict.verdict} steps={len(verdict.steps)}/"
-              f"{verdict.steps_planned} evidence={verdict.evidence_dir}")
+        print(f"promotion gate: verdict={verdict.verdict} "
+              f"rollout_gate_reasons={kv(verdict.rollout_gate_reasons)} "
+              f"steps={len(verdict.steps)}/{verdict.steps_planned} "
+              f"evidence={verdict.evidence_dir}")
+        print(f"recommendation: {verdict.recommendation}")
     return 0 if verdict.verdict == "pass" else 1
 
 
 def snapshot(argv: list[str]) -> int:
-    """``tau-ops snapshot``: archive the state dir, or ``--verify`` an archive."""
+    """``tau-ops snapshot``: archive the state dir for incident analysis, or verify one."""
     from tau_ops.ops.snapshot import create_snapshot, verify_snapshot
 
     parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--output", type=Path, help="archive path (default beside the state dir)")
+    parser.add_argument("--output", type=Path, metavar="ARCHIVE",
+                        help="archive path (default beside the state dir)")
     parser.add_argument("--verify", type=Path, metavar="ARCHIVE",
-                        help="re-check an archive's hashes instead of creating one")
-    parser.add_argument("--manifest", type=Path, help="with --verify: the sidecar manifest")
-    parser.add_argument("--json", action="store_true")
+                        help="re-check an archive's hashes instead of creating one "
+                        "(default none)")
+    parser.add_argument("--manifest", type=Path, metavar="FILE",
+                        help="with --verify: the sidecar manifest (default beside the archive)")
+    json_flag(parser, "the report")
     args = _base.parse(parser, argv)
     if args.verify is not None:
         checked = verify_snapshot(args.verify, manifest=args.manifest)
@@ -144,14 +151,17 @@ def snapshot(argv: list[str]) -> int:
 
 
 def runner(argv: list[str]) -> int:
-    """``tau-ops runner pause|resume|status``: the switch scheduled runners obey."""
+    """``tau-ops runner``: pause, resume or show the switch scheduled runners obey."""
     from tau_ops.ops.pause import pause_runner, pause_status, resume_runner
 
-    parser = _base.sub_parser("runner", "Pause or resume the deployment runner.")
-    parser.add_argument("action", choices=["pause", "resume", "status"])
+    parser = _base.sub_parser("runner", "Pause or resume the deployment runner "
+                              "(actions: pause, resume, status).")
+    parser.add_argument("action", choices=["pause", "resume", "status"],
+                        help="pause, resume, or show the pause status")
     _base.state_dir_flag(parser)
-    parser.add_argument("--reason", default="", help="why (recorded in the marker)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--reason", default="", metavar="TEXT",
+                        help="with pause: why, recorded in the marker (default empty)")
+    json_flag(parser, "the runner status")
     args = _base.parse(parser, argv)
     if args.action == "pause":
         status = pause_runner(args.deployment_state_dir, reason=args.reason)
@@ -169,28 +179,32 @@ def runner(argv: list[str]) -> int:
 
 
 def diagnose(argv: list[str]) -> int:
-    """``tau-ops diagnose``: every troubleshooting symptom present, action and evidence."""
+    """``tau-ops diagnose``: list troubleshooting symptoms present, with action and evidence."""
     from tau_ops.ops.diagnosis import diagnose as run
 
     parser = _base.sub_parser("diagnose", "Map state and events onto the troubleshooting table.")
     _base.state_dir_flag(parser)
-    parser.add_argument("--deployment-stale-after-ms", type=non_negative_int,
-                        default=DEFAULT_STALE_AFTER_MS, metavar="MS")
-    parser.add_argument("--json", action="store_true")
+    _base.stale_after_flag(parser)
+    _base.clock_skew_flag(parser)
+    json_flag(parser, "the diagnosis")
     args = _base.parse(parser, argv)
-    report = run(args.deployment_state_dir, stale_after_ms=args.deployment_stale_after_ms)
+    report = run(args.deployment_state_dir, stale_after_ms=args.deployment_stale_after_ms,
+                 skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms)
     if args.json:
         print_json(report)
         return 0
     print(f"diagnosis: health={report.health_state} rollout_gate={report.rollout_gate} "
+          f"rollout_gate_reasons={kv(report.rollout_gate_reasons)} "
           f"failure_streak={report.failure_streak} queue_depth={report.queue_depth} "
           f"symptoms={len(report.findings)}")
     for finding in report.findings:
         print(f"- symptom: {finding.symptom} ({finding.detail})")
         print(f"  action: {finding.action}")
         if finding.cycles:
+            latest = finding.cycles[-1].timestamp_unix_ms
             stamps = ",".join(str(c.timestamp_unix_ms) for c in finding.cycles[-5:])
-            print(f"  cycles: {len(finding.cycles)} (latest at unix ms {stamps})")
+            print(f"  cycles: {len(finding.cycles)} (latest {iso_utc(latest)}, "
+                  f"{age_text(latest, wall_clock_ms())}; unix ms {stamps})")
         for case in finding.cases[:10]:
             print(f"  case: {case.blueprint_id}/{case.case_id} {case.outcome} "
                   f"{case.status_code} {case.error_code or ''} {case.reason or ''}".rstrip())

@@ -74,6 +74,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _schema(argv: list[str]) -> int:
+    """``tau-ops schema``: print the JSON Schema of a file format (fixture, state, ...)."""
     parser = sub_parser(
         "schema", "Print the JSON Schema of a file format (generated from tau-ops's models)."
     )

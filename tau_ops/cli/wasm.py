@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from tau_ops.cli._base import (
     Subcommand,
+    int_range,
+    json_flag,
     kv,
     parse,
-    positive_int,
     print_json,
     state_dir_flag,
     sub_parser,
@@ -29,6 +30,9 @@ DEFAULT_FUEL = 50_000_000
 DEFAULT_MEMORY_MIB = 64
 DEFAULT_PROBE_TIMEOUT_S = 60
 RUNTIME_PROFILES = ("channel_automation_wasi", "wasm_wasi")
+FUEL_RANGE = (1, 10_000_000_000)
+MEMORY_MIB_RANGE = (1, 4096)  # wasm32 addresses at most 4 GiB
+PROBE_TIMEOUT_S_RANGE = (1, 600)
 
 
 def runtime_profile_arg(text: str) -> str:
@@ -43,20 +47,20 @@ def runtime_profile_arg(text: str) -> str:
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("wasm deliverables")
     g.add_argument("--deployment-wasm-package-module", type=Path, metavar="MODULE",
-                   help="package this .wasm module (core module or component)")
+                   help="package this .wasm module, core module or component (default none)")
     g.add_argument("--deployment-wasm-package-blueprint-id", default=DEFAULT_BLUEPRINT_ID,
                    metavar="ID", help=f"blueprint id (default {DEFAULT_BLUEPRINT_ID})")
     g.add_argument("--deployment-wasm-package-runtime-profile", type=runtime_profile_arg,
                    default=DEFAULT_RUNTIME_PROFILE, metavar="PROFILE",
-                   help="wasm-wasi (default) or channel-automation-wasi")
+                   help="wasm-wasi or channel-automation-wasi (default %(default)s)")
     g.add_argument("--deployment-wasm-package-output-dir", type=Path, metavar="DIR",
                    help="artifact root (default <state dir>/wasm-artifacts)")
     g.add_argument("--deployment-wasm-package-json", action="store_true",
-                   help="print the package report as one JSON document")
+                   help="print the package report as one JSON document (default false: text)")
     g.add_argument("--deployment-wasm-inspect-manifest", type=Path, metavar="MANIFEST",
-                   help="re-verify a packaged manifest and its artifact")
+                   help="re-verify a packaged manifest and its artifact (default none)")
     g.add_argument("--deployment-wasm-inspect-json", action="store_true",
-                   help="print the inspect report as one JSON document")
+                   help="print the inspect report as one JSON document (default false: text)")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -196,27 +200,36 @@ def render_smoke(report: SmokeReport) -> str:
 
 
 def _smoke(argv: list[str]) -> int:
+    """``tau-ops wasm-smoke``: run WASM modules in a sandbox, then probe edge runtimes."""
     parser = sub_parser("wasm-smoke", "Compile and run WASM modules in a sandbox, then probe "
                         "edge runtimes. Without --module, smoke every packaged deliverable.")
     state_dir_flag(parser)
     parser.add_argument("--module", type=Path, action="append", default=[], metavar="WASM",
-                        help="smoke this module (repeatable)")
+                        help="smoke this module (repeatable; default none: every packaged "
+                        "deliverable)")
     parser.add_argument("--expect-stopped", type=Path, action="append", default=[],
-                        metavar="WASM", help="a runaway module the sandbox must stop (repeatable)")
+                        metavar="WASM", help="a runaway module the sandbox must stop "
+                        "(repeatable; default none)")
     parser.add_argument("--deliverables", action="store_true",
-                        help="also smoke every packaged deliverable when modules are given")
-    parser.add_argument("--fuel", type=positive_int, default=DEFAULT_FUEL, metavar="N",
-                        help=f"fuel budget per module (default {DEFAULT_FUEL})")
-    parser.add_argument("--memory-mib", type=positive_int,
+                        help="also smoke every packaged deliverable when modules are given "
+                        "(default false)")
+    parser.add_argument("--fuel", type=int_range(*FUEL_RANGE), default=DEFAULT_FUEL,
+                        metavar="N", help="fuel budget per module in wasmtime fuel units, "
+                        "{}..{} (default %(default)s)".format(*FUEL_RANGE))
+    parser.add_argument("--memory-mib", type=int_range(*MEMORY_MIB_RANGE, "MiB"),
                         default=DEFAULT_MEMORY_MIB, metavar="MIB",
-                        help="linear memory cap per module")
+                        help="linear memory cap per module in MiB, {}..{} "
+                        "(default %(default)s)".format(*MEMORY_MIB_RANGE))
     parser.add_argument("--preopen-dir", type=Path, action="append", default=[], metavar="DIR",
-                        help="grant the module read-only access to DIR (repeatable)")
+                        help="grant the module read-only access to DIR (repeatable; "
+                        "default none)")
     parser.add_argument("--no-edge-probes", action="store_true",
-                        help="skip the node/deno/wrangler probes")
-    parser.add_argument("--probe-timeout-s", type=positive_int,
-                        default=DEFAULT_PROBE_TIMEOUT_S, metavar="S")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+                        help="skip the node/deno/wrangler probes (default false)")
+    parser.add_argument("--probe-timeout-s", type=int_range(*PROBE_TIMEOUT_S_RANGE, "s"),
+                        default=DEFAULT_PROBE_TIMEOUT_S, metavar="S",
+                        help="time limit of each edge probe in seconds, {}..{} "
+                        "(default %(default)s)".format(*PROBE_TIMEOUT_S_RANGE))
+    json_flag(parser, "the smoke report")
     args = parse(parser, argv)
     from tau_ops.wasm.smoke import SandboxPolicy, smoke_run
 

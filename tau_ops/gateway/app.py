@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,7 +25,7 @@ from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import StateError, UsageError
 from tau_ops.gateway.bind import AUTH_TOKEN_ENV
 from tau_ops.gateway.cache import StatusCache, fresh_error
-from tau_ops.gateway.documents import gateway_status
+from tau_ops.gateway.documents import gateway_status, unavailable_body
 from tau_ops.gateway.metrics import MetricsCache
 from tau_ops.status import (
     DeploymentStatusReport,
@@ -117,6 +118,7 @@ def create_app(
     state_dir: Path | str,
     auth_token: str | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
     clock: Clock = wall_clock_ms,
     request_log: RequestLog | None = None,
 ) -> Starlette:
@@ -128,10 +130,12 @@ def create_app(
 
     The files are checked (three ``stat`` calls) at most once per millisecond
     and re-read only when they changed; freshness is judged on every request.
-    A missing ``state.json`` (no cycle recorded yet) or a corrupt one makes the
-    three status documents answer 503 with a JSON error; ``/metrics`` still
-    answers 200 and says so in ``tau_state_valid`` and
-    ``tau_state_exists``.
+    A missing ``state.json`` (no cycle recorded yet) or a corrupt or
+    impossible one makes the three status documents answer 503 with a JSON
+    error carrying the gate decision (``rollout_gate`` hold and
+    ``rollout_gate_reasons``); ``/metrics`` still answers 200 and says so in
+    ``tau_state_valid`` and ``tau_state_exists``. ``/transport/health``
+    answers the CLI's ``--transport-health-json`` document: a list of one row.
     """
     if auth_token is not None and (
         not auth_token or any(not (33 <= ord(c) <= 126) for c in auth_token)
@@ -157,38 +161,50 @@ def create_app(
             raise _MissingState(value)
         return value
 
-    rendered: dict[Callable[[StatusInputs, int], BaseModel], tuple[StatusInputs, int, bytes]] = {}
+    Document = BaseModel | list[BaseModel]
+    rendered: dict[Callable[[StatusInputs, int], Document], tuple[StatusInputs, int, bytes]] = {}
 
-    async def status_response(render: Callable[[StatusInputs, int], BaseModel]) -> Response:
+    def encode(document: Document) -> bytes:
+        if isinstance(document, list):
+            return json.dumps([d.model_dump(mode="json") for d in document]).encode()
+        return document.model_dump_json().encode()
+
+    async def status_response(render: Callable[[StatusInputs, int], Document]) -> Response:
+        options = {"now_ms": clock(), "stale_after_ms": stale_after_ms,
+                   "skew_tolerance_ms": skew_tolerance_ms}
         try:
             value = await inputs()
         except StateError as exc:
-            return _error(503, "state_corrupt", str(exc), state_dir=str(cache.state_dir),
-                          rollout_gate="hold")
+            return JSONResponse(unavailable_body(
+                "state_corrupt", str(exc), cache.state_dir, invalid=str(exc), **options),
+                status_code=503)
         except _MissingState:
-            return _error(
-                503, "state_missing",
+            return JSONResponse(unavailable_body(
+                "state_missing",
                 f"no state.json in {cache.state_dir}: no deployment cycle recorded yet; "
                 "run tau-ops --deployment-contract-runner once",
-                state_dir=str(cache.state_dir), rollout_gate="hold")
-        now = clock()
+                cache.state_dir, invalid=None, **options), status_code=503)
+        now = options["now_ms"]
         last = rendered.get(render)
         if last is not None and last[0] is value and last[1] == now:
             body = last[2]  # same inputs, same millisecond: the same document
         else:
-            body = render(value, now).model_dump_json().encode()
+            body = encode(render(value, now))
             rendered[render] = (value, now, body)
         return Response(body, media_type="application/json")
 
-    def gateway_doc(value: StatusInputs, now: int) -> BaseModel:
-        report = deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+    def gateway_doc(value: StatusInputs, now: int) -> Document:
+        report = deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms,
+                                      skew_tolerance_ms=skew_tolerance_ms)
         return gateway_status(report, now_ms=now)
 
-    def deployment_doc(value: StatusInputs, now: int) -> BaseModel:
-        return deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+    def deployment_doc(value: StatusInputs, now: int) -> Document:
+        return deployment_status_at(value, now_ms=now, stale_after_ms=stale_after_ms,
+                                    skew_tolerance_ms=skew_tolerance_ms)
 
-    def transport_doc(value: StatusInputs, now: int) -> BaseModel:
-        return transport_health_at(value, now_ms=now, stale_after_ms=stale_after_ms)
+    def transport_doc(value: StatusInputs, now: int) -> Document:
+        return [transport_health_at(value, now_ms=now, stale_after_ms=stale_after_ms,
+                                    skew_tolerance_ms=skew_tolerance_ms)]
 
     async def gateway_endpoint(request: Request) -> Response:
         return await status_response(gateway_doc)
@@ -206,14 +222,16 @@ def create_app(
         source: object = None
         try:
             source = value = await inputs()
-            report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms)
+            report = deployment_status_at(value, now_ms=clock(), stale_after_ms=stale_after_ms,
+                                          skew_tolerance_ms=skew_tolerance_ms)
             exists = True
         except StateError:
             report, exists = None, True
         except _MissingState as missing:
             source = missing.inputs
             report = deployment_status_at(missing.inputs, now_ms=clock(),
-                                          stale_after_ms=stale_after_ms)
+                                          stale_after_ms=stale_after_ms,
+                                          skew_tolerance_ms=skew_tolerance_ms)
             exists = False
         body, content_type = metrics.render(report, state_exists=exists, inputs=source,
                                             accept=request.headers.get("accept", ""))

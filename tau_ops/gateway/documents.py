@@ -1,41 +1,39 @@
-"""The gateway's own status document: the essentials of a deployment status, the full one inside."""
+"""The gateway's documents: its own status, the seed-shaped reports, and its 503 error bodies."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+from typing import Any
 
-from tau_ops.status import DeploymentStatusReport
+from pydantic import BaseModel
+
+from tau_ops import health
+from tau_ops.status import DeploymentStatusReport, read_pause
 
 
 class GatewayStatus(BaseModel):
-    """``GET /gateway/status``: the essentials on top, the full deployment status inside.
+    """``GET /gateway/status``: the essentials on top, the full deployment status inside."""
 
-    Examples
-    --------
-    >>> import tempfile
-    >>> from tau_ops import deployment_status
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     document = gateway_status(deployment_status(tmp, now_ms=1_000), now_ms=1_000)
-    >>> document.service, document.rollout_gate, document.generated_unix_ms
-    ('tau-ops-gateway', 'hold', 1000)
-    """
-
-    service: str = Field(description="always tau-ops-gateway")
-    health_state: str = Field(description="healthy, degraded or failing")
-    health_reason: str = Field(description="one-line reason for the health state")
-    recommendation: str = Field(description="what the operator should do next")
-    rollout_gate: str = Field(description="pass or hold")
-    reason_codes: list[str] = Field(description="reason codes of the last cycle")
-    updated_unix_ms: int = Field(description="when the last cycle ended (Unix ms)")
-    state_age_ms: int = Field(description="age of the state when served (ms)")
-    stale_after_ms: int = Field(description="age from which the state counts as stale (ms)")
-    stale: bool = Field(description="whether the state is stale")
-    failure_streak: int = Field(description="consecutive cycles with failed cases")
-    queue_depth: int = Field(description="cases left in the backlog (cases)")
-    rollout_count: int = Field(description="rollouts recorded in the state")
-    cycle_reports: int = Field(description="cycle reports recorded in the state")
-    generated_unix_ms: int = Field(description="when this document was made (Unix ms)")
-    deployment: DeploymentStatusReport = Field(description="the full deployment status")
+    service: str
+    health_state: str
+    health_reason: str
+    recommendation: str
+    rollout_gate: str
+    rollout_gate_reasons: list[str]
+    rollout_gate_reason: str
+    reason_codes: list[str]
+    updated_unix_ms: int
+    updated_utc: str | None
+    state_age_ms: int
+    stale_after_ms: int
+    stale: bool
+    runner_paused: bool
+    failure_streak: int
+    queue_depth: int
+    rollout_count: int
+    cycle_reports: int
+    generated_unix_ms: int
+    deployment: DeploymentStatusReport
 
 
 def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewayStatus:
@@ -44,24 +42,15 @@ def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewaySta
     Parameters
     ----------
     report : DeploymentStatusReport
-        What :func:`tau_ops.deployment_status` returned for the state dir.
+        The deployment status judged at ``now_ms``.
     now_ms : int
-        When the document is made, Unix epoch milliseconds (ms).
+        When the document is generated, unix ms.
 
     Returns
     -------
     GatewayStatus
-        The essentials copied from ``report`` (``reason_codes`` is its
-        ``last_reason_codes``) and ``report`` itself as ``deployment``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from tau_ops import deployment_status
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     document = gateway_status(deployment_status(tmp, now_ms=1_000), now_ms=1_000)
-    >>> document.service, document.rollout_gate, document.generated_unix_ms
-    ('tau-ops-gateway', 'hold', 1000)
+        The gate decision's fields copied from ``report`` (never re-judged)
+        and the whole report under ``deployment``.
     """
     return GatewayStatus(
         service="tau-ops-gateway",
@@ -69,11 +58,15 @@ def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewaySta
         health_reason=report.health_reason,
         recommendation=report.recommendation,
         rollout_gate=report.rollout_gate,
+        rollout_gate_reasons=report.rollout_gate_reasons,
+        rollout_gate_reason=report.rollout_gate_reason,
         reason_codes=report.last_reason_codes,
         updated_unix_ms=report.updated_unix_ms,
+        updated_utc=report.updated_utc,
         state_age_ms=report.state_age_ms,
         stale_after_ms=report.stale_after_ms,
         stale=report.stale,
+        runner_paused=report.runner_paused,
         failure_streak=report.failure_streak,
         queue_depth=report.queue_depth,
         rollout_count=report.rollout_count,
@@ -81,3 +74,26 @@ def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewaySta
         generated_unix_ms=now_ms,
         deployment=report,
     )
+
+
+def unavailable_body(
+    code: str, message: str, state_dir: Path, *, now_ms: int, stale_after_ms: int,
+    skew_tolerance_ms: int, invalid: str | None,
+) -> dict[str, Any]:
+    """The JSON body of a 503 (no state yet, or a state that cannot be trusted).
+
+    The gate fields come from :func:`tau_ops.health.gate_decision`, like every
+    other surface: ``no_cycle`` or ``invalid_state``, plus ``runner_paused``
+    when the pause marker is present.
+    """
+    decision = health.gate_decision(None, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                    skew_tolerance_ms=skew_tolerance_ms,
+                                    pause=read_pause(state_dir), invalid=invalid)
+    return {
+        "error": code, "message": message, "state_dir": str(state_dir),
+        "rollout_gate": decision.rollout_gate,
+        "rollout_gate_reasons": decision.rollout_gate_reasons,
+        "rollout_gate_reason": decision.reason,
+        "recommendation": decision.recommendation,
+        "runner_paused": decision.runner_paused,
+    }

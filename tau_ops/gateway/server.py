@@ -71,6 +71,7 @@ def serve(
     bind: BindAddress,
     auth_token: str | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
     on_listening: Callable[[BindAddress], None] | None = None,
     clock: Clock = wall_clock_ms,
     request_log: RequestLog | None = None,
@@ -83,7 +84,8 @@ def serve(
     address cannot be bound.
     """
     app = create_app(state_dir=state_dir, auth_token=auth_token,
-                     stale_after_ms=stale_after_ms, clock=clock, request_log=request_log)
+                     stale_after_ms=stale_after_ms, skew_tolerance_ms=skew_tolerance_ms,
+                     clock=clock, request_log=request_log)
     serve_asgi(app, bind=bind, on_listening=on_listening, backlog=backlog)
 
 

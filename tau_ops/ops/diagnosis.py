@@ -19,6 +19,7 @@ from tau_ops.events import read_event_file
 from tau_ops.state import StatePaths
 from tau_ops.status import DeploymentStatusReport, deployment_status
 from tau_ops.storage import read_jsonl, rotated_files
+from tau_ops.timefmt import plural
 
 
 class CycleEvidence(BaseModel):
@@ -59,6 +60,9 @@ class Diagnosis(BaseModel):
     health_state: str
     health_reason: str
     rollout_gate: str
+    rollout_gate_reasons: list[str]
+    rollout_gate_reason: str
+    recommendation: str
     failure_streak: int
     queue_depth: int
     stale: bool
@@ -124,11 +128,34 @@ def diagnose(
     *,
     now_ms: int | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> Diagnosis:
-    """Report every troubleshooting symptom of the runbook that holds for this state dir."""
+    """Report every troubleshooting symptom of the runbook that holds for this state dir.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir (read only).
+    now_ms : int, optional
+        The time to judge at, unix ms (default: the wall clock).
+    stale_after_ms, skew_tolerance_ms : int
+        Freshness limit and clock-skew tolerance, milliseconds (as for the gate).
+
+    Returns
+    -------
+    Diagnosis
+        The gate decision (``rollout_gate_reasons``) and one finding per
+        symptom present, each with its runbook action and evidence.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` is corrupt or holds impossible health values.
+    """
     state_dir = Path(state_dir)
     now = wall_clock_ms() if now_ms is None else now_ms
-    status = deployment_status(state_dir, now_ms=now, stale_after_ms=stale_after_ms)
+    status = deployment_status(state_dir, now_ms=now, stale_after_ms=stale_after_ms,
+                               skew_tolerance_ms=skew_tolerance_ms)
     events = _events(state_dir)
     last = events[-1]["reason_codes"] if events else []
     findings: list[Finding] = []
@@ -149,7 +176,7 @@ def diagnose(
             findings.append(Finding(
                 symptom=symptom, reason_code=code, action=health.ACTIONS[code],
                 detail=f"health {status.health_state} with {code} in the last cycle "
-                       f"({len(cycles)} consecutive cycle(s))",
+                       f"({plural(len(cycles), 'consecutive cycle')})",
                 cycles=cycles,
                 cases=_cases(state_dir, outcome, {cycles[-1].timestamp_unix_ms}),
             ))
@@ -157,24 +184,51 @@ def diagnose(
     return Diagnosis(
         state_dir=str(state_dir), health_state=status.health_state,
         health_reason=status.health_reason, rollout_gate=status.rollout_gate,
-        failure_streak=status.failure_streak, queue_depth=status.queue_depth,
+        rollout_gate_reasons=status.rollout_gate_reasons,
+        rollout_gate_reason=status.rollout_gate_reason,
+        recommendation=status.recommendation, failure_streak=status.failure_streak,
+        queue_depth=status.queue_depth,
         stale=status.stale, healthy=not findings, findings=findings,
     )
 
 
+# gate reason -> (symptom, action key); health_* reasons are the runbook's own symptoms above
+GATE_SYMPTOMS = {
+    "no_cycle": ("no_cycle_hold", "no_cycle"),
+    "runner_paused": ("runner_paused_hold", "runner_paused"),
+    "clock_skew": ("clock_skew_hold", "clock_skew"),
+    "stale_state": ("stale_hold", "stale"),
+}
+
+
 def _gate_findings(status: DeploymentStatusReport, events: list[dict[str, Any]]) -> list[Finding]:
     findings: list[Finding] = []
-    if status.rollout_gate == "hold" and status.stale:
-        detail = (f"last cycle is {status.state_age_ms} ms old (> {status.stale_after_ms} ms)"
-                  if status.state_exists else "no deployment cycle recorded yet")
-        findings.append(Finding(symptom="stale_hold", reason_code=None,
-                                action=health.ACTIONS["stale"], detail=detail,
-                                cycles=[], cases=[]))
+    for code in status.rollout_gate_reasons:
+        if code not in GATE_SYMPTOMS:
+            continue
+        symptom, action = GATE_SYMPTOMS[code]
+        findings.append(Finding(symptom=symptom, reason_code=None, action=health.ACTIONS[action],
+                                detail=_gate_detail(status, code), cycles=[], cases=[]))
     if status.queue_depth > 0:
         findings.append(Finding(
             symptom="queue_depth_nonzero", reason_code="queue_backpressure_applied",
             action=health.ACTIONS["queue_backpressure_applied"],
-            detail=f"queue_depth={status.queue_depth} case(s) left in backlog",
+            detail=f"queue_depth={status.queue_depth}: {plural(status.queue_depth, 'case')} "
+                   "left in backlog",
             cycles=_cycles_with(events, "queue_backpressure_applied"), cases=[],
         ))
     return findings
+
+
+def _gate_detail(status: DeploymentStatusReport, code: str) -> str:
+    if code == "no_cycle":
+        return "no deployment cycle recorded yet"
+    if code == "runner_paused" and status.pause is not None:
+        pause = status.pause
+        return (f"runner paused by {pause.paused_by or 'unknown'} at "
+                f"{pause.paused_utc or 'unknown time'}: {pause.reason or 'no reason given'}")
+    if code == "clock_skew":
+        return (f"last cycle at {status.updated_utc} is {status.clock_skew_ms} ms ahead of this "
+                f"clock (tolerance {status.clock_skew_tolerance_ms} ms)")
+    return (f"last cycle at {status.updated_utc} is {status.state_age_ms} ms old "
+            f"(> {status.stale_after_ms} ms)")

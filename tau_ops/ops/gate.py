@@ -20,11 +20,22 @@ from pydantic import BaseModel
 from tau_ops import storage
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
 from tau_ops.contract import load_fixture
-from tau_ops.errors import ContractViolation, ManifestError, RunnerPaused
-from tau_ops.health import DEFAULT_STALE_AFTER_MS
+from tau_ops.errors import ContractViolation, ManifestError, RunnerPaused, StateError
+from tau_ops.health import (
+    DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+    DEFAULT_STALE_AFTER_MS,
+    GateDecision,
+    gate_decision,
+)
 from tau_ops.runner import RunnerConfig, run_cycle
 from tau_ops.state import read_state
-from tau_ops.status import deployment_status_at, read_status_inputs, transport_health_at
+from tau_ops.status import (
+    decide,
+    deployment_status_at,
+    read_pause,
+    read_status_inputs,
+    transport_health_at,
+)
 
 DEFAULT_EVIDENCE_ROOT = Path(".tau/reports/operator-readiness")
 MONITORED = ("failure_streak", "last_cycle_failed", "queue_depth", "rollout_gate",
@@ -47,7 +58,9 @@ class GateStep(BaseModel):
     index: int
     fixture: str | None
     verdict: Literal["pass", "hold"]
+    rollout_gate_reasons: list[str]
     reasons: list[str]
+    recommendation: str
     monitored: dict[str, Any]
     health_state: str
     deliverables: list[DeliverableCheck]
@@ -66,7 +79,9 @@ class GateVerdict(BaseModel):
     """``tau-ops gate``: the decision, why, the steps taken and where the evidence is."""
 
     verdict: Literal["pass", "hold"]
+    rollout_gate_reasons: list[str]
     reasons: list[str]
+    recommendation: str
     state_dir: str
     steps: list[GateStep]
     steps_planned: int
@@ -125,6 +140,32 @@ def verify_deliverables(state_dir: Path) -> list[DeliverableCheck]:
     return checks
 
 
+def _judge(state_dir: Path, evidence: _Evidence, tag: str, *, now_ms: int, stale_after_ms: int,
+           skew_tolerance_ms: int) -> tuple[GateDecision, dict[str, Any]]:
+    """Read the state dir once, record both reports as evidence, and decide the gate.
+
+    A state that cannot be read (corrupt, or impossible health values) is
+    judged by the same :func:`tau_ops.health.gate_decision`, as ``invalid_state``.
+    """
+    try:
+        inputs = read_status_inputs(state_dir)  # one read of state and events for both reports
+    except StateError as exc:
+        decision = gate_decision(None, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                 skew_tolerance_ms=skew_tolerance_ms,
+                                 pause=read_pause(state_dir), invalid=str(exc))
+        evidence.add_json(f"{tag}-state-error.json", {
+            "error": str(exc), "rollout_gate": decision.rollout_gate,
+            "rollout_gate_reasons": decision.rollout_gate_reasons})
+        return decision, {name: None for name in MONITORED}
+    options: dict[str, int] = {"now_ms": now_ms, "stale_after_ms": stale_after_ms,
+                               "skew_tolerance_ms": skew_tolerance_ms}
+    health = transport_health_at(inputs, **options)
+    status = deployment_status_at(inputs, **options)
+    evidence.add_json(f"{tag}-transport-health.json", health.model_dump(mode="json"))
+    evidence.add_json(f"{tag}-deployment-status.json", status.model_dump(mode="json"))
+    return decide(inputs, **options), {name: getattr(status, name) for name in MONITORED}
+
+
 def promotion_gate(
     *,
     state_dir: Path | str,
@@ -134,6 +175,7 @@ def promotion_gate(
     retry_max_attempts: int = 4,
     retry_base_delay_ms: int = 0,
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS,
+    skew_tolerance_ms: int = DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
     evidence_root: Path | str = DEFAULT_EVIDENCE_ROOT,
     clock: Clock = wall_clock_ms,
     sleeper: Sleeper = real_sleep,
@@ -162,39 +204,36 @@ def promotion_gate(
                 evidence.add_json(f"{tag}-cycle.json", cycle)
             except (ContractViolation, RunnerPaused) as exc:
                 reasons.append(str(exc))
-        deliverables = verify_deliverables(state_dir)
+        try:
+            deliverables = verify_deliverables(state_dir)
+        except StateError:
+            deliverables = []  # an unreadable state is judged (invalid_state) just below
         evidence.add_json(f"{tag}-wasm-deliverables.json",
                           [d.model_dump(mode="json") for d in deliverables])
-        now = clock()
-        inputs = read_status_inputs(state_dir)  # one read of state and events for both reports
-        health = transport_health_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)
-        status = deployment_status_at(inputs, now_ms=now, stale_after_ms=stale_after_ms)
-        evidence.add_json(f"{tag}-transport-health.json", health.model_dump(mode="json"))
-        evidence.add_json(f"{tag}-deployment-status.json", status.model_dump(mode="json"))
-        if health.health_state != "healthy":
-            reasons.append(f"health is {health.health_state}: {health.health_reason}")
-        if not health.state_exists:
-            reasons.append("no deployment cycle recorded yet")
-        elif health.stale:
-            reasons.append(f"state is stale: last cycle {health.state_age_ms} ms ago "
-                           f"(limit {health.stale_after_ms} ms)")
+        decision, monitored = _judge(state_dir, evidence, tag, now_ms=clock(),
+                                     stale_after_ms=stale_after_ms,
+                                     skew_tolerance_ms=skew_tolerance_ms)
+        if decision.rollout_gate == "hold":
+            reasons.append(decision.reason)
         for check in deliverables:
             if not check.compliant:
                 reasons.append(f"wasm deliverable {check.blueprint_id}/{check.runtime_profile} "
                                f"failed verification: {', '.join(check.reason_codes)}")
-        monitored = {name: getattr(status, name) for name in MONITORED}
         verdict: Literal["pass", "hold"] = "pass" if not reasons else "hold"
-        steps.append(GateStep(index=index, fixture=str(path) if path else None, verdict=verdict,
-                              reasons=reasons, monitored=monitored,
-                              health_state=health.health_state, deliverables=deliverables,
-                              cycle=cycle))
+        steps.append(GateStep(
+            index=index, fixture=str(path) if path else None, verdict=verdict,
+            rollout_gate_reasons=decision.rollout_gate_reasons, reasons=reasons,
+            recommendation=decision.recommendation, monitored=monitored,
+            health_state=decision.health_state, deliverables=deliverables, cycle=cycle))
         if verdict == "hold":
             break
     if (state_dir / "state.json").is_file():
         evidence.add_copy("state.json", state_dir / "state.json")
     final = steps[-1]
     result = GateVerdict(
-        verdict=final.verdict, reasons=final.reasons, state_dir=str(state_dir), steps=steps,
+        verdict=final.verdict, rollout_gate_reasons=final.rollout_gate_reasons,
+        reasons=final.reasons, recommendation=final.recommendation, state_dir=str(state_dir),
+        steps=steps,
         steps_planned=len(plan), evidence_dir=str(evidence.folder),
         summary_path=str(evidence.folder / "summary.json"),
     )

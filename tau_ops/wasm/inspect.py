@@ -203,8 +203,15 @@ def _check_names(found: _Findings, path: Path, m: WasmManifest) -> None:
 
 
 def _check_source(found: _Findings, path: Path, m: WasmManifest) -> None:
-    """The source module, when it is still a readable file, must be the artifact's bytes."""
+    """The source module, when it is still a readable file, must be the artifact's bytes.
+
+    Only an absolute ``source_module_path`` is compared: a relative one was
+    relative to wherever packaging ran, and reading it from here would judge
+    whatever file the current directory happens to hold.
+    """
     source = Path(m.source_module_path)
+    if not source.is_absolute():
+        return
     try:
         data = jsonio.read_bounded(source, max_bytes=jsonio.LIMITS["wasm_module"],
                                    what="source module")

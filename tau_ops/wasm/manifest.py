@@ -54,6 +54,13 @@ class WasmManifest(BaseModel):
     runtime_constraints: RuntimeConstraints = Field(default_factory=_default_constraints)
     observed_import_modules: list[str] = Field(default_factory=list)
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _json_integer(cls, value: object) -> object:
+        if not jsonio.is_json_int(value):  # true == 1 in Python, never in JSON (serde's u32)
+            raise ValueError("must be the JSON integer 1")
+        return value
+
     @field_validator("manifest_kind")
     @classmethod
     def _kind(cls, value: str) -> str:

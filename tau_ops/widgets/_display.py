@@ -38,6 +38,30 @@ def show_health(label: w.HTML, state: str) -> None:
     label.value = badge(state, HEALTH_COLOURS.get(state, "#555"))
 
 
+POSTURE = {  # gate reason -> (badge text, colour) when health alone would look fine
+    "invalid_state": ("invalid state", "#b42318"),
+    "no_cycle": ("no cycle yet", "#555"),
+    "runner_paused": ("runner paused", "#b54708"),
+    "clock_skew": ("clock skew", "#b54708"),
+    "stale_state": ("stale", "#b54708"),
+}
+
+
+def show_posture(label: w.HTML, health_state: str, gate_reasons: Sequence[str]) -> None:
+    """Show health, never as a green "healthy" beside a hold.
+
+    A failing or degraded health shows as such; otherwise, when the gate holds,
+    the first gate reason shows instead (``no cycle yet``, ``runner paused``,
+    ``stale``, ``clock skew``, ``invalid state``), so the badge and the gate agree.
+    """
+    for code in gate_reasons:
+        if code in POSTURE and (code == "invalid_state" or health_state == "healthy"):
+            text, colour = POSTURE[code]
+            label.value = badge(text, colour)
+            return
+    show_health(label, health_state)
+
+
 def codes_html(codes: Sequence[str]) -> str:
     """Reason codes as monospace chips, in their given order."""
     if not codes:

@@ -21,10 +21,11 @@ import ipywidgets as w
 
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
 from tau_ops.contract import load_fixture, parse_fixture
-from tau_ops.errors import NonCompliantModule, TauOpsError, UsageError
+from tau_ops.errors import NonCompliantModule, StateError, TauOpsError, UsageError
+from tau_ops.health import GateDecision, gate_decision
 from tau_ops.models import Fixture
 from tau_ops.runner import CycleReport, RunnerConfig, queue_order, run_cycle
-from tau_ops.status import DeploymentStatusReport, deployment_status
+from tau_ops.status import DeploymentStatusReport, deployment_status, read_pause
 from tau_ops.wasm import PROFILES, InspectReport, PackageReport, inspect_manifest, package_module
 from tau_ops.widgets._display import (
     codes_html,
@@ -33,7 +34,7 @@ from tau_ops.widgets._display import (
     message_html,
     row,
     show_gate,
-    show_health,
+    show_posture,
 )
 
 DEFAULTS = RunnerConfig()
@@ -88,6 +89,8 @@ class RolloutConsole:
         self._fixture: Fixture | None = fixture if isinstance(fixture, Fixture) else None
         self.reports: list[CycleReport] = []
         self.status: DeploymentStatusReport | None = None
+        self.rollout_gate = "hold"
+        self.rollout_gate_reasons: list[str] = []
         self.package_report: PackageReport | None = None
         self.inspect_report: InspectReport | None = None
 
@@ -113,6 +116,7 @@ class RolloutConsole:
 
         self.gate_label = w.HTML()
         self.gate_label.add_class("tau-gate")
+        self.gate_reasons_label = w.HTML()
         self.health_label = w.HTML()
         self.reason_label = w.HTML()
         self.recommendation_label = w.HTML()
@@ -148,6 +152,7 @@ class RolloutConsole:
             self.message,
             w.VBox([
                 row("Rollout gate", self.gate_label),
+                row("Gate reasons", self.gate_reasons_label),
                 row("Health", self.health_label),
                 row("Reason", self.reason_label),
                 row("Action", self.recommendation_label),
@@ -251,25 +256,47 @@ class RolloutConsole:
         return reports
 
     def refresh(self, *, keep_message: bool = False) -> DeploymentStatusReport | None:
-        """Re-read the state dir and show its health, gate and last reason codes."""
+        """Re-read the state dir and show its gate, reasons, health and last reason codes.
+
+        A state that cannot be read (corrupt, impossible values) shows as a
+        hold with ``invalid_state``, decided by the same gate function.
+        """
+        now = self._clock()
         try:
-            status = deployment_status(self.state_dir, now_ms=self._clock())
+            status = deployment_status(self.state_dir, now_ms=now)
+        except StateError as exc:
+            self.status = None
+            self._show(gate_decision(None, now_ms=now, pause=read_pause(self.state_dir),
+                                     invalid=str(exc)), codes=[])
+            self._fail(exc)
+            return None
         except TauOpsError as exc:
             self._fail(exc)
             return None
         self.status = status
-        show_gate(self.gate_label, status.rollout_gate)
-        show_health(self.health_label, status.health_state)
-        self.reason_label.value = esc(status.health_reason)
-        self.recommendation_label.value = esc(status.recommendation)
-        self.failure_streak_label.value = str(status.failure_streak)
-        self.queue_depth_label.value = str(status.queue_depth)
-        self.reason_codes_label.value = codes_html(status.last_reason_codes)
+        self._show(status, codes=status.last_reason_codes)
         if not self.cycles_label.value:
             self.cycles_label.value = "<em>no cycle run here yet</em>"
         if not keep_message:
             self.message.value = ""
         return status
+
+    def _show(self, verdict: DeploymentStatusReport | GateDecision, *, codes: list[str]) -> None:
+        if isinstance(verdict, GateDecision):
+            reason, streak, depth = verdict.reason, "", ""
+        else:
+            reason = verdict.rollout_gate_reason
+            streak, depth = str(verdict.failure_streak), str(verdict.queue_depth)
+        self.rollout_gate = verdict.rollout_gate
+        self.rollout_gate_reasons = list(verdict.rollout_gate_reasons)
+        show_gate(self.gate_label, verdict.rollout_gate)
+        self.gate_reasons_label.value = codes_html(self.rollout_gate_reasons)
+        show_posture(self.health_label, verdict.health_state, self.rollout_gate_reasons)
+        self.reason_label.value = esc(reason)
+        self.recommendation_label.value = esc(verdict.recommendation)
+        self.failure_streak_label.value = streak
+        self.queue_depth_label.value = depth
+        self.reason_codes_label.value = codes_html(codes)
 
     def package(self) -> PackageReport | None:
         """Package the module into the state dir's artifacts and fill in its manifest path."""
