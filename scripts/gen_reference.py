@@ -66,6 +66,8 @@ MODELS: list[tuple[str, str, str, str]] = [
      "`<archive>.manifest.json` and `tau-ops snapshot --json`"),
     ("Snapshot verification", "tau_ops.ops.snapshot", "VerifyReport",
      "`tau-ops snapshot --verify ... --json`"),
+    ("Snapshot restore", "tau_ops.ops.restore", "RestoreReport",
+     "`tau-ops snapshot restore ... --json`"),
     ("Smoke report", "tau_ops.wasm.smoke", "SmokeReport", "`tau-ops wasm-smoke --json`"),
     ("Report result", "tau_ops.analysis.report", "ReportResult", "`tau-ops report --json`"),
 ]
@@ -113,6 +115,9 @@ def render_cli() -> str:
     for name in names:
         parts.append(f"## tau-ops {name}\n")
         parts.append("```text\n" + _help([name]) + "```\n")
+        if name == "snapshot":
+            parts.append("## tau-ops snapshot restore\n")
+            parts.append("```text\n" + _help(["snapshot", "restore"]) + "```\n")
     return "\n".join(parts)
 
 

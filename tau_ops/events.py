@@ -145,13 +145,16 @@ def parse_event_line(raw: bytes | str) -> dict[str, Any] | None:
     return event_from_value(value)
 
 
-def read_event_file(path: Path) -> tuple[list[dict[str, Any]], int]:
+def read_event_file(path: Path, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """The valid events of one events file, oldest first, and its invalid line count.
 
     Parameters
     ----------
     path : Path
         ``runtime-events.jsonl`` or one of its rotated backups.
+    limit : int, optional
+        Read only the first ``limit`` bytes: the committed part of a file whose
+        tail holds an uncommitted cycle.
 
     Returns
     -------
@@ -166,7 +169,7 @@ def read_event_file(path: Path) -> tuple[list[dict[str, Any]], int]:
         cannot be read.
     """
     events: list[dict[str, Any]] = []
-    values, invalid = read_jsonl_values(path)
+    values, invalid = read_jsonl_values(path, limit)
     for value in values:
         event = event_from_value(value)
         if event is None:

@@ -9,6 +9,7 @@ sleeper are parameters so tests never sleep and demos can be deterministic.
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ class CycleReport(CycleSummary):
     timestamp_unix_ms: int
     state_path: str
     events_path: str
+    warnings: list[str] = []
 
 
 def backoff_delay_ms(base_ms: int, attempt: int) -> int:
@@ -257,7 +259,7 @@ def _mark_processed(processed: OrderedDict[str, None], key: str, cap: int) -> No
 
 def is_paused(state_dir: Path) -> bool:
     """True when an operator paused the runner for this state dir."""
-    return StatePaths(state_dir).pause_marker.exists()
+    return os.path.lexists(StatePaths(state_dir).pause_marker)
 
 
 def run_cycle(
@@ -380,7 +382,7 @@ def _persist(
         **summary.model_dump(),
     )
     event_line = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
-    storage.rotate_if_needed(paths.events, len(event_line) + 1)
+    storage.rotate_if_needed(paths.events, len(event_line) + 1, root=paths.root)
     commit = Commit(state=dump_state(state))
     commit.appends[paths.events] = [event_line]
     lines: dict[str, tuple[list[str], list[str]]] = {}
@@ -407,7 +409,7 @@ def _persist(
         commit.rewrites[folders[blueprint_id] / channel_store.MEMORY_FILE] = (
             channel_store.render_memory(blueprint_id, records)
         )
-    commit_cycle(paths.root, commit)
+    warnings = commit_cycle(paths.root, commit)
     return CycleReport(
         **summary.model_dump(),
         reason_codes=codes,
@@ -421,4 +423,5 @@ def _persist(
         timestamp_unix_ms=finished,
         state_path=str(paths.state),
         events_path=str(paths.events),
+        warnings=warnings,
     )

@@ -13,17 +13,19 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import logging
 import os
+import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from tau_ops import storage
+from tau_ops import fsguard, jsonio, storage
 from tau_ops.errors import StateError
 from tau_ops.models import DeploymentState
 
@@ -77,18 +79,26 @@ def parse_state(data: bytes) -> DeploymentState:
     return state
 
 
-def read_state(state_dir: Path) -> DeploymentState | None:
-    """Read ``state.json`` without changing anything; None when there is none yet.
-
-    Raises :class:`StateError` when the file exists but cannot be parsed.
-    """
-    path = StatePaths(state_dir).state
+def _read_state_bytes(path: Path) -> bytes | None:
     try:
-        data = path.read_bytes()
+        return jsonio.read_bounded(path, max_bytes=jsonio.LIMITS["state"], what="state file")
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+        message = f"cannot read {path}: {exc.strerror}" if exc.strerror else str(exc)
+        raise StateError(message, path=path) from exc
+
+
+def read_state(state_dir: Path) -> DeploymentState | None:
+    """Read ``state.json`` without changing anything; None when there is none yet.
+
+    Raises :class:`StateError` when the file exists but cannot be parsed, or is
+    not a regular file (a FIFO is refused without blocking).
+    """
+    path = StatePaths(state_dir).state
+    data = _read_state_bytes(path)
+    if data is None:
+        return None
     try:
         return parse_state(data)
     except (ValueError, ValidationError) as exc:
@@ -96,19 +106,28 @@ def read_state(state_dir: Path) -> DeploymentState | None:
 
 
 def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
-    """Read state for a writer holding the lock; quarantine a corrupt file, never overwrite it."""
+    """Read state for a writer holding the lock; quarantine a corrupt file, never overwrite it.
+
+    The corrupt file moves to ``state.json.corrupt-<now_ms>`` (``-2``, ``-3``...
+    when that name is taken), so no quarantined file is ever replaced.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` is a symlink or special file, or cannot be read.
+    """
     path = StatePaths(state_dir).state
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    with contextlib.suppress(FileNotFoundError):
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise fsguard.refuse(path, info.st_mode)
+    data = _read_state_bytes(path)
+    if data is None:
         return DeploymentState()
-    except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}", path=path) from exc
     try:
         return parse_state(data)
     except (ValueError, ValidationError):
-        aside = path.with_name(f"{STATE_FILE}.corrupt-{now_ms}")
-        os.replace(path, aside)
+        aside = storage.move_aside(path, f"corrupt-{now_ms}", root=state_dir)
         log.warning("state file %s could not be parsed; moved it aside to %s", path, aside)
         return DeploymentState()
 
@@ -120,7 +139,7 @@ def dump_state(state: DeploymentState) -> bytes:
 
 def save_state(state_dir: Path, state: DeploymentState) -> None:
     """Atomically replace ``state.json`` (callers hold the lock)."""
-    storage.atomic_write_bytes(StatePaths(state_dir).state, dump_state(state))
+    storage.atomic_write_bytes(StatePaths(state_dir).state, dump_state(state), root=state_dir)
 
 
 def update_state(
@@ -135,17 +154,6 @@ def update_state(
         return state
 
 
-def _rel(state_dir: Path, path: Path) -> str:
-    return path.relative_to(state_dir).as_posix()
-
-
-def _inside(state_dir: Path, name: str) -> Path:
-    path = (state_dir / name).resolve()
-    if not path.is_relative_to(state_dir.resolve()):
-        raise StateError(f"journal in {state_dir} names a path outside it: {name}", path=state_dir)
-    return path
-
-
 @dataclass
 class Commit:
     """Everything one cycle writes: appends, the new state, and rewritten files."""
@@ -155,61 +163,229 @@ class Commit:
     rewrites: dict[Path, str] = field(default_factory=dict)
 
 
-def commit_cycle(state_dir: Path, commit: Commit) -> None:
-    """Write a cycle's files so that a crash at any point can be finished or undone."""
+def _rel(state_dir: Path, path: Path) -> str:
+    return Path(os.path.abspath(path)).relative_to(os.path.abspath(state_dir)).as_posix()
+
+
+def _write_error(path: Path, exc: OSError, outcome: str) -> StateError:
+    return StateError(f"cannot write {path}: {exc.strerror or exc}; {outcome}", path=path)
+
+
+def commit_cycle(state_dir: Path, commit: Commit) -> list[str]:
+    """Write a cycle's files so that a crash at any point can be finished or undone.
+
+    Returns
+    -------
+    list of str
+        Warnings about work after the commit point that failed (a ``MEMORY.md``
+        that could not be rewritten): the cycle *is* committed, the next writer
+        finishes the rest.
+
+    Raises
+    ------
+    StateError
+        Before the commit point: a file could not be written (named in the
+        message); what was written is rolled back, nothing is committed.
+    """
     paths = StatePaths(state_dir)
     sizes = {}
-    for path in commit.appends:
-        sizes[_rel(state_dir, path)] = storage.repair_torn_tail(path)
-    journal = {
-        "state_sha256": hashlib.sha256(commit.state).hexdigest(),
-        "append_sizes": sizes,
-        "rewrites": {_rel(state_dir, path): text for path, text in commit.rewrites.items()},
-    }
-    storage.atomic_write_json(paths.journal, journal)
-    for path, lines in commit.appends.items():
-        storage.append_lines(path, lines)
-    storage.atomic_write_bytes(paths.state, commit.state)
-    for path, text in commit.rewrites.items():
-        storage.atomic_write_text(path, text)
-    paths.journal.unlink()
+    current = paths.journal
+    try:
+        for current in commit.appends:
+            sizes[_rel(state_dir, current)] = storage.repair_torn_tail(current, root=state_dir)
+        journal = {
+            "state_sha256": hashlib.sha256(commit.state).hexdigest(),
+            "append_sizes": sizes,
+            "rewrites": {_rel(state_dir, p): text for p, text in commit.rewrites.items()},
+        }
+        current = paths.journal
+        storage.atomic_write_json(current, journal, root=state_dir)
+    except OSError as exc:
+        raise _write_error(current, exc, "nothing was written") from exc
+    try:
+        for current, lines in commit.appends.items():
+            storage.append_lines(current, lines, root=state_dir)
+        current = paths.state
+        storage.atomic_write_bytes(current, commit.state, root=state_dir)
+    except (OSError, StateError) as exc:
+        try:
+            outcome = recover(state_dir)
+        except StateError as undo:
+            raise StateError(f"{exc}; and the cycle could not be rolled back: {undo}",
+                             path=current) from exc
+        if outcome != "finished":
+            if isinstance(exc, StateError):
+                raise
+            raise _write_error(current, exc, "the cycle was rolled back, nothing committed") \
+                from exc
+        return [f"cycle committed, but {current}: {getattr(exc, 'strerror', None) or exc}"]
+    return _finish(state_dir, dict(commit.rewrites))
+
+
+def _finish(state_dir: Path, rewrites: dict[Path, str], *, last_try: bool = False) -> list[str]:
+    """After the commit point: rewrite files, drop the journal; failures become warnings.
+
+    The journal stays when a rewrite failed, so the next writer tries again;
+    on that ``last_try`` it goes regardless, so a rewrite that can never
+    succeed cannot block later writers.
+    """
+    warnings = []
+    for path, text in rewrites.items():
+        try:
+            storage.atomic_write_text(path, text, root=state_dir)
+        except (OSError, StateError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            warnings.append(f"cycle committed, but could not rewrite {path}: {reason}; "
+                            "it is rewritten by the next cycle of that blueprint")
+    try:
+        if last_try or not warnings:
+            storage.unlink(StatePaths(state_dir).journal, root=state_dir)
+    except (OSError, StateError) as exc:
+        warnings.append(f"cycle committed, but could not remove the journal: {exc}")
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
+
+
+def _real_dirs(folders: list[Path]) -> list[Path]:
+    """The folders that are directories and not links (links are warned about, not entered)."""
+    kept = []
+    for folder in folders:
+        if folder.is_symlink():
+            log.warning("not cleaning %s: it is a symbolic link", folder)
+        elif folder.is_dir():
+            kept.append(folder)
+    return kept
 
 
 def _remove_stale_temp_files(state_dir: Path) -> None:
+    """Delete dead writers' ``.*.tmp`` files; folders that are links are never entered."""
+    folders = [state_dir]
     store = StatePaths(state_dir).channel_store
-    # The runbook's channel tree and the seed's (channels/deployment/*).
-    folders = [state_dir, *store.glob("deployment/*"), *store.glob("channels/deployment/*")]
+    # The runbook's channel tree (deployment/*) and the seed's (channels/deployment/*).
+    for chain in ([store, store / "deployment"],
+                  [store, store / "channels", store / "channels" / "deployment"]):
+        if os.path.lexists(chain[-1]) and len(_real_dirs(chain)) == len(chain):
+            folders += _real_dirs(sorted(chain[-1].iterdir()))
     for folder in folders:
         for leftover in folder.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
+            storage.unlink(leftover, root=state_dir)
 
 
-def recover(state_dir: Path) -> None:
+@dataclass(frozen=True)
+class _Journal:
+    state_sha256: str
+    append_sizes: dict[str, int]
+    rewrites: dict[str, str]
+
+
+def _safe_name(name: object) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    parts = Path(name).parts
+    return not Path(name).is_absolute() and ".." not in parts and "." not in parts
+
+
+def _read_journal(path: Path) -> _Journal | None:
+    """The journal, or None when there is none; raises ValueError when it is not ours."""
+    try:
+        data = jsonio.read_bounded(path, max_bytes=jsonio.LIMITS["journal"], what="journal")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(str(exc)) from exc
+    value = jsonio.parse_json(data)
+    sha, sizes, rewrites = (value.get(k) if isinstance(value, dict) else None
+                            for k in ("state_sha256", "append_sizes", "rewrites"))
+    if not (isinstance(sha, str) and isinstance(sizes, dict) and isinstance(rewrites, dict)
+            and all(_safe_name(k) and jsonio.is_json_int(v) and v >= 0
+                    for k, v in sizes.items())
+            and all(_safe_name(k) and isinstance(v, str) for k, v in rewrites.items())):
+        raise ValueError("journal does not have the shape tau-ops writes")
+    return _Journal(sha, sizes, rewrites)
+
+
+def _state_sha(state_dir: Path) -> str:
+    data = _read_state_bytes(StatePaths(state_dir).state)
+    return hashlib.sha256(data).hexdigest() if data is not None else ""
+
+
+def committed_sizes(state_dir: Path | str) -> dict[Path, int]:
+    """Byte length of each appended file that belongs to committed cycles.
+
+    When a writer died (or failed) between appending and committing, its
+    uncommitted lines are still on disk until the next writer rolls them back.
+    Readers cut each file named here at the given length; files not named are
+    wholly committed. Reads only; never changes a file.
+
+    Returns
+    -------
+    dict of Path to int
+        ``{path: committed length in bytes}``; empty when no uncommitted journal exists.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> committed_sizes(pathlib.Path(tempfile.mkdtemp()))
+    {}
+    """
+    state_dir = Path(state_dir)
+    try:
+        journal = _read_journal(StatePaths(state_dir).journal)
+        if journal is None or _state_sha(state_dir) == journal.state_sha256:
+            return {}
+    except (ValueError, StateError):
+        return {}
+    return {state_dir / name: size for name, size in journal.append_sizes.items()}
+
+
+def recover(state_dir: Path) -> str | None:
     """Finish (state committed) or undo (not committed) a cycle a killed runner left.
 
     Callers hold the state lock, so temp files of unfinished atomic writes found
-    here belong to a dead writer and are removed too.
+    here belong to a dead writer and are removed too. A journal tau-ops did not
+    write (unreadable, wrong shape, names outside the state dir) is moved aside
+    with a warning instead of blocking every later writer.
+
+    Returns
+    -------
+    str or None
+        ``"finished"``, ``"rolled_back"``, or None when there was nothing to recover.
+
+    Raises
+    ------
+    StateError
+        An uncommitted append cannot be undone (a file turned into a link, no
+        permission); the message names the file and the operator's action, and
+        the journal is kept so the next writer tries again once it is fixed.
     """
     paths = StatePaths(state_dir)
     _remove_stale_temp_files(state_dir)
     try:
-        journal = json.loads(paths.journal.read_bytes())
-    except FileNotFoundError:
-        return
-    except ValueError:
-        # The journal is written atomically; an unreadable one was never completed.
-        paths.journal.unlink()
-        return
-    try:
-        current = hashlib.sha256(paths.state.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        current = ""
-    if current == journal.get("state_sha256"):
-        for name, text in journal.get("rewrites", {}).items():
-            storage.atomic_write_text(_inside(state_dir, name), text)
+        journal = _read_journal(paths.journal)
+    except ValueError as exc:
+        aside = storage.move_aside(paths.journal, f"invalid-{time.time_ns() // 1_000_000}",
+                                   root=state_dir)
+        log.warning("cycle journal %s is unusable (%s); moved it aside to %s",
+                    paths.journal, exc, aside)
+        return None
+    if journal is None:
+        return None
+    if _state_sha(state_dir) == journal.state_sha256:
+        _finish(state_dir, {state_dir / n: t for n, t in journal.rewrites.items()},
+                last_try=True)
         log.warning("finished an interrupted cycle commit in %s", state_dir)
-    else:
-        for name, size in journal.get("append_sizes", {}).items():
-            storage.truncate_to(_inside(state_dir, name), int(size))
-        log.warning("rolled back an interrupted cycle in %s", state_dir)
-    paths.journal.unlink()
+        return "finished"
+    for name, size in journal.append_sizes.items():
+        try:
+            storage.truncate_to(state_dir / name, size, root=state_dir)
+        except (OSError, StateError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StateError(
+                f"cannot roll back the interrupted cycle in {state_dir}: {state_dir / name}: "
+                f"{reason}. Action: make that path a regular writable file again (or move "
+                f"it away), then re-run; {paths.journal} is kept until then",
+                path=state_dir / name) from exc
+    storage.unlink(paths.journal, root=state_dir)
+    log.warning("rolled back an interrupted cycle in %s", state_dir)
+    return "rolled_back"

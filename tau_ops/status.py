@@ -24,7 +24,8 @@ from tau_ops.errors import StateError
 from tau_ops.events import read_event_file
 from tau_ops.jsonio import LIMITS, MAX_UNIX_MS, is_json_int, parse_json, read_bounded
 from tau_ops.models import DeploymentState, HealthSnapshot
-from tau_ops.state import StatePaths, read_state
+from tau_ops.readview import read_consistently
+from tau_ops.state import StatePaths, committed_sizes, read_state
 from tau_ops.status_models import (
     DeploymentStatusReport,
     PauseInfo,
@@ -129,23 +130,38 @@ def _rollout_counts(state: DeploymentState | None) -> dict[str, object]:
 
 
 def read_status_inputs(state_dir: Path | str) -> StatusInputs:
-    """Read state.json, the pause marker and all event files once.
+    """Read state.json, the pause marker and all event files once, as one consistent view.
+
+    Only committed cycles count: the read is retried when a writer rotated or
+    committed meanwhile, and lines of an uncommitted cycle are left out.
 
     Raises
     ------
     StateError
-        ``state.json`` cannot be parsed, or holds health values no runner
-        could have written (:func:`tau_ops.health.snapshot_problems`).
+        ``state.json`` cannot be parsed, holds health values no runner could
+        have written (:func:`tau_ops.health.snapshot_problems`), or the files
+        never held still long enough to read.
     """
     state_dir = Path(state_dir)
     paths = StatePaths(state_dir)
+
+    def listing() -> list[Path]:
+        return [paths.state, paths.journal, *rotated_files(paths.events)]
+
+    return read_consistently(listing, lambda _files: _read_status_inputs(state_dir),
+                             what=f"state dir {state_dir}")
+
+
+def _read_status_inputs(state_dir: Path) -> StatusInputs:
+    paths = StatePaths(state_dir)
     state = _read_valid_state(state_dir)
+    committed = committed_sizes(state_dir)
     reason_counts: Counter[str] = Counter()
     cycles = invalid = 0
     last_codes: list[str] = []
     files = rotated_files(paths.events)
     for path in files:
-        records, bad = read_event_file(path)
+        records, bad = read_event_file(path, committed.get(path))
         invalid += bad
         for record in records:
             codes = record["reason_codes"]

@@ -15,11 +15,13 @@ import json
 import logging
 import os
 import re
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tau_ops import fsguard
 from tau_ops.errors import StateError
 from tau_ops.jsonio import LIMITS, JSONPolicyError, parse_json, read_bounded
 
@@ -39,39 +41,94 @@ def safe_component(value: str) -> str:
     return cleaned
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync_fd(fd: int) -> None:
     try:
         os.fsync(fd)
     except OSError as exc:  # some filesystems refuse fsync on directories
         if exc.errno not in (errno.EINVAL, errno.EBADF):
             raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        _fsync_fd(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
+def containment_root(path: Path) -> Path | None:
+    """The state dir ``path`` lies in: the nearest folder above it holding the lock file.
+
+    Writers that know their state dir pass it as ``root=``; this is the fallback
+    for callers (the packager) that only know a path. None: no state dir above.
+    """
+    folder = Path(os.path.abspath(path)).parent
+    for candidate in (folder, *folder.parents):
         with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+            if stat.S_ISREG(os.lstat(candidate / LOCK_NAME).st_mode):
+                return candidate
+    return None
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Atomically replace ``path`` with UTF-8 ``text``."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+def _root(path: Path, root: Path | None) -> Path | None:
+    return root if root is not None else containment_root(path)
+
+
+def atomic_write_bytes(
+    path: Path, data: bytes, *, mode: int = 0o644, root: Path | None = None
+) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole.
+
+    Parameters
+    ----------
+    path : Path
+        The file to replace; missing folders are created.
+    data : bytes
+        The new content.
+    mode : int
+        Permission bits of the new file.
+    root : Path, optional
+        The state dir: no folder below it, and not ``path`` itself, may be a
+        symlink or special file (default: found by :func:`containment_root`;
+        outside any state dir an existing link at ``path`` is replaced, not followed).
+
+    Raises
+    ------
+    StateError
+        A link or special file inside the state dir is in the way.
+    OSError
+        The write failed (disk full, permissions).
+    """
+    contained = _root(path, root)
+    with fsguard.parent_dir(path, contained, create=True) as (dfd, name):
+        existing = fsguard.lstat_in(dfd, name) if contained is not None else None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            raise fsguard.refuse(path, existing.st_mode)
+        tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | fsguard.FILE_NOFOLLOW,
+                     0o600, dir_fd=dfd)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+        _fsync_fd(dfd)
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644,
+                      root: Path | None = None) -> None:
+    """Atomically replace ``path`` with UTF-8 ``text`` (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, root=root)
 
 
 def dumps_json(value: Any) -> str:
@@ -79,9 +136,64 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
-def atomic_write_json(path: Path, value: Any, *, mode: int = 0o644) -> None:
-    """Atomically replace ``path`` with ``value`` as pretty JSON."""
-    atomic_write_text(path, dumps_json(value), mode=mode)
+def atomic_write_json(path: Path, value: Any, *, mode: int = 0o644,
+                      root: Path | None = None) -> None:
+    """Atomically replace ``path`` with ``value`` as pretty JSON (see atomic_write_bytes)."""
+    atomic_write_text(path, dumps_json(value), mode=mode, root=root)
+
+
+def unlink(path: Path, *, root: Path | None = None) -> bool:
+    """Remove ``path`` (a link is removed, never followed); False when it was not there.
+
+    Raises
+    ------
+    StateError
+        A folder below ``root`` is a symlink.
+    """
+    try:
+        with fsguard.parent_dir(path, _root(path, root)) as (dfd, name):
+            os.unlink(name, dir_fd=dfd)
+            _fsync_fd(dfd)
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def move_aside(path: Path, tag: str, *, root: Path | None = None) -> Path:
+    """Rename ``path`` to ``<name>.<tag>`` (``-2``, ``-3``... if taken), never replacing a file.
+
+    Used for quarantine: two corrupt files set aside in the same millisecond
+    keep both. Returns the new path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for _ in range(2):
+    ...     _ = (d / "s").write_text("x")
+    ...     print(move_aside(d / "s", "corrupt-1").name)
+    s.corrupt-1
+    s.corrupt-1-2
+    """
+    with fsguard.parent_dir(path, _root(path, root)) as (dfd, name):
+        number = 1
+        while True:
+            aside = f"{name}.{tag}" if number == 1 else f"{name}.{tag}-{number}"
+            number += 1
+            try:  # link + unlink: unlike rename, a link never replaces an existing name
+                os.link(name, aside, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise
+                if fsguard.lstat_in(dfd, aside) is not None:  # no hard links here:
+                    continue  # callers hold the state lock, so check-then-rename is safe
+                os.rename(name, aside, src_dir_fd=dfd, dst_dir_fd=dfd)
+            else:
+                os.unlink(name, dir_fd=dfd)
+            _fsync_fd(dfd)
+            return path.with_name(aside)
 
 
 @contextlib.contextmanager
@@ -90,10 +202,16 @@ def state_lock(state_dir: Path) -> Iterator[None]:
 
     The lock is an ``flock`` on a file inside the dir: the kernel drops it when
     the holder dies, so a killed runner never leaves a stale lock behind.
+
+    Raises
+    ------
+    StateError
+        The dir cannot be created or the lock file opened (named in the message).
     """
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        with fsguard.parent_dir(state_dir / LOCK_NAME, state_dir) as (dfd, name):
+            fd = fsguard.open_regular(dfd, name, state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
         raise StateError(
             f"cannot lock state dir {state_dir}: {exc.strerror}", path=state_dir
@@ -107,16 +225,35 @@ def state_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def complete_lines_end(handle: BinaryIO, size: int) -> int:
-    """Offset just past the last newline in the first ``size`` bytes (0 when there is none).
+@contextlib.contextmanager
+def shared_lock(state_dir: Path) -> Iterator[bool]:
+    """Hold a shared lock for a reader that needs no writer to commit meanwhile.
 
-    The bytes after it, if any, are a line still being written or torn by a crash.
+    Needs no write access: an existing lock file is opened read-only, and a
+    missing or unopenable one is not created; then the reader runs unlocked
+    and this yields False (True when the lock is held). Waits for a writer
+    holding :func:`state_lock` to finish.
     """
+    try:
+        with fsguard.parent_dir(state_dir / LOCK_NAME, state_dir) as (dfd, name):
+            fd = fsguard.open_regular(dfd, name, state_dir / LOCK_NAME, os.O_RDONLY)
+    except (OSError, StateError):
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _complete_end(fd: int, size: int) -> int:
     pos = size
     while pos > 0:
         start = max(0, pos - 65536)
-        handle.seek(start)
-        block = handle.read(pos - start)
+        block = os.pread(fd, pos - start, start)
         idx = block.rfind(b"\n")
         if idx >= 0:
             return start + idx + 1
@@ -124,103 +261,162 @@ def complete_lines_end(handle: BinaryIO, size: int) -> int:
     return 0
 
 
-def repair_torn_tail(path: Path) -> int:
+def complete_lines_end(handle: BinaryIO, size: int) -> int:
+    """Offset just past the last newline in the first ``size`` bytes (0 when there is none).
+
+    The bytes after it, if any, are a line still being written or torn by a crash.
+    """
+    return _complete_end(handle.fileno(), size)
+
+
+def _repair_fd(fd: int, path: Path) -> int:
+    size = os.fstat(fd).st_size
+    keep = _complete_end(fd, size)
+    if keep != size:
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+        log.warning("repaired torn last line of %s (%d bytes dropped)", path, size - keep)
+    return keep
+
+
+@contextlib.contextmanager
+def _open_log(path: Path, root: Path | None, *, create: bool) -> Iterator[int]:
+    with fsguard.parent_dir(path, _root(path, root), create=create) as (dfd, name):
+        flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)
+        fd = fsguard.open_regular(dfd, name, path, flags)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def repair_torn_tail(path: Path, *, root: Path | None = None) -> int:
     """Cut a partial last line (no trailing newline) left by a killed writer.
 
     Returns the file size after the repair (0 when the file does not exist).
+    Raises :class:`StateError` when ``path`` is a link or special file.
     """
     try:
-        with open(path, "r+b") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0
-            keep = complete_lines_end(handle, size)
-            if keep == size:
-                return size
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-            log.warning("repaired torn last line of %s (%d bytes dropped)", path, size - keep)
-            return keep
+        with _open_log(path, root, create=False) as fd:
+            return _repair_fd(fd, path)
     except FileNotFoundError:
         return 0
 
 
-def append_lines(path: Path, lines: Iterable[str]) -> None:
-    """Append JSONL lines with one write and an fsync; callers hold the state lock."""
+def append_lines(path: Path, lines: Iterable[str], *, root: Path | None = None) -> None:
+    """Append JSONL lines with one write and an fsync; callers hold the state lock.
+
+    A torn last line is cut first. Raises :class:`StateError` when ``path`` or
+    a folder below ``root`` is a link or special file.
+    """
     payload = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     if not payload:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repair_torn_tail(path)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        data = payload.encode("utf-8")
-        view = memoryview(data)
+    with _open_log(path, root, create=True) as fd:
+        _repair_fd(fd, path)
+        view = memoryview(payload.encode("utf-8"))
         while view:
-            written = os.write(fd, view)
-            view = view[written:]
+            view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
-def truncate_to(path: Path, size: int) -> None:
-    """Cut ``path`` back to ``size`` bytes (used to undo an unfinished append)."""
+def truncate_to(path: Path, size: int, *, root: Path | None = None) -> None:
+    """Cut ``path`` back to ``size`` bytes (used to undo an unfinished append).
+
+    A file that is missing, or whose name the file system cannot hold, had
+    nothing appended, so there is nothing to undo.
+    """
     try:
-        with open(path, "r+b") as handle:
-            if handle.seek(0, os.SEEK_END) > size:
-                handle.truncate(size)
-                os.fsync(handle.fileno())
+        with _open_log(path, root, create=False) as fd:
+            if os.fstat(fd).st_size > size:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
 
 
-def _positive_env(name: str, default: int) -> int:
+ROTATION_MAX_BYTES_RANGE = (1, 1024 * 1024 * 1024)
+ROTATION_MAX_FILES_RANGE = (1, 100)
+
+
+def _ranged_env(name: str, default: int, bounds: tuple[int, int]) -> int:
     raw = os.environ.get(name, "").strip()
     try:
         value = int(raw)
     except ValueError:
         return default
-    return value if value > 0 else default
+    if value <= 0:
+        return default
+    low, high = bounds
+    if not low <= value <= high:
+        clamped = min(max(value, low), high)
+        log.warning("%s=%d is outside %d..%d; using %d", name, value, low, high, clamped)
+        return clamped
+    return value
 
 
 def rotation_limits() -> tuple[int, int]:
-    """(max bytes, max files) from ``TAU_LOG_ROTATION_MAX_*``, invalid values -> defaults."""
+    """(max bytes, max files) from ``TAU_LOG_ROTATION_MAX_*``.
+
+    Garbage or non-positive values fall back to the defaults (SPEC); values
+    above :data:`ROTATION_MAX_BYTES_RANGE` / :data:`ROTATION_MAX_FILES_RANGE`
+    are clamped to the range's top, with a warning.
+    """
     return (
-        _positive_env("TAU_LOG_ROTATION_MAX_BYTES", DEFAULT_ROTATION_MAX_BYTES),
-        _positive_env("TAU_LOG_ROTATION_MAX_FILES", DEFAULT_ROTATION_MAX_FILES),
+        _ranged_env("TAU_LOG_ROTATION_MAX_BYTES", DEFAULT_ROTATION_MAX_BYTES,
+                    ROTATION_MAX_BYTES_RANGE),
+        _ranged_env("TAU_LOG_ROTATION_MAX_FILES", DEFAULT_ROTATION_MAX_FILES,
+                    ROTATION_MAX_FILES_RANGE),
     )
 
 
-def rotate_if_needed(path: Path, incoming_bytes: int) -> bool:
+def _backup_indices(dfd: int, name: str) -> list[int]:
+    prefix = name + "."
+    found = []
+    with os.scandir(dfd) as entries:
+        for entry in entries:
+            suffix = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+            if suffix.isdigit() and int(suffix) > 0 and str(int(suffix)) == suffix:
+                found.append(int(suffix))
+    return sorted(found, reverse=True)
+
+
+def rotate_if_needed(path: Path, incoming_bytes: int, *, root: Path | None = None) -> bool:
     """Shift backups up by one when appending ``incoming_bytes`` would exceed the limit.
 
     ``path.1`` is the newest backup; at most ``max_files`` files exist in all,
-    the active one included. Returns True when a rotation happened.
+    the active one included. Only existing backups are touched, so the cost
+    does not depend on the configured maximum. Returns True when a rotation
+    happened. Raises :class:`StateError` when ``path`` is a link or special file.
     """
     max_bytes, max_files = rotation_limits()
     try:
-        size = path.stat().st_size
+        with fsguard.parent_dir(path, _root(path, root)) as (dfd, name):
+            info = fsguard.lstat_in(dfd, name)
+            if info is None:
+                return False
+            if not stat.S_ISREG(info.st_mode):
+                raise fsguard.refuse(path, info.st_mode)
+            if info.st_size == 0 or info.st_size + incoming_bytes <= max_bytes:
+                return False
+            backups = max_files - 1
+            for index in _backup_indices(dfd, name):
+                old = f"{name}.{index}"
+                if index >= backups:
+                    os.unlink(old, dir_fd=dfd)
+                else:
+                    os.replace(old, f"{name}.{index + 1}", src_dir_fd=dfd, dst_dir_fd=dfd)
+            if backups <= 0:
+                os.unlink(name, dir_fd=dfd)
+            else:
+                os.replace(name, f"{name}.1", src_dir_fd=dfd, dst_dir_fd=dfd)
+            _fsync_fd(dfd)
+            return True
     except FileNotFoundError:
         return False
-    if size == 0 or size + incoming_bytes <= max_bytes:
-        return False
-    backups = max_files - 1
-    if backups <= 0:
-        path.unlink()
-        _fsync_dir(path.parent)
-        return True
-    oldest = path.with_name(f"{path.name}.{backups}")
-    with contextlib.suppress(FileNotFoundError):
-        oldest.unlink()
-    for index in range(backups - 1, 0, -1):
-        src = path.with_name(f"{path.name}.{index}")
-        if src.exists():
-            os.replace(src, path.with_name(f"{path.name}.{index + 1}"))
-    os.replace(path, path.with_name(f"{path.name}.1"))
-    _fsync_dir(path.parent)
-    return True
 
 
 def rotated_files(path: Path) -> list[Path]:
@@ -238,7 +434,25 @@ def rotated_files(path: Path) -> list[Path]:
     return ordered
 
 
-def read_jsonl_values(path: Path) -> tuple[list[Any], int]:
+def open_regular_for_read(path: Path) -> BinaryIO:
+    """Open a file for reading without blocking on a FIFO; non-regular files are refused.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    OSError
+        It is a FIFO, device, socket or directory (the message says which).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is {fsguard.kind(mode)}, not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_jsonl_values(path: Path, limit: int | None = None) -> tuple[list[Any], int]:
     """Parse a JSONL file under the JSON policy: (values, invalid line count).
 
     Every non-blank line goes through :func:`tau_ops.jsonio.parse_json`, so a
@@ -249,6 +463,9 @@ def read_jsonl_values(path: Path) -> tuple[list[Any], int]:
     ----------
     path : Path
         A JSONL file of at most ``LIMITS["jsonl_file"]`` bytes.
+    limit : int, optional
+        Read only the first ``limit`` bytes (bytes past a committed cycle are
+        not the file's yet: :func:`tau_ops.state.committed_sizes`).
 
     Returns
     -------
@@ -265,6 +482,8 @@ def read_jsonl_values(path: Path) -> tuple[list[Any], int]:
         data = read_bounded(path, max_bytes=LIMITS["jsonl_file"], what="JSONL file")
     except FileNotFoundError:
         return [], 0
+    if limit is not None:
+        data = data[:limit]
     values: list[Any] = []
     invalid = 0
     for raw in data.split(b"\n"):

@@ -195,8 +195,8 @@ def test_snapshot_round_trips_and_never_touches_state(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in state.rglob("*") if p.is_file()} == before
     with tarfile.open(report.archive_path) as tar:
         names = sorted(tar.getnames())
-    assert "s/state.json" in names and "s/SNAPSHOT-MANIFEST.json" in names
-    assert "s/.tau-ops.lock" not in names
+    assert "state/state.json" in names and "state/SNAPSHOT-MANIFEST.json" in names
+    assert "state/.tau-ops.lock" not in names
     assert report.file_count == len(before) - 1  # the lock file is not state
     checked = verify_snapshot(report.archive_path)
     assert (checked.ok, checked.problems, checked.file_count) == (True, [], report.file_count)

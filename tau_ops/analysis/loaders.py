@@ -23,7 +23,8 @@ from tau_ops.analysis import _parse
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
 from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs
 from tau_ops.errors import InputError
-from tau_ops.state import EVENTS_FILE, StatePaths, read_state
+from tau_ops.readview import read_consistently, read_prefix
+from tau_ops.state import EVENTS_FILE, JOURNAL_FILE, StatePaths, committed_sizes, read_state
 
 log = logging.getLogger("tau_ops")
 
@@ -71,9 +72,14 @@ def _cache_for(active: Path) -> EventCache:
 def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
     store = _cache_for(logv.active)
     results = []
+    # Lines of a cycle that has not committed (yet, or ever) are left out, uncached.
+    committed = committed_sizes(logv.active.parent) if logv.active.name == EVENTS_FILE else {}
     for path in logv.files:
         try:
-            if cache:
+            if path in committed:
+                frame, invalid = _parse.parse_bytes(read_prefix(path, committed[path]))
+                results.append(FileEvents(path, frames=[frame], invalid=invalid))
+            elif cache:
                 results.append(store.sync(path))
             else:
                 frame, invalid = _parse.parse_file(path)
@@ -119,7 +125,22 @@ class _NoRetry(EventCache):
 
 
 def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
-    """Load events with the count of invalid lines skipped and the files read."""
+    """Load events with the count of invalid lines skipped and the files read.
+
+    A load that overlaps a rotation or a commit is retried (see
+    :func:`tau_ops.readview.read_consistently`); only committed cycles are read.
+    """
+    def listing() -> list[Path]:
+        found = []
+        for item in _resolve(source):
+            found += [item.active.parent / JOURNAL_FILE, *item.files]
+        return found
+
+    return read_consistently(listing, lambda _files: _read_events(source, cache=cache),
+                             what="event log")
+
+
+def _read_events(source: EventSource, *, cache: bool) -> EventLog:
     logs = _resolve(source)
     names = [item.name for item in logs]
     frames: list[pl.DataFrame] = []

@@ -167,9 +167,11 @@ def json_flag(parser: argparse._ActionsContainer, what: str = "the result") -> N
                         help=f"print {what} as one JSON document (default: text lines)")
 
 
-def sub_parser(prog: str, description: str) -> ErrorParser:
-    """A parser for one subcommand (see :class:`~tau_ops.cli._parser.ErrorParser`)."""
-    return ErrorParser(prog=f"tau-ops {prog}", description=description)
+def sub_parser(prog: str, description: str, *, environment: bool = True) -> ErrorParser:
+    """A parser for one subcommand (see :class:`~tau_ops.cli._parser.ErrorParser`);
+    ``environment=False`` makes its options ignore ``TAU_*`` variables."""
+    return ErrorParser(prog=f"tau-ops {prog}", description=description,
+                       environment=environment)
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from tau_ops.errors import UsageError
 
@@ -148,19 +148,30 @@ def _variable(action: argparse.Action) -> str | None:
     """The action's variable, or None when it cannot come from the environment."""
     if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
         return None
+    if getattr(action, "no_environment", False):
+        return None
     if action.nargs == 0 and not isinstance(action, BoolFlag):
         return None
     long = [o for o in action.option_strings if o.startswith("--")]
     return env_name(long[0]) if long else None
 
 
+_ActionT = TypeVar("_ActionT", bound=argparse.Action)
+
+
 class ErrorParser(argparse.ArgumentParser):
     """argparse with tau-ops's rules (see the module docstring); errors raise ``UsageError``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, environment: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", EnvHelpFormatter)
+        self.environment = environment
         super().__init__(*args, **kwargs)
         self.register("action", "store_true", BoolFlag)
+
+    def _add_action(self, action: _ActionT) -> _ActionT:
+        if not self.environment:  # e.g. the demo: an operator's TAU_* must never reach it
+            action.no_environment = True  # type: ignore[attr-defined]
+        return super()._add_action(action)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):

@@ -47,10 +47,13 @@ def demo(argv: list[str]) -> int:
     from tau_ops.ops.demo import DEMO_FIXTURE, DEMO_MODULE, DEMO_STATE_DIR, run_demo
     from tau_ops.status import TransportHealthReport
 
-    parser = _base.sub_parser("demo", "Run the deterministic deployment demo.")
+    # No TAU_* defaults: the operator's TAU_DEPLOYMENT_STATE_DIR must never become the demo's.
+    parser = _base.sub_parser("demo", "Run the deterministic deployment demo.",
+                              environment=False)
     parser.add_argument("--deployment-state-dir", type=Path, default=DEMO_STATE_DIR,
-                        metavar="DIR", help="demo state dir, removed first "
-                        "(default .tau/demo-deployment)")
+                        metavar="DIR", help="demo state dir: new, empty, or made by an "
+                        "earlier demo (default .tau/demo-deployment; never taken from the "
+                        "environment)")
     parser.add_argument("--module", type=Path, default=DEMO_MODULE, metavar="WASM",
                         help="module the demo packages (default %(default)s)")
     parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE, metavar="FILE",
@@ -116,11 +119,38 @@ def gate(argv: list[str]) -> int:
     return 0 if verdict.verdict == "pass" else 1
 
 
+def snapshot_restore(argv: list[str]) -> int:
+    """``tau-ops snapshot restore ARCHIVE --deployment-state-dir DIR``: verify, then extract."""
+    from tau_ops.ops.restore import restore_snapshot
+
+    parser = _base.sub_parser("snapshot restore",
+                              "Verify a snapshot, then restore it into a new or empty dir.")
+    parser.add_argument("archive", type=Path, metavar="ARCHIVE")
+    parser.add_argument("--deployment-state-dir", type=Path, required=True, metavar="DIR",
+                        help="where to restore: a new or empty directory (required; "
+                        "TAU_DEPLOYMENT_STATE_DIR is ignored so live state is never the target)")
+    parser.add_argument("--manifest", type=Path, help="the sidecar manifest")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = restore_snapshot(args.archive, args.deployment_state_dir, manifest=args.manifest)
+    if args.json:
+        print_json(report)
+    else:
+        print(f"snapshot restore: state_dir={report.state_dir} files={report.file_count} "
+              f"archive={report.archive_path}")
+    return 0
+
+
 def snapshot(argv: list[str]) -> int:
-    """``tau-ops snapshot``: archive the state dir for incident analysis, or verify one."""
+    """``tau-ops snapshot``: archive the state dir, ``--verify`` an archive, or ``restore`` it."""
     from tau_ops.ops.snapshot import create_snapshot, verify_snapshot
 
-    parser = _base.sub_parser("snapshot", "Preserve the state dir for incident analysis.")
+    if argv[:1] == ["restore"]:
+        return snapshot_restore(argv[1:])
+    parser = _base.sub_parser(
+        "snapshot", "Preserve the state dir for incident analysis. 'tau-ops snapshot restore "
+        "ARCHIVE --deployment-state-dir DIR' verifies an archive and restores it into a new "
+        "or empty DIR (see 'tau-ops snapshot restore --help').")
     _base.state_dir_flag(parser)
     parser.add_argument("--output", type=Path, metavar="ARCHIVE",
                         help="archive path (default beside the state dir)")

@@ -26,6 +26,44 @@ DEMO_STATE_DIR = Path(".tau/demo-deployment")
 # Shipped in the package (tau_ops/_data), so the demo runs from any directory.
 DEMO_MODULE = data_path("edge-runtime.wasm")
 DEMO_FIXTURE = data_path("rollout-pass.json")
+DEMO_MARKER = ".tau-ops-demo"
+"""File the demo puts in every state dir it creates; only such a dir is ever removed."""
+
+
+def prepare_demo_dir(state_dir: Path) -> None:
+    """Make ``state_dir`` a fresh demo dir, removing only a dir an earlier demo created.
+
+    Parameters
+    ----------
+    state_dir : Path
+        Missing, empty, or holding :data:`DEMO_MARKER` (then it is removed and recreated).
+
+    Raises
+    ------
+    InputError
+        ``state_dir`` is not a directory, is a symlink, or is not empty and was
+        not created by the demo; nothing is touched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "demo"
+    >>> prepare_demo_dir(d); prepare_demo_dir(d); sorted(p.name for p in d.iterdir())
+    ['.tau-ops-demo']
+    """
+    if state_dir.is_symlink() or (state_dir.exists() and not state_dir.is_dir()):
+        raise InputError(f"refusing to use {state_dir} as the demo state dir: it is not a "
+                         "plain directory; pick a new directory", path=state_dir)
+    if state_dir.is_dir():
+        marker = state_dir / DEMO_MARKER
+        if marker.is_file() and not marker.is_symlink():
+            shutil.rmtree(state_dir)
+        elif any(state_dir.iterdir()):
+            raise InputError(f"refusing to use {state_dir} as the demo state dir: it is not "
+                             "empty and the demo did not create it; pick a new or empty "
+                             "directory", path=state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / DEMO_MARKER).write_text("created by tau-ops demo; removed by the next demo\n")
 
 
 @dataclass(frozen=True)
@@ -45,7 +83,10 @@ def run_demo(
     clock: Clock | None = None,
     sleeper: Sleeper | None = None,
 ) -> list[DemoStep]:
-    """Run the demo into a fresh ``state_dir`` (removed first) with the runbook's settings.
+    """Run the demo into a fresh ``state_dir`` with the runbook's settings.
+
+    ``state_dir`` is removed first only when an earlier demo created it (see
+    :func:`prepare_demo_dir`); a non-empty directory of anything else is refused.
 
     By default the clock is frozen at the demo's start, so two runs print the
     same output apart from that one timestamp.
@@ -60,8 +101,7 @@ def run_demo(
         if not needed.is_file():
             raise InputError(f"demo input {needed} not found: run the demo from the repository "
                              "root", path=needed)
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
+    prepare_demo_dir(state_dir)
     sd = str(state_dir)
     steps = []
     package = package_module(module, state_dir=state_dir, blueprint_id="edge-wasm",

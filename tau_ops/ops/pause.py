@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import getpass
-import json
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from tau_ops import storage
+from tau_ops import jsonio, storage
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.state import StatePaths
 
@@ -28,10 +28,11 @@ def pause_status(state_dir: Path | str) -> PauseStatus:
     """Read the pause marker (an unreadable marker still counts as paused)."""
     state_dir = Path(state_dir)
     marker = StatePaths(state_dir).pause_marker
-    if not marker.exists():
+    if not os.path.lexists(marker):
         return PauseStatus(state_dir=str(state_dir), paused=False, marker_path=str(marker))
     try:
-        data = json.loads(marker.read_text())
+        data = jsonio.parse_json(jsonio.read_bounded(
+            marker, max_bytes=jsonio.LIMITS["pause_marker"], what="pause marker"))
     except (OSError, ValueError):
         data = {}
     data = data if isinstance(data, dict) else {}
@@ -59,6 +60,7 @@ def pause_runner(
         storage.atomic_write_json(
             StatePaths(state_dir).pause_marker,
             {"paused_unix_ms": clock(), "reason": reason, "paused_by": user},
+            root=state_dir,
         )
     return pause_status(state_dir)
 
@@ -67,5 +69,5 @@ def resume_runner(state_dir: Path | str) -> PauseStatus:
     """Remove the pause marker; resuming a runner that is not paused is a no-op."""
     state_dir = Path(state_dir)
     with storage.state_lock(state_dir):
-        StatePaths(state_dir).pause_marker.unlink(missing_ok=True)
+        storage.unlink(StatePaths(state_dir).pause_marker, root=state_dir)
     return pause_status(state_dir)

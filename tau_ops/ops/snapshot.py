@@ -1,32 +1,44 @@
 """State snapshots for rollback: a verifiable ``.tar.gz`` of a whole state dir.
 
 'Preserve .tau/deployment/ for incident analysis' (runbook, rollback plan 2).
-The archive holds every file of the state dir plus ``SNAPSHOT-MANIFEST.json``
-(SHA-256 and size per file); a sidecar ``<archive>.manifest.json`` repeats it
-and adds the archive's own hash, so verification catches any changed byte.
+The archive holds every regular file of the state dir under the fixed root
+``state/`` plus ``SNAPSHOT-MANIFEST.json`` (SHA-256, size and mode per file);
+a sidecar ``<archive>.manifest.json`` repeats it and adds the archive's own
+hash, so verification catches any changed byte. Links, FIFOs and devices are
+skipped with a warning when archiving, and refused when verifying, as are
+member names that would leave the root. Verification bounds the expanded
+size (:data:`MAX_EXPANDED_BYTES`, :data:`MAX_RATIO`) before reading a byte.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
-import json
+import logging
 import os
+import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from tau_ops import storage
+from tau_ops import fsguard, jsonio, storage
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import InputError, OperationFailed, StateError
 
 INNER_MANIFEST = "SNAPSHOT-MANIFEST.json"
+ROOT = "state"
+"""Every member of a snapshot lies under this one folder name."""
 SKIP = {storage.LOCK_NAME}
+MAX_EXPANDED_BYTES = 8 * 1024**3
+"""Largest total of member sizes a snapshot may expand to (8 GiB)."""
+MAX_RATIO = 200
+"""Largest expanded/compressed size ratio (a gzip bomb reaches ~1000)."""
+MAX_MEMBERS = 1_000_000
+log = logging.getLogger("tau_ops")
 
 
 class SnapshotFile(BaseModel):
@@ -35,6 +47,7 @@ class SnapshotFile(BaseModel):
     path: str
     sha256: str
     size_bytes: int
+    mode: int = 0o644
 
 
 class SnapshotReport(BaseModel):
@@ -68,38 +81,80 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _files(state_dir: Path) -> list[Path]:
-    found = []
+class _InnerManifest(BaseModel):
+    state_dir: str
+    created_unix_ms: int
+    files: list[SnapshotFile]
+
+
+def _read_regular(folder: Path, name: str) -> tuple[bytes, os.stat_result] | None:
+    """A regular file's bytes and stat, read without following a link or blocking."""
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | fsguard.FILE_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(), info
+    finally:
+        os.close(fd)
+
+
+def _members(state_dir: Path) -> Iterator[tuple[str, bytes, os.stat_result]]:
+    """(relative name, bytes, stat) of every regular file; links and special files skipped."""
     for root, dirs, names in os.walk(state_dir):
-        dirs.sort()
+        folder = Path(root)
+        for name in sorted(dirs):
+            if (folder / name).is_symlink():
+                log.warning("snapshot skips %s: it is a symbolic link", folder / name)
+        dirs[:] = sorted(d for d in dirs if not (folder / d).is_symlink())
         for name in sorted(names):
             if name in SKIP or (name.startswith(".") and name.endswith(".tmp")):
                 continue
-            found.append(Path(root) / name)
-    return found
-
-
-@contextlib.contextmanager
-def _consistent(state_dir: Path) -> Iterator[None]:
-    # Hold the runner's lock if a runner ever created it, so no cycle commits
-    # mid-snapshot; never create files in the state dir ourselves.
-    if (state_dir / storage.LOCK_NAME).exists():
-        with storage.state_lock(state_dir):
-            yield
-    else:
-        yield
+            found = _read_regular(folder, name)
+            if found is None:
+                mode = os.lstat(folder / name).st_mode
+                log.warning("snapshot skips %s: it is %s", folder / name, fsguard.kind(mode))
+                continue
+            yield (folder / name).relative_to(state_dir).as_posix(), found[0], found[1]
 
 
 def default_archive_path(state_dir: Path, now_ms: int) -> Path:
     """``<parent>/<name>-snapshot-<UTC>.tar.gz`` beside the state dir."""
     stamp = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return state_dir.parent / f"{state_dir.name}-snapshot-{stamp[:-4]}Z.tar.gz"
+    absolute = Path(os.path.abspath(state_dir))
+    return absolute.parent / f"{absolute.name}-snapshot-{stamp[:-4]}Z.tar.gz"
 
 
 def create_snapshot(
     state_dir: Path | str, *, output: Path | str | None = None, clock: Clock = wall_clock_ms
 ) -> SnapshotReport:
-    """Archive the whole state dir atomically; the state dir is only read."""
+    """Archive the whole state dir atomically; the state dir is only read.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The state dir; read-only access is enough.
+    output : Path or str, optional
+        Archive path (default :func:`default_archive_path`); must be outside the state dir.
+    clock : callable
+        Returns unix milliseconds.
+
+    Returns
+    -------
+    SnapshotReport
+        What was archived: one entry (path, sha256, size, mode) per file.
+
+    Raises
+    ------
+    StateError
+        The state dir does not exist.
+    InputError
+        ``output`` is inside the state dir.
+    """
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         raise StateError(f"state dir {state_dir} does not exist", path=state_dir)
@@ -113,20 +168,19 @@ def create_snapshot(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with _consistent(state_dir), tarfile.open(tmp, "w:gz") as tar:
-            for path in _files(state_dir):
-                rel = path.relative_to(state_dir).as_posix()
-                data = path.read_bytes()
-                entries.append(SnapshotFile(path=rel, sha256=hashlib.sha256(data).hexdigest(),
-                                            size_bytes=len(data)))
-                info = tarfile.TarInfo(f"{state_dir.name}/{rel}")
-                info.size, info.mtime, info.mode = len(data), int(path.stat().st_mtime), 0o644
-                tar.addfile(info, io.BytesIO(data))
-            inner = json.dumps({"state_dir": str(state_dir), "created_unix_ms": now_ms,
-                                "files": [e.model_dump() for e in entries]}, indent=2).encode()
-            info = tarfile.TarInfo(f"{state_dir.name}/{INNER_MANIFEST}")
-            info.size, info.mtime = len(inner), now_ms // 1000
-            tar.addfile(info, io.BytesIO(inner))
+        with storage.shared_lock(state_dir), tarfile.open(tmp, "w:gz") as tar:
+            for rel, data, info in _members(state_dir):
+                entry = SnapshotFile(path=rel, sha256=hashlib.sha256(data).hexdigest(),
+                                     size_bytes=len(data), mode=stat.S_IMODE(info.st_mode))
+                entries.append(entry)
+                member = tarfile.TarInfo(f"{ROOT}/{rel}")
+                member.size, member.mtime, member.mode = len(data), int(info.st_mtime), entry.mode
+                tar.addfile(member, io.BytesIO(data))
+            inner = _InnerManifest(state_dir=str(state_dir), created_unix_ms=now_ms,
+                                   files=entries).model_dump_json(indent=2).encode()
+            member = tarfile.TarInfo(f"{ROOT}/{INNER_MANIFEST}")
+            member.size, member.mtime, member.mode = len(inner), now_ms // 1000, 0o644
+            tar.addfile(member, io.BytesIO(inner))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, archive)
@@ -143,8 +197,89 @@ def create_snapshot(
     return report
 
 
+def member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why a member may not be restored (None when it is a plain file under the root)."""
+    name = member.name
+    parts = name.split("/")
+    if name.startswith("/") or len(parts) < 2 or parts[0] != ROOT:
+        return f"{name}: not under {ROOT}/"
+    if any(part in ("", ".", "..") for part in parts[1:]) or "\\" in name:
+        return f"{name}: not a plain relative path"
+    if not member.isreg():
+        return f"{name}: not a regular file (links, devices and FIFOs are refused)"
+    return None
+
+
+def _hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, bytes | None]:
+    handle = tar.extractfile(member)
+    digest = hashlib.sha256()
+    keep = member.name.endswith("/" + INNER_MANIFEST)
+    data = b""
+    while handle is not None:
+        block = handle.read(1 << 20)
+        if not block:
+            break
+        digest.update(block)
+        if keep:
+            data += block
+    return digest.hexdigest(), data if keep else None
+
+
+def parse_inner(data: bytes) -> dict[str, SnapshotFile]:
+    """The files an inner ``SNAPSHOT-MANIFEST.json`` lists; raises ValueError when invalid."""
+    if len(data) > jsonio.LIMITS["manifest"] * 64:
+        raise ValueError("too large")
+    parsed = _InnerManifest.model_validate(jsonio.parse_json(data))
+    return {f.path: f for f in parsed.files}
+
+
+def _scan(archive: Path, problems: list[str]) -> tuple[dict[str, str], dict[str, SnapshotFile]]:
+    """(sha256 per member path, inner manifest) with every problem appended."""
+    actual: dict[str, str] = {}
+    inner: dict[str, SnapshotFile] | None = None
+    budget = min(MAX_EXPANDED_BYTES, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
+    expanded = 0
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for count, member in enumerate(tar, start=1):
+                expanded += member.size + 512
+                if count > MAX_MEMBERS or expanded > budget:
+                    problems.append(f"archive expands past {budget} bytes or {MAX_MEMBERS} "
+                                    "members; refused without reading further")
+                    break
+                problem = member_problem(member)
+                if problem:
+                    problems.append(problem)
+                    continue
+                rel = member.name.split("/", 1)[1]
+                if rel in actual or (rel == INNER_MANIFEST and inner is not None):
+                    problems.append(f"{rel}: appears more than once in the archive")
+                    continue
+                sha, data = _hash_member(tar, member)
+                if rel == INNER_MANIFEST:
+                    try:
+                        inner = parse_inner(data or b"")
+                    except (ValueError, ValidationError) as exc:
+                        problems.append(f"{INNER_MANIFEST} is not valid: "
+                                        f"{str(exc).splitlines()[0]}")
+                        inner = {}
+                else:
+                    actual[rel] = sha
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        problems.append(f"archive cannot be read: {type(exc).__name__}: {exc}")
+    if inner is None:
+        problems.append(f"archive has no {INNER_MANIFEST}")
+    return actual, inner or {}
+
+
 def verify_snapshot(archive: Path | str, *, manifest: Path | str | None = None) -> VerifyReport:
-    """Re-hash every file of an archive against its manifests; report every mismatch."""
+    """Re-hash every file of an archive against its manifests; report every mismatch.
+
+    Raises
+    ------
+    InputError
+        The archive or the given sidecar manifest is missing or unreadable.
+    """
     archive = Path(archive)
     if not archive.is_file():
         raise InputError(f"snapshot archive {archive} does not exist", path=archive)
@@ -153,41 +288,27 @@ def verify_snapshot(archive: Path | str, *, manifest: Path | str | None = None) 
     expected: dict[str, SnapshotFile] | None = None
     if sidecar.is_file():
         try:
-            recorded = SnapshotReport.model_validate_json(sidecar.read_bytes())
-        except ValueError as exc:
-            raise InputError(f"snapshot manifest {sidecar} is not valid: {exc}") from exc
+            recorded = SnapshotReport.model_validate(jsonio.parse_json(jsonio.read_bounded(
+                sidecar, max_bytes=jsonio.LIMITS["manifest"] * 64, what="snapshot manifest")))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"snapshot manifest {sidecar} is not valid: "
+                             f"{str(exc).splitlines()[0]}", path=sidecar) from exc
         expected = {f.path: f for f in recorded.files}
         if _sha256_file(archive) != recorded.archive_sha256:
             problems.append("archive sha256 differs from the manifest")
     elif manifest is not None:
         raise InputError(f"snapshot manifest {sidecar} does not exist", path=sidecar)
-    actual: dict[str, str] = {}
-    inner: dict[str, SnapshotFile] = {}
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                data = handle.read() if handle else b""
-                rel = member.name.split("/", 1)[1] if "/" in member.name else member.name
-                if rel == INNER_MANIFEST:
-                    inner = {f["path"]: SnapshotFile.model_validate(f)
-                             for f in json.loads(data)["files"]}
-                else:
-                    actual[rel] = hashlib.sha256(data).hexdigest()
-    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as exc:
-        problems.append(f"archive cannot be read: {type(exc).__name__}: {exc}")
-    for label, wanted in (("archive manifest", inner), ("sidecar manifest", expected or {})):
+    actual, inner = _scan(archive, problems)
+    for label, wanted in (("archive manifest", inner), ("sidecar manifest", expected)):
+        if wanted is None:
+            continue
         for rel, entry in sorted(wanted.items()):
             if rel not in actual:
                 problems.append(f"{rel}: listed in the {label} but missing from the archive")
             elif actual[rel] != entry.sha256:
                 problems.append(f"{rel}: sha256 differs from the {label}")
-        for rel in sorted(set(actual) - set(wanted)) if wanted else []:
+        for rel in sorted(set(actual) - set(wanted)):
             problems.append(f"{rel}: in the archive but not in the {label}")
-    if not inner and not problems:
-        problems.append(f"archive has no {INNER_MANIFEST}")
     return VerifyReport(archive_path=str(archive),
                         manifest_path=str(sidecar) if sidecar.is_file() else None,
                         ok=not problems, file_count=len(actual), problems=problems)
