@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops.errors import InputError, UsageError
 from tau_ops.jsonio import JSONPolicyError, is_json_int, parse_json
@@ -158,26 +158,37 @@ class ChannelInspectReport(BaseModel):
     The first fields are the seed's ``ChannelInspectReport``; ``channel``,
     ``exists``, ``layout``, ``last_event_key`` and ``last_timestamp_unix_ms``
     are tau-ops additions.
+
+    Examples
+    --------
+    >>> report = inspect_channel(Path("/nonexistent"), "deployment/edge")
+    >>> report.channel, report.exists, report.memory_bytes
+    ('deployment/edge', False, 0)
     """
 
-    transport: str
-    channel_id: str
-    channel_dir: str
-    log_records: int
-    context_records: int
-    invalid_log_lines: int
-    invalid_context_lines: int
-    artifact_records: int
-    invalid_artifact_lines: int
-    active_artifacts: int
-    expired_artifacts: int
-    memory_exists: bool
-    memory_bytes: int
-    channel: str
-    exists: bool
-    layout: str
-    last_event_key: str | None
-    last_timestamp_unix_ms: int | None
+    transport: str = Field(description="the transport, always deployment")
+    channel_id: str = Field(description="the blueprint id, trimmed")
+    channel_dir: str = Field(description="the channel's folder (path)")
+    log_records: int = Field(description="valid lines of log.jsonl (lines)")
+    context_records: int = Field(description="valid lines of context.jsonl (lines)")
+    invalid_log_lines: int = Field(
+        description="log.jsonl lines that are not JSON objects under the JSON policy (lines)")
+    invalid_context_lines: int = Field(
+        description="context.jsonl lines that are not JSON objects under the JSON policy (lines)")
+    artifact_records: int = Field(description="valid lines of the seed's artifact index (lines)")
+    invalid_artifact_lines: int = Field(
+        description="artifact index lines that are not valid (lines)")
+    active_artifacts: int = Field(description="artifacts not yet expired at now_ms")
+    expired_artifacts: int = Field(
+        description="artifacts whose expires_unix_ms is at or before now_ms")
+    memory_exists: bool = Field(description="whether MEMORY.md exists as a regular file")
+    memory_bytes: int = Field(description="size of MEMORY.md (bytes; 0 when absent)")
+    channel: str = Field(description="deployment/<blueprint_id> as read")
+    exists: bool = Field(description="whether the channel folder exists")
+    layout: str = Field(description="seed (channels/deployment/...) or runbook")
+    last_event_key: str | None = Field(description="event_key of the last valid log line, if any")
+    last_timestamp_unix_ms: int | None = Field(
+        description="timestamp of the last valid log line (Unix ms), if any")
 
 
 def parse_channel_ref(ref: str) -> tuple[str, str]:

@@ -20,7 +20,24 @@ def real_sleep(seconds: float) -> None:
 
 
 class FakeClock:
-    """A manual clock for tests and deterministic demos: sleeping advances it."""
+    """A manual clock for tests and deterministic demos: sleeping advances it.
+
+    Calling the clock returns the current time; it is the ``clock`` every
+    runner and status function accepts in place of :func:`wall_clock_ms`.
+
+    Parameters
+    ----------
+    start_ms : int, default 1_700_000_000_000
+        The starting time, Unix epoch milliseconds (ms).
+
+    Examples
+    --------
+    >>> clock = FakeClock(start_ms=1_000)
+    >>> clock.sleep(1.5)
+    >>> clock.advance(500)
+    >>> clock(), clock.sleeps
+    (3000, [1.5])
+    """
 
     def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
         self.now_ms = start_ms

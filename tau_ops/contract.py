@@ -63,7 +63,33 @@ def norm(value: str) -> str:
 
 
 def case_key(case: FixtureCase) -> str:
-    """``target:runtime:environment:blueprint_id:case_id`` (SPEC section 3)."""
+    """The case's identity key, ``target:runtime:environment:blueprint_id:case_id``.
+
+    The four scope fields are trimmed and lower-cased, the case id only
+    trimmed (SPEC section 3); the runner uses the key to find duplicates and
+    to record processed cases.
+
+    Parameters
+    ----------
+    case : FixtureCase
+        One validated fixture case.
+
+    Returns
+    -------
+    str
+        The colon-joined key.
+
+    Examples
+    --------
+    >>> from tau_ops import FixtureCase
+    >>> case = FixtureCase.model_validate({
+    ...     "schema_version": 1, "case_id": " c-1 ", "deploy_target": "Container",
+    ...     "runtime_profile": "native", "blueprint_id": "BP", "environment": "Prod",
+    ...     "region": "iad", "expected": {"outcome": "success", "status_code": 201,
+    ...                                   "response_body": {}}})
+    >>> case_key(case)
+    'container:native:prod:bp:c-1'
+    """
     return ":".join(
         (
             norm(case.deploy_target),
@@ -286,7 +312,41 @@ def default_manifest_loader(path: Path) -> ManifestInfo:
 def evaluate_case(
     case: FixtureCase, *, manifest_loader: ManifestLoader = default_manifest_loader
 ) -> CaseResult:
-    """Evaluate one case by the first rule of SPEC section 2 that applies."""
+    """Evaluate one case by the first rule of SPEC section 2 that applies.
+
+    The rules, in order: a simulated retryable failure (503), an unsupported
+    target, runtime profile or environment (400), a runtime that does not fit
+    the target (422), a WASM case whose manifest is missing or unverifiable
+    (400 ``deployment_missing_artifact``), else accepted (201). Status codes
+    and error codes are the seed's.
+
+    Parameters
+    ----------
+    case : FixtureCase
+        One validated fixture case.
+    manifest_loader : callable, optional
+        ``Path -> ManifestInfo``; loads the WASM manifest named by the case. The
+        default verifies it fully (hash, size, parse, compliance); an
+        ``InputError`` from the loader makes the case a rejection, not an error.
+
+    Returns
+    -------
+    CaseResult
+        ``outcome`` (``success``, ``malformed_input`` or ``retryable_failure``),
+        ``status_code`` (HTTP), ``error_code`` and ``response_body``.
+
+    Examples
+    --------
+    >>> from tau_ops import FixtureCase
+    >>> case = FixtureCase.model_validate({
+    ...     "schema_version": 1, "case_id": "c-1", "deploy_target": "mainframe",
+    ...     "runtime_profile": "native", "blueprint_id": "bp", "environment": "prod",
+    ...     "region": "iad", "expected": {"outcome": "malformed_input", "status_code": 400,
+    ...                                   "response_body": {}}})
+    >>> result = evaluate_case(case)
+    >>> result.status_code, result.error_code, result.response_body["reason"]
+    (400, 'deployment_invalid_blueprint', 'unsupported_target')
+    """
     if case.simulate_retryable_failure:
         return CaseResult(
             outcome="retryable_failure",

@@ -65,7 +65,16 @@ FLEET_GATE_REASONS: tuple[str, ...] = (
 
 
 class FleetMember(BaseModel):
-    """One row of a fleet: a member's gate, health and what it was read from."""
+    """One row of a fleet: a member's gate, health and what it was read from.
+
+    Examples
+    --------
+    >>> row = FleetMember(name="a", kind="state_dir", labels={}, readable=False,
+    ...                   error="no state.json", rollout_gate="hold",
+    ...                   rollout_gate_reasons=["invalid_state"])
+    >>> row.rollout_gate, row.queue_depth
+    ('hold', 0)
+    """
 
     name: str = Field(description="the member as given (path, archive or URL)")
     kind: MemberKind = Field(description="state_dir, snapshot or gateway")
@@ -90,6 +99,11 @@ class FleetPolicy(BaseModel):
     share of the members; every ``require`` label (``region=iad``) needs at
     least one member carrying it, and all of those must pass. A member that
     cannot be read or answers late holds the fleet whatever the policy.
+
+    Examples
+    --------
+    >>> FleetPolicy(min_pass_fraction=0.5, require=["region=iad"]).model_dump()
+    {'min_pass_fraction': 0.5, 'require': ['region=iad']}
     """
 
     min_pass_fraction: float = Field(default=1.0, ge=0.0, le=1.0,
@@ -99,16 +113,25 @@ class FleetPolicy(BaseModel):
 
 
 class FleetReport(BaseModel):
-    """``tau-ops fleet status|gate --json``: one row per member and the fleet verdict."""
+    """``tau-ops fleet status|gate --json``: one row per member and the fleet verdict.
+
+    Examples
+    --------
+    >>> report = FleetReport(fleet_gate="pass", fleet_gate_reasons=[], fleet_gate_details=[],
+    ...                      policy=FleetPolicy(), member_count=0, pass_count=0,
+    ...                      generated_unix_ms=0, members=[])
+    >>> report.fleet_gate, report.policy.min_pass_fraction
+    ('pass', 1.0)
+    """
 
     fleet_gate: RolloutGate = Field(description="pass or hold for the whole fleet")
     fleet_gate_reasons: list[str] = Field(description="why the fleet holds (codes, in order)")
     fleet_gate_details: list[str] = Field(description="one human line per reason")
-    policy: FleetPolicy
+    policy: FleetPolicy = Field(description="the policy the fleet was judged by")
     member_count: int = Field(description="members read")
     pass_count: int = Field(description="members whose own gate passes")
     generated_unix_ms: int = Field(description="when the fleet was judged (ms)")
-    members: list[FleetMember]
+    members: list[FleetMember] = Field(description="one row per member, in the order given")
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,19 @@ def _kind(mode: int) -> str:
 def is_json_int(value: Any) -> bool:
     """True for a JSON integer (Python ``int`` but not ``bool``).
 
+    Parameters
+    ----------
+    value : Any
+        A value as :func:`parse_json` returns it.
+
+    Returns
+    -------
+    bool
+        Whether ``value`` is an integer; ``true``/``false`` are not (RFC 8259
+        keeps them apart, Python's ``bool`` does not).
+
+    Examples
+    --------
     >>> [is_json_int(v) for v in (1, True, 1.0, "1")]
     [True, False, False, False]
     """

@@ -80,6 +80,23 @@ class _Source:
 def source_name(text: str) -> str:
     """A partition-safe name: ``[A-Za-z0-9._-]`` kept, anything else ``_``.
 
+    Parameters
+    ----------
+    text : str
+        A source as given (a path or a ``name=path`` name).
+
+    Returns
+    -------
+    str
+        The name used as the ``source=`` partition value.
+
+    Raises
+    ------
+    UsageError
+        Nothing usable is left (empty, ``.`` or ``..``).
+
+    Examples
+    --------
     >>> source_name("/srv/iad/deployment")
     '_srv_iad_deployment'
     """
@@ -250,10 +267,32 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
 def scan_export(to: str) -> pl.LazyFrame:
     """Read an exported dataset back as one lazy frame (``source`` and ``date`` included).
 
+    Parameters
+    ----------
+    to : str
+        The export destination (a directory, or an object-store URL).
+
+    Returns
+    -------
+    polars.LazyFrame
+        The columns of :data:`EXPORT_SCHEMA` (``timestamp`` as
+        ``Datetime("ms", "UTC")``, ``health_state``/``health_reason`` strings,
+        ``reason_codes`` a list of strings), then the counters (``Int32``), then
+        ``source`` (string) and ``date`` (date) from the hive partition paths.
+
     Raises
     ------
     InputError
         The destination holds no exported partition.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     scan_export(tmp)
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.InputError: no exported events under ...
     """
     if "://" not in to and not any(Path(to).glob(f"source=*/date=*/{PART_FILE}")):
         raise InputError(f"no exported events under {to}")

@@ -31,6 +31,17 @@ _WIDTH = re.compile(r"(\d+)(ms|s|m|h|d)")
 def bucket_ms(every: str) -> int:
     """A fixed bucket width in milliseconds.
 
+    Parameters
+    ----------
+    every : str
+        A sum of fixed widths: digits followed by ``ms``, ``s``, ``m``, ``h`` or
+        ``d`` (calendar widths such as months are refused).
+
+    Returns
+    -------
+    int
+        The width (ms).
+
     Raises
     ------
     UsageError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tau_ops.errors import StateError
 from tau_ops.identity.derive import INTEROPERABILITY_PROFILE, BrowserIdentity, derive_identity
@@ -17,21 +17,29 @@ class DidReport(BaseModel):
 
     The seed's ``DeploymentWasmBrowserDidReport`` fields in its order, plus
     ``public_key_multibase`` (after ``fingerprint``).
+
+    Examples
+    --------
+    >>> report = bootstrap_did(method="web", network="tau-devnet", subject="agent",
+    ...                        entropy="local-dev-seed", output_path=None)
+    >>> report.did, report.persisted
+    ('did:web:tau-devnet:agent', False)
     """
 
     model_config = ConfigDict(frozen=True)
 
-    runtime: str
-    interoperability_profile: str
-    method: str
-    network: str
-    subject: str
-    did: str
-    key_id: str
-    fingerprint: str
-    public_key_multibase: str
-    output_path: str | None
-    persisted: bool
+    runtime: str = Field(description="the runtime the identity is for (the seed's value)")
+    interoperability_profile: str = Field(
+        description="the versioned derivation recipe (kamn_did_ed25519_hkdf_sha256_v1)")
+    method: str = Field(description="key or web")
+    network: str = Field(description="the normalized network")
+    subject: str = Field(description="the normalized subject")
+    did: str = Field(description="the DID (did:key:z6Mk... or did:web:...)")
+    key_id: str = Field(description="the verification method id")
+    fingerprint: str = Field(description="SHA-256 of the raw public key (64 hex characters)")
+    public_key_multibase: str = Field(description="the public key as Multikey text (z6Mk...)")
+    output_path: str | None = Field(description="where the payload was written, or null")
+    persisted: bool = Field(description="whether the payload was written")
 
 
 def _report(identity: BrowserIdentity, output_path: Path | None, persisted: bool) -> DidReport:

@@ -33,7 +33,32 @@ def _document(did: str, key_id: str, multibase: str) -> dict[str, Any]:
 
 
 def did_document(identity: BrowserIdentity) -> dict[str, Any]:
-    """The W3C DID Core document of an identity (one Multikey verification method)."""
+    """The W3C DID Core document of an identity (one Multikey verification method).
+
+    The method is listed under ``authentication``, ``assertionMethod``,
+    ``capabilityInvocation`` and ``capabilityDelegation`` (W3C DID Core 1.0,
+    verification relationships); the context is :data:`DID_CONTEXT`.
+
+    Parameters
+    ----------
+    identity : BrowserIdentity
+        A derived identity.
+
+    Returns
+    -------
+    dict
+        The DID document as JSON-ready data (``@context``, ``id``,
+        ``verificationMethod`` and the four relationships).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import derive_identity
+    >>> identity = derive_identity(method="web", network="tau-devnet", subject="agent",
+    ...                            entropy="demo")
+    >>> document = did_document(identity)
+    >>> document["id"], document["authentication"]
+    ('did:web:tau-devnet:agent', ['did:web:tau-devnet:agent#primary'])
+    """
     return _document(identity.did, identity.key_id, identity.public_key_multibase)
 
 
@@ -101,7 +126,27 @@ def resolve_did_key(did: str) -> dict[str, Any]:
 
 
 def sign_challenge(identity: BrowserIdentity, challenge: bytes) -> str:
-    """Ed25519 signature of ``challenge`` as multibase base58btc (``z...``)."""
+    """Ed25519 signature of ``challenge`` as multibase base58btc (``z...``).
+
+    Parameters
+    ----------
+    identity : BrowserIdentity
+        The signing identity (holds the private key).
+    challenge : bytes
+        The bytes to sign, verbatim.
+
+    Returns
+    -------
+    str
+        ``z`` + base58btc of the 64-byte signature (RFC 8032).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import derive_identity
+    >>> identity = derive_identity(method="key", network="n", subject="s", entropy="e")
+    >>> sign_challenge(identity, b"nonce-1").startswith("z")
+    True
+    """
     return "z" + base58btc_encode(identity.private_key.sign(challenge))
 
 
@@ -197,6 +242,32 @@ def verify_signature(
     IdentifierError
         A malformed DID or document, a did:web without a document, or a key
         that is non-canonical, off the curve or of small order.
+
+    Parameters
+    ----------
+    did : str
+        The signer's DID (did:key or did:web).
+    challenge : bytes
+        The signed bytes.
+    signature : str
+        The signature as :func:`sign_challenge` renders it (``z...``).
+    document : dict, optional
+        The DID document; required for a did:web, ignored for a did:key.
+
+    Returns
+    -------
+    bool
+        True when one ``authentication`` key of the DID verifies the signature.
+
+    Examples
+    --------
+    >>> from tau_ops.identity import derive_identity
+    >>> identity = derive_identity(method="key", network="n", subject="s", entropy="e")
+    >>> signature = sign_challenge(identity, b"nonce-1")
+    >>> verify_signature(did=identity.did, challenge=b"nonce-1", signature=signature)
+    True
+    >>> verify_signature(did=identity.did, challenge=b"nonce-2", signature=signature)
+    False
     """
     did = did.strip()
     if did.startswith("did:key:"):

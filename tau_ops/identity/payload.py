@@ -40,6 +40,13 @@ class DidIdentity(BaseModel):
 
     ``proof_material`` is, as in the seed, the base64url (no padding) form of
     the 32 bytes whose hex is ``fingerprint`` (here SHA-256 of the public key).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import build_payload, derive_identity
+    >>> identity = derive_identity(method="key", network="n", subject="s", entropy="e")
+    >>> build_payload(identity).identity.did == identity.did
+    True
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,7 +67,15 @@ class DidIdentity(BaseModel):
 
 
 class DidPrivateKey(BaseModel):
-    """Private key material, written only on explicit request (file mode 0600)."""
+    """Private key material, written only on explicit request (file mode 0600).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import build_payload, derive_identity
+    >>> identity = derive_identity(method="key", network="n", subject="s", entropy="e")
+    >>> build_payload(identity, include_private_key=True).private_key is not None
+    True
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,7 +85,16 @@ class DidPrivateKey(BaseModel):
 
 
 class DidPayload(BaseModel):
-    """The persisted bootstrap file (the seed's layout, plus the DID document)."""
+    """The persisted bootstrap file (the seed's layout, plus the DID document).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import build_payload, derive_identity
+    >>> identity = derive_identity(method="key", network="n", subject="s", entropy="e")
+    >>> payload = build_payload(identity)
+    >>> payload.runtime, payload.private_key is None
+    ('wasm_browser', True)
+    """
 
     model_config = ConfigDict(frozen=True)
 

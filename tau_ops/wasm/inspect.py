@@ -156,8 +156,36 @@ def _schema_invalid_report(path: Path, raw: dict[str, Any], problem: str) -> Ins
 def inspect_manifest(manifest_path: Path | str) -> InspectReport:
     """Re-verify a manifest; problems are reported, never raised.
 
-    Raises :class:`ManifestError` only when the file cannot be read as a JSON
-    object at all.
+    Checks are SPEC section 6's (hash, size, parse, imports, profile) plus the
+    file's name and folder as packaging gives them.
+
+    Parameters
+    ----------
+    manifest_path : Path or str
+        ``<sha256>.manifest.json`` as :func:`~tau_ops.wasm.package_module` writes it.
+
+    Returns
+    -------
+    InspectReport
+        ``compliant`` and the ``reason_codes`` found.
+
+    Raises
+    ------
+    ManifestError
+        Only when the file cannot be read as a JSON object at all (exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm import package_module
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     report = inspect_manifest(packaged.manifest_path)
+    >>> report.compliant, report.reason_codes
+    (True, [])
     """
     return _inspect(Path(manifest_path))[0]
 
@@ -300,7 +328,37 @@ def _inspect(path: Path) -> tuple[InspectReport, WasmManifest | None]:
 
 
 def load_verified_manifest(path: Path) -> VerifiedManifest:
-    """Load a manifest for a rollout; :class:`ManifestError` unless it fully verifies."""
+    """Load a manifest for a rollout; :class:`ManifestError` unless it fully verifies.
+
+    Parameters
+    ----------
+    path : Path
+        The manifest file.
+
+    Returns
+    -------
+    VerifiedManifest
+        What a rollout needs: blueprint, profile, artifact path, sha256 and
+        size (bytes), constraints and observed imports.
+
+    Raises
+    ------
+    ManifestError
+        The manifest cannot be read or does not verify (its reason codes are
+        in the message; exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm import package_module
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     load_verified_manifest(Path(packaged.manifest_path)).runtime_profile
+    'wasm_wasi'
+    """
     path = Path(path)
     report, manifest = _inspect(path)
     if manifest is None or not report.compliant:

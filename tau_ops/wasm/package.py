@@ -144,7 +144,44 @@ def check_module(
     blueprint_id: str = DEFAULT_BLUEPRINT_ID,
     runtime_profile: str = DEFAULT_RUNTIME_PROFILE,
 ) -> ComplianceCheck:
-    """Check a module against a runtime profile without writing anything (a dry run)."""
+    """Check a module against a runtime profile without writing anything (a dry run).
+
+    The profile's rules (size limit, allowed import modules, capabilities) are
+    SPEC section 6's; see :data:`~tau_ops.wasm.PROFILES`.
+
+    Parameters
+    ----------
+    module_path : Path
+        A WebAssembly core module or component (``.wasm``).
+    blueprint_id : str, default "edge-wasm"
+        The blueprint the module is for.
+    runtime_profile : str, default "wasm_wasi"
+        The runtime profile to check against.
+
+    Returns
+    -------
+    ComplianceCheck
+        The verdict: ``compliant``, ``compliance_reason_codes``, the module's
+        sha256 and size (bytes) and observed imports.
+
+    Raises
+    ------
+    WasmModuleError
+        The file cannot be read or is not valid WebAssembly (exit 2).
+    UsageError
+        The runtime profile is unknown or the blueprint id is empty.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     check = check_module(module)
+    >>> check.compliant, check.module_kind, check.compliance_reason_codes
+    (True, 'core', [])
+    """
     return _check(Path(module_path), blueprint_id=blueprint_id,
                   runtime_profile=runtime_profile).check
 
@@ -191,10 +228,51 @@ def package_module(
 ) -> PackageReport:
     """Package a compliant module into ``<output_dir>/<blueprint_id>/<sha>.{wasm,manifest.json}``.
 
-    Raises :class:`NonCompliantPackage` (exit 1) without writing anything when
-    the module breaks its profile, :class:`~tau_ops.errors.WasmModuleError`
-    (exit 2) when it is not valid WebAssembly. Packaging the same module again
-    leaves the files and the state entry as they were.
+    Packaging the same module again leaves the files and the state entry as
+    they were. The manifest's fields are SPEC section 6's.
+
+    Parameters
+    ----------
+    module_path : Path or str
+        A WebAssembly core module or component.
+    state_dir : Path or str
+        The state directory; its ``state.json`` lists the deliverable.
+    blueprint_id : str, default "edge-wasm"
+        The blueprint the module is for (its folder under ``output_dir``).
+    runtime_profile : str, default "wasm_wasi"
+        The runtime profile to check against.
+    output_dir : Path or str, optional
+        Where artifacts go; default ``<state_dir>/wasm-artifacts``.
+    clock : callable, default wall_clock_ms
+        ``() -> int``, Unix epoch milliseconds (ms) for the manifest's time.
+
+    Returns
+    -------
+    PackageReport
+        The artifact and manifest paths, sha256, size (bytes) and constraints.
+
+    Raises
+    ------
+    NonCompliantPackage
+        The module breaks its profile; nothing is written (exit 1).
+    WasmModuleError
+        The module is not valid WebAssembly (exit 2).
+    UsageError
+        The runtime profile is unknown or the blueprint id is empty.
+    StateError
+        The state or the files cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     report = package_module(module, state_dir=Path(tmp) / "state",
+    ...                             clock=lambda: 1_700_000_000_000)
+    ...     Path(report.manifest_path).name == f"{report.artifact_sha256}.manifest.json"
+    True
     """
     module_path, state_dir = Path(module_path), Path(state_dir)
     with ThreadPoolExecutor(max_workers=3) as pool:  # validation beside the two file writes
