@@ -20,6 +20,7 @@ from tau_ops.analysis import (
     summary,
     troubleshooting_action,
 )
+from tau_ops.analysis.questions import NO_HISTORY_ACTION
 from tau_ops.errors import UsageError
 from tau_ops.health import ACTIONS
 
@@ -191,4 +192,5 @@ def test_bad_bucket_width_is_a_usage_error(events: pl.DataFrame) -> None:
 def test_troubleshooting_actions_come_from_the_runbook() -> None:
     assert troubleshooting_action("queue_backpressure_applied") == \
         ACTIONS["queue_backpressure_applied"]
-    assert troubleshooting_action("cloud_rollout_applied") == ACTIONS["healthy"]
+    assert troubleshooting_action("cloud_rollout_applied") == NO_HISTORY_ACTION
+    assert "promotion can continue" not in NO_HISTORY_ACTION

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from builders import run_cli, success_case, write_fixture
+from builders import event_line, run_cli, success_case, write_fixture
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +52,7 @@ class Scenario:
     paused: bool
     stale_after_ms: int
     corruption: str
+    uncommitted_tail: bool = False  # a killed writer's appended, never-committed cycle
 
     def health(self) -> dict[str, int]:
         if not self.has_cycle:
@@ -128,6 +129,7 @@ scenarios = st.builds(
     paused=st.booleans(),
     stale_after_ms=st.sampled_from([DAY, 3_600_000]),
     corruption=st.sampled_from(CORRUPTIONS),
+    uncommitted_tail=st.booleans(),
 )
 
 
@@ -140,6 +142,15 @@ def build(root: Path, scenario: Scenario) -> Path:
         "health": scenario.health(), "wasm_deliverables": []}, indent=2))
     if scenario.paused:
         pause_runner(state, reason="change freeze", clock=lambda: NOW - 60_000)
+    if scenario.uncommitted_tail:
+        events = state / "runtime-events.jsonl"
+        committed = event_line(NOW - 1000, "healthy", ["cloud_rollout_applied"]) + "\n"
+        events.write_text(committed)
+        (state / ".cycle-journal.json").write_text(json.dumps({
+            "state_sha256": "0" * 64, "rewrites": {},
+            "append_sizes": {"runtime-events.jsonl": len(committed.encode())}}))
+        with open(events, "a") as handle:
+            handle.write(event_line(NOW, "degraded", ["case_processing_failed"]) + "\n")
     return state
 
 
@@ -165,6 +176,11 @@ def surfaces(root: Path, state: Path, scenario: Scenario) -> dict[str, Any]:
             seen[name] = (doc.rollout_gate, doc.rollout_gate_reasons)
         except StateError:
             seen[name] = "StateError"
+            continue
+        if name == "deployment_status":  # readers see only committed cycles
+            seen["status counts only committed cycles"] = (
+                doc.cycle_reports == (1 if scenario.uncommitted_tail else 0)
+                and "case_processing_failed" not in doc.last_reason_codes)
     gate = promotion_gate(state_dir=state, evidence_root=root / "evidence",
                           stale_after_ms=scenario.stale_after_ms, clock=lambda: NOW)
     seen["gate"] = (gate.verdict, gate.rollout_gate_reasons)
@@ -195,6 +211,7 @@ def surfaces(root: Path, state: Path, scenario: Scenario) -> dict[str, Any]:
 @example(Scenario(True, 1, 0, 0, 0, 0, 0, 1, -1000, True, DAY, "processed_mismatch"))
 @example(Scenario(False, 0, 0, 0, 0, 0, 0, 1, 0, True, DAY, "none"))  # paused, no cycle
 @example(Scenario(True, 2, 0, 0, 1, 2, 0, 1, -DAY, False, DAY, "none"))  # exactly at the limit
+@example(Scenario(True, 1, 0, 0, 0, 0, 0, 1, -1000, False, DAY, "none", True))  # killed writer
 def test_every_surface_shows_the_same_verdict_and_reasons(tmp_path: Path,
                                                           scenario: Scenario) -> None:
     root = tmp_path / "case"
@@ -210,6 +227,7 @@ def test_every_surface_shows_the_same_verdict_and_reasons(tmp_path: Path,
         f"gateway /deployment/status {status}": verdict,
         f"gateway /transport/health {status}": verdict,
         "console": verdict, "console badge is green healthy": False,
+        **({} if reader == "StateError" else {"status counts only committed cycles": True}),
     }
 
 

@@ -43,9 +43,14 @@ ACTION_BY_REASON_CODE: dict[str, str] = {
 DOMINANT_CODES = 3
 
 
+NO_HISTORY_ACTION = "none from the event history (the rollout gate decides promotion)"
+"""What the event history asks for when it shows no problem: never a promotion verdict,
+which only the rollout gate gives (it also weighs pause, freshness, clock skew)."""
+
+
 def troubleshooting_action(reason_code: str) -> str:
-    """The runbook action for a reason code (``healthy`` action for non-problem codes)."""
-    return ACTION_BY_REASON_CODE.get(reason_code, ACTIONS["healthy"])
+    """The runbook action for a problem reason code; :data:`NO_HISTORY_ACTION` otherwise."""
+    return ACTION_BY_REASON_CODE.get(reason_code, NO_HISTORY_ACTION)
 
 
 def _keys(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
@@ -291,7 +296,7 @@ def _summary(frame: pl.DataFrame) -> EventsSummary:
         own = [c for c in DEGRADED_ORDER if c in last["reason_codes"]]
         action = troubleshooting_action(own[0]) if own else ACTIONS["case_processing_failed"]
     else:
-        action = ACTIONS["healthy"]
+        action = NO_HISTORY_ACTION
     return EventsSummary(
         cycles=frame.height,
         first=frame.get_column("timestamp")[0],
