@@ -55,9 +55,11 @@ def demo(argv: list[str]) -> int:
                         "earlier demo (default .tau/demo-deployment; never taken from the "
                         "environment)")
     parser.add_argument("--module", type=Path, default=DEMO_MODULE, metavar="WASM",
-                        help="module the demo packages (default %(default)s)")
+                        help="module the demo packages (default: edge-runtime.wasm, "
+                        "shipped with tau-ops)")
     parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE, metavar="FILE",
-                        help="fixture the demo runs (default %(default)s)")
+                        help="fixture the demo runs (default: the demo fixture shipped with "
+                        "tau-ops)")
     args = _base.parse(parser, argv)
     steps = run_demo(state_dir=args.deployment_state_dir, module=args.module,
                      fixture=args.fixture)
