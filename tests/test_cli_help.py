@@ -39,6 +39,8 @@ def _default_text(value: object) -> str | None:
     """How a default must appear in help, or None when the option has no default."""
     if value is None or value is False or value == [] or value == argparse.SUPPRESS:
         return None
+    if isinstance(value, Path) and value.is_absolute():
+        return value.name  # a file shipped in the package: its name, not this checkout's path
     return str(value)
 
 

@@ -58,7 +58,7 @@ def demo(argv: list[str]) -> int:
                         help="module the demo packages (default: edge-runtime.wasm, "
                         "shipped with tau-ops)")
     parser.add_argument("--fixture", type=Path, default=DEMO_FIXTURE, metavar="FILE",
-                        help="fixture the demo runs (default: the demo fixture shipped with "
+                        help="fixture the demo runs (default: rollout-pass.json, shipped with "
                         "tau-ops)")
     args = _base.parse(parser, argv)
     steps = run_demo(state_dir=args.deployment_state_dir, module=args.module,
