@@ -71,6 +71,29 @@ def containment_root(path: Path) -> Path | None:
     return None
 
 
+def refuse_links_below(root: Path, path: Path) -> None:
+    """Refuse a folder path whose existing components below ``root`` are not real folders.
+
+    For writers that create folders (``mkdir -p``) inside a state dir before
+    any lock file marks it: a planted link must not carry them outside.
+
+    Raises
+    ------
+    StateError
+        A component below ``root`` is a symbolic link or not a directory.
+    """
+    base = Path(os.path.abspath(root))
+    current = base
+    for part in Path(os.path.abspath(path)).relative_to(base).parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(mode):
+            raise fsguard.refuse(current, mode, "a directory")
+
+
 def _root(path: Path, root: Path | None) -> Path | None:
     return root if root is not None else containment_root(path)
 

@@ -405,3 +405,19 @@ def test_packager_does_not_write_through_a_symlinked_artifacts_folder(tmp_path: 
         package_module(REPO / "testdata/deployment-wasm/edge-runtime.wasm", state_dir=state,
                        blueprint_id="edge-wasm", runtime_profile="wasm_wasi")
     assert list(elsewhere.rglob("*")) == []
+
+
+def test_packager_refuses_a_linked_output_folder_in_a_fresh_state_dir(tmp_path: Path) -> None:
+    """Found by a breaker: before any lock file exists, a planted link carried the artifacts out."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    state = tmp_path / "w2"
+    (state / "art").mkdir(parents=True)
+    (state / "art" / "edge-wasm").symlink_to(outside)
+    result = run_cli("--deployment-state-dir", state, "--deployment-wasm-package-module",
+                     REPO / "testdata/deployment-wasm/edge-runtime.wasm",
+                     "--deployment-wasm-package-output-dir", state / "art")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: refusing to write ")
+    assert "symbolic link" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(outside.iterdir()) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,14 +196,14 @@ def _existing_manifest(path: Path) -> WasmManifest | None:
         return None
 
 
-def _write_artifact(path: Path, data: bytes, sha: str) -> None:
+def _write_artifact(path: Path, data: bytes, sha: str, root: Path | None = None) -> None:
     try:  # bounded, regular files only: a FIFO planted there is replaced, never read
         present = jsonio.read_bounded(path, max_bytes=len(data), what="artifact")
         if hashlib.sha256(present).hexdigest() == sha:
             return  # already there, byte-identical: packaging twice is idempotent
     except OSError:
         pass  # missing, another size, or not a regular file: (re)write it
-    storage.atomic_write_bytes(path, data)
+    storage.atomic_write_bytes(path, data, root=root)
 
 
 def _done() -> Future[None]:
@@ -352,12 +353,17 @@ def _package(
     existing = _existing_manifest(manifest_path)
     if existing is not None and existing.same_content(manifest):
         manifest = existing
+    # Inside the state dir no component may be a link, even before its first lock file.
+    inside = Path(os.path.abspath(folder)).is_relative_to(os.path.abspath(state_dir))
+    root = Path(state_dir) if inside else None
+    if root is not None:
+        storage.refuse_links_below(root, folder)
     created = _missing_dirs(folder)
     existed = {artifact: artifact.exists(), manifest_path: manifest_path.exists()}
-    writes = [pool.submit(_write_artifact, artifact, checked.data, sha)]
+    writes = [pool.submit(_write_artifact, artifact, checked.data, sha, root)]
     if manifest is not existing:
         writes.append(pool.submit(storage.atomic_write_json, manifest_path,
-                                  manifest.model_dump(mode="json")))
+                                  manifest.model_dump(mode="json"), root=root))
     try:
         validating.result()
     except WasmModuleError:
