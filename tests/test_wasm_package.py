@@ -311,10 +311,15 @@ def test_module_that_is_not_a_regular_file_is_refused_unread(tmp_path: Path) -> 
     assert not (tmp_path / "state").exists()
 
 
-def test_a_fifo_planted_as_the_artifact_is_replaced_not_read(tmp_path: Path) -> None:
+def test_a_fifo_planted_as_the_artifact_is_refused_not_read(tmp_path: Path) -> None:
+    """Inside the state dir a special file is refused (the containment rule), never read."""
+    from tau_ops.errors import StateError
+
     data = (WASM_DIR / "edge-runtime.wasm").read_bytes()
     folder = tmp_path / "wasm-artifacts" / "edge-wasm"
     folder.mkdir(parents=True)
-    os.mkfifo(folder / f"{hashlib.sha256(data).hexdigest()}.wasm")
-    report = package_module(WASM_DIR / "edge-runtime.wasm", state_dir=tmp_path)
-    assert Path(report.artifact_path).read_bytes() == data
+    fifo = folder / f"{hashlib.sha256(data).hexdigest()}.wasm"
+    os.mkfifo(fifo)
+    with pytest.raises(StateError, match="it is a FIFO"):
+        package_module(WASM_DIR / "edge-runtime.wasm", state_dir=tmp_path)
+    assert fifo.is_fifo() and not (tmp_path / "state.json").exists()
