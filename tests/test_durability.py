@@ -122,14 +122,17 @@ for start in range(0, len(fixture.cases), chunk):
         storage.append_lines(quarantine / "tokens.log", [token], root=quarantine)
         load_state_for_update(quarantine, now_ms=1)
     with storage.state_lock(state):
+        # A crash leaves at most one journal: plant one only where a killed cycle left none
+        # (overwriting a real journal would make its appends impossible to roll back).
         events = state / "runtime-events.jsonl"
-        size = events.stat().st_size if events.exists() else 0
-        storage.atomic_write_json(state / ".cycle-journal.json", {
-            "state_sha256": "0" * 64, "rewrites": {},
-            "append_sizes": {"runtime-events.jsonl": size,
-                             "channel-store/deployment/" + "y" * 300 + "/log.jsonl": 0}},
-            root=state)
-        storage.append_lines(events, ['{"planted": true}'], root=state)
+        if not (state / ".cycle-journal.json").exists():
+            size = events.stat().st_size if events.exists() else 0
+            storage.atomic_write_json(state / ".cycle-journal.json", {
+                "state_sha256": "0" * 64, "rewrites": {},
+                "append_sizes": {"runtime-events.jsonl": size,
+                                 "channel-store/deployment/" + "y" * 300 + "/log.jsonl": 0}},
+                root=state)
+            storage.append_lines(events, ['{"planted": true}'], root=state)
     part = fixture.model_copy(update={"cases": fixture.cases[start:start + chunk]})
     run_cycle(part, config)
 """
