@@ -227,20 +227,7 @@ class _Read:
     state: DeploymentState | None = None
     invalid: str = ""
     paused: bool = False
-    pause_detail: str = ""
     document: dict[str, Any] | None = None
-
-
-def _parse_pause(data: bytes | None) -> tuple[bool, str]:
-    if data is None:
-        return False, ""
-    try:
-        marker = jsonio.parse_json(data)
-    except jsonio.JSONPolicyError:
-        return True, "paused (marker unreadable)"
-    if not isinstance(marker, dict):
-        return True, "paused (marker unreadable)"
-    return True, f"paused by {marker.get('paused_by', 'unknown')}: {marker.get('reason', '')}"
 
 
 def _read_state_dir(location: str) -> _Read:
@@ -303,13 +290,13 @@ def _read_snapshot(location: str) -> _Read:
 
 def _state_read(state: bytes | None, pause: bytes | None) -> _Read:
     """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable."""
-    paused, detail = _parse_pause(pause)
+    paused = pause is not None  # any marker, readable or not, means paused (as status reads it)
     if state is None:
-        return _Read(paused=paused, pause_detail=detail)
+        return _Read(paused=paused)
     try:
-        return _Read(state=parse_state(state), paused=paused, pause_detail=detail)
+        return _Read(state=parse_state(state), paused=paused)
     except (ValueError, ValidationError) as exc:
-        return _Read(invalid=_one_line(exc)[:200], paused=paused, pause_detail=detail)
+        return _Read(invalid=_one_line(exc)[:200], paused=paused)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
