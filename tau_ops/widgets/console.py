@@ -26,6 +26,7 @@ from tau_ops.health import GateDecision, gate_decision
 from tau_ops.models import Fixture
 from tau_ops.runner import CycleReport, RunnerConfig, queue_order, run_cycle
 from tau_ops.status import DeploymentStatusReport, deployment_status, read_pause
+from tau_ops.timefmt import plural
 from tau_ops.wasm import PROFILES, InspectReport, PackageReport, inspect_manifest, package_module
 from tau_ops.widgets._display import (
     codes_html,
@@ -197,7 +198,8 @@ class RolloutConsole:
     def _describe_fixture(self) -> None:
         if self._fixture is not None:
             self.fixture_info.value = (f"fixture <b>{esc(self._fixture.name)}</b> "
-                                       f"({len(self._fixture.cases)} cases, uploaded or passed in)")
+                                       f"({plural(len(self._fixture.cases), 'case')}, "
+                                       "uploaded or passed in)")
         elif self.fixture_path.value.strip():
             self.fixture_info.value = ""
         else:
