@@ -437,8 +437,8 @@ class RuntimeEvent(CycleSummary):
     )
     health_reason: str = Field(description="One line saying why the health is what it is.")
     reason_codes: list[str] = Field(
-        description=("The cycle's reason codes in SPEC order (``healthy_cycle`` alone when none "
-                     "holds).")
+        description=("The cycle's reason codes, in the fixed order of reason codes "
+                     "(``healthy_cycle`` alone when none holds).")
     )
     backlog_cases: int = Field(default=0, description="Cases left queued after the cycle.")
     failure_streak: int = Field(

@@ -130,8 +130,8 @@ class CycleReport(CycleSummary):
     """
 
     reason_codes: list[str] = Field(
-        description=("The cycle's reason codes in SPEC order (``healthy_cycle`` alone when none "
-                     "holds).")
+        description=("The cycle's reason codes, in the fixed order of reason codes "
+                     "(``healthy_cycle`` alone when none holds).")
     )
     health_state: str = Field(
         description="Health after the cycle: ``healthy``, ``degraded`` or ``failing``."
