@@ -102,7 +102,8 @@ def read_state(state_dir: Path) -> DeploymentState | None:
     try:
         return parse_state(data)
     except (ValueError, ValidationError) as exc:
-        raise StateError(f"state file {path} is corrupt and cannot be parsed", path=path) from exc
+        raise StateError(f"state file {path} is corrupt and cannot be parsed: "
+                         f"{jsonio.error_text(exc)}", path=path) from exc
 
 
 def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
