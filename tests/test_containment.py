@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,28 @@ def test_demo_reuses_an_empty_dir_and_its_own_dir(tmp_path: Path) -> None:
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
     assert not (target / "leftover").exists() and (target / ".tau-ops-demo").is_file()
+
+
+@pytest.mark.parametrize("how", ["marker copied", "demo dir copied"])
+def test_a_copied_demo_marker_does_not_let_the_demo_empty_a_folder(tmp_path: Path,
+                                                                   how: str) -> None:
+    demo = tmp_path / "demo"
+    args = ("--module", REPO / "testdata/deployment-wasm/edge-runtime.wasm",
+            "--fixture", REPO / "testdata/deployment-contract/rollout-pass.json")
+    assert run_cli("demo", "--deployment-state-dir", demo, *args).returncode == 0
+    real = tmp_path / "real"
+    if how == "marker copied":
+        real.mkdir()
+        (real / "keep.txt").write_text("mine")
+        shutil.copy(demo / ".tau-ops-demo", real / ".tau-ops-demo")
+    else:
+        shutil.copytree(demo, real)
+        (real / "keep.txt").write_text("mine")
+    before = sorted(p.name for p in real.iterdir())
+    result = run_cli("demo", "--deployment-state-dir", real, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: refusing to use {real} as the demo state dir")
+    assert sorted(p.name for p in real.iterdir()) == before
 
 
 # --- item 2: links inside the state dir are never written through ------------------------------

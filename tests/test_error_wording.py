@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from builders import fixture, success_case
 
 PYTHON_WORDS = ("True", "False", "None", "Input should", "validation error", "pydantic")
