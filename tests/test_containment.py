@@ -138,6 +138,41 @@ def test_symlinked_channel_folder_gets_no_writes_and_no_cleanup(tmp_path: Path) 
     assert len((state / "runtime-events.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_linked_channel_folder_gives_exactly_one_error_line(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    cycle(state, success_case("a", blueprint_id="edge"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    channel = state / "channel-store/deployment/edge"
+    shutil.rmtree(channel)
+    channel.symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "f.json").write_text(json.dumps(fixture(success_case("b", blueprint_id="edge"))))
+    result = run_cli("--deployment-contract-runner", "--deployment-fixture", tmp_path / "f.json",
+                     "--deployment-state-dir", state)
+    assert (result.returncode, result.stderr) == (
+        2, f"error: refusing to write {channel}: it is a symbolic link, not a directory "
+           "(tau-ops never writes through links or special files inside the state dir)\n")
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_non_file_named_like_a_temp_file_is_left_alone(tmp_path: Path, kind: str) -> None:
+    state = tmp_path / "s"
+    cycle(state, success_case("a"))
+    odd = state / ".state.json.tmp"
+    if kind == "directory":
+        odd.mkdir()
+        (odd / "inside").write_text("not ours")
+    else:
+        (tmp_path / "target").write_text("not ours")
+        odd.symlink_to(tmp_path / "target")
+    (tmp_path / "f.json").write_text(json.dumps(fixture(success_case("b"))))
+    result = run_cli("--deployment-contract-runner", "--deployment-fixture", tmp_path / "f.json",
+                     "--deployment-state-dir", state)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert os.path.lexists(odd)
+    assert (tmp_path / "target").exists() if kind == "symlink" else (odd / "inside").exists()
+
+
 def test_state_dir_itself_may_be_a_symlink(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
