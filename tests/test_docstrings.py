@@ -43,12 +43,6 @@ RAISING_HELPERS = frozenset({"parse_json", "read_bounded"})
 # Names still waiting for their docstring; each is an expected failure, so the test
 # fails (strict xfail) as soon as one is done and must be removed from here.
 PENDING: frozenset[str] = frozenset({
-    "tau_ops.identity.payload.build_payload",
-    "tau_ops.identity.payload.identity_from_payload",
-    "tau_ops.identity.payload.load_did_document",
-    "tau_ops.identity.payload.load_did_payload",
-    "tau_ops.identity.payload.payload_from_json",
-    "tau_ops.identity.payload.private_key_material",
     "tau_ops.fleet.MemberSpec",
     "tau_ops.fleet.read_member",
     "tau_ops.fleet.fleet_verdict",

@@ -111,7 +111,7 @@ class InspectReport(BaseModel):
     artifact_size_bytes: int = Field(description="size the manifest declares, in bytes")
     module_kind: str = Field(
         description="core or component as parsed ('' when the artifact could not be parsed)")
-    details: list[str] = Field(description="one line per integrity problem: '<code>: <detail>'")
+    details: list[str] = Field(description="one line per integrity problem: `<code>: <detail>`")
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class WasmManifest(BaseModel):
         "channel_automation_wasi")
     source_module_path: str = Field(description="the module file as packaging was given it")
     artifact_path: str = Field(
-        description="the artifact's file name, relative to the manifest (<sha256>.wasm)")
+        description="the artifact's file name, relative to the manifest (`<sha256>.wasm`)")
     artifact_sha256: str = Field(description="SHA-256 of the artifact, 64 lowercase hex digits")
     artifact_size_bytes: int = Field(gt=0, description="size of the artifact, in bytes")
     generated_unix_ms: int = Field(gt=0, le=jsonio.MAX_UNIX_MS,

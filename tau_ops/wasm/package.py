@@ -107,11 +107,11 @@ class PackageReport(BaseModel):
     source_module_path: str = Field(description="the module file as given")
     module_kind: ModuleKind = Field(description="core (a core module) or component")
     artifact_path: str = Field(
-        description="the artifact written: <output dir>/<blueprint_id>/<sha256>.wasm")
+        description="the artifact written: `<output dir>/<blueprint_id>/<sha256>.wasm`")
     artifact_sha256: str = Field(description="SHA-256 of the artifact, 64 lowercase hex digits")
     artifact_size_bytes: int = Field(description="size of the artifact, in bytes")
     manifest_path: str = Field(
-        description="the manifest written: <output dir>/<blueprint_id>/<sha256>.manifest.json")
+        description="the manifest written: `<output dir>/<blueprint_id>/<sha256>.manifest.json`")
     state_path: str = Field(description="the state.json that lists the deliverable")
     state_updated: bool = Field(description="whether state.json was written (always, as the seed)")
     capability_constraints: list[str] = Field(

@@ -153,14 +153,14 @@ class ModuleSmoke(BaseModel):
 
     path: str = Field(description="the module file run (a deliverable's artifact, or as given)")
     origin: str = Field(
-        description="module (given) or deliverable:<blueprint_id>/<runtime_profile>")
+        description="`module` (given) or `deliverable:<blueprint_id>/<runtime_profile>`")
     kind: str = Field(description="core or component ('' when it could not be read)")
     import_modules: list[str] = Field(description="sorted, distinct import module names")
     expect: Literal["clean_exit", "stopped"] = Field(
         description="clean_exit, or stopped for a runaway canary the sandbox must stop")
     run: RunResult = Field(description="what the sandbox run did")
     probes: dict[str, str] = Field(
-        description="edge runtime -> pass, fail(<detail>) or skip(<why>) for this module")
+        description="edge runtime -> `pass`, `fail(<detail>)` or `skip(<why>)` for this module")
     verdict: Verdict = Field(description="pass when the module met its expectation")
     detail: str = Field(default="", description="why the verdict is fail (one line)")
 
