@@ -43,17 +43,6 @@ RAISING_HELPERS = frozenset({"parse_json", "read_bounded"})
 # Names still waiting for their docstring; each is an expected failure, so the test
 # fails (strict xfail) as soon as one is done and must be removed from here.
 PENDING: frozenset[str] = frozenset({
-    "tau_ops.fleet.MemberSpec",
-    "tau_ops.fleet.read_member",
-    "tau_ops.fleet.fleet_verdict",
-    "tau_ops.fleet.dumps",
-    "tau_ops.analysis.export.ExportedSource",
-    "tau_ops.analysis.export.ExportReport",
-    "tau_ops.analysis.spark.local_session",
-    "tau_ops.analysis.spark.read_export",
-    "tau_ops.analysis.spark.reason_code_trends",
-    "tau_ops.analysis.spark.health_timeline",
-    "tau_ops.analysis.spark.incidents",
 })
 
 
