@@ -117,6 +117,23 @@ def _b64url(data: bytes) -> str:
 def proof_material(fingerprint: str) -> str:
     """The seed's ``proof_material``: base64url (no padding) of the fingerprint's bytes.
 
+    Parameters
+    ----------
+    fingerprint : str
+        64 hex digits (SHA-256 of the public key).
+
+    Returns
+    -------
+    str
+        43 base64url characters.
+
+    Raises
+    ------
+    ValueError
+        ``fingerprint`` is not hex.
+
+    Examples
+    --------
     >>> proof_material("00" * 31 + "ff")
     'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAP8'
     """

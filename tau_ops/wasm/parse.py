@@ -310,10 +310,26 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
 def validate_module(data: bytes, *, source: str = "<module>") -> None:
     """Full validation only (what :func:`parse_module` does besides listing imports).
 
+    Parameters
+    ----------
+    data : bytes
+        The whole binary.
+    source : str, default "<module>"
+        Where it came from, for error messages.
+
     Raises
     ------
     WasmModuleError
         wasmtime refuses the binary.
+
+    Examples
+    --------
+    A function section whose function has no type:
+
+    >>> validate_module(b"\\0asm\\x01\\x00\\x00\\x00\\x03\\x02\\x01\\x00", source="bad.wasm")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.WasmModuleError: bad.wasm does not validate: unknown type 0: ...
     """
     parse_module(data, source=source, validate=True)
 
@@ -329,11 +345,19 @@ def read_module_bytes(path: Path) -> bytes:
     Returns
     -------
     bytes
+        The whole file.
 
     Raises
     ------
     WasmModuleError
         Missing, not a regular file, too large or unreadable (exit 2).
+
+    Examples
+    --------
+    >>> read_module_bytes(Path("/dev/zero"))
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.WasmModuleError: cannot read ...
     """
     try:
         return jsonio.read_bounded(path, max_bytes=jsonio.LIMITS["wasm_module"], what="module")

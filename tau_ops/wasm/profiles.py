@@ -154,7 +154,23 @@ PROFILES: dict[str, RuntimeProfile] = {
 
 
 def normalize_profile_name(value: str) -> str:
-    """``wasm-wasi``/``Wasm_WASI`` -> ``wasm_wasi``; no check that it exists."""
+    """``wasm-wasi``/``Wasm_WASI`` -> ``wasm_wasi``; no check that it exists.
+
+    Parameters
+    ----------
+    value : str
+        A runtime profile as an operator may spell it.
+
+    Returns
+    -------
+    str
+        Trimmed, lower-cased, dashes as underscores.
+
+    Examples
+    --------
+    >>> normalize_profile_name(" Channel-Automation-WASI ")
+    'channel_automation_wasi'
+    """
     return value.strip().lower().replace("-", "_")
 
 
@@ -198,7 +214,27 @@ def get_profile(value: str) -> RuntimeProfile:
 
 
 def matches(pattern: str, module: str) -> bool:
-    """A pattern ending in ``*`` is a prefix match, otherwise exact (trimmed; empty: none)."""
+    """A pattern ending in ``*`` is a prefix match, otherwise exact (trimmed; empty: none).
+
+    The seed's import-module pattern rule (SPEC section 6).
+
+    Parameters
+    ----------
+    pattern : str
+        ``wasi:*``, ``env``...
+    module : str
+        An import module name.
+
+    Returns
+    -------
+    bool
+        Whether ``module`` matches.
+
+    Examples
+    --------
+    >>> matches("wasi:*", "wasi:io/poll"), matches("env", "envx"), matches(" ", "")
+    (True, False, False)
+    """
     pattern = pattern.strip()
     if not pattern:
         return False
@@ -255,5 +291,23 @@ def compliance_reason_codes(
 
 
 def is_compliant(codes: Iterable[str]) -> bool:
-    """Compliant = no reason code other than ``abi_assumed_no_imports``."""
+    """Compliant = no reason code other than ``abi_assumed_no_imports`` (SPEC section 6).
+
+    Parameters
+    ----------
+    codes : iterable of str
+        Compliance reason codes (:func:`compliance_reason_codes`).
+
+    Returns
+    -------
+    bool
+        True when every code is advisory.
+
+    Examples
+    --------
+    >>> is_compliant([]), is_compliant(["abi_assumed_no_imports"])
+    (True, True)
+    >>> is_compliant(["artifact_size_limit_exceeded"])
+    False
+    """
     return all(code in ADVISORY_CODES for code in codes)

@@ -145,10 +145,13 @@ class ModuleSmoke(BaseModel):
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     module = Path(tmp) / "m.wasm"
     ...     _ = module.write_bytes(large_core_module(400))
-    ...     _ = package_module(module, state_dir=Path(tmp) / "state")
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     Path(packaged.artifact_path).unlink()  # the deliverable's artifact went missing
     ...     row = smoke_run(state_dir=Path(tmp) / "state", edge_probes=False).modules[0]
-    >>> row.origin, row.kind, row.run.outcome, row.verdict
-    ('deliverable:edge-wasm/wasm_wasi', 'core', 'no_entry', 'pass')
+    >>> row.origin, row.verdict, row.run.outcome
+    ('deliverable:edge-wasm/wasm_wasi', 'fail', 'failed')
+    >>> row.detail
+    'manifest ... does not verify: reason_codes=artifact_missing'
     """
 
     path: str = Field(description="the module file run (a deliverable's artifact, or as given)")
