@@ -91,7 +91,8 @@ class InspectReport(BaseModel):
     blueprint_id: str = Field(description="the manifest's blueprint id")
     runtime_profile: str = Field(description="the manifest's runtime profile")
     constraint_profile_id: str = Field(
-        description="constraint profile id of the built-in profile ('' when unknown)")
+        description="the built-in profile's constraint profile id (the manifest's when the "
+        "profile is unknown, '' when the manifest breaks the schema)")
     constraint_target_role: str = Field(description="the constraint profile's target role")
     required_runtime_profile: str = Field(
         description="the runtime profile the constraints require")
