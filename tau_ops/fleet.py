@@ -26,31 +26,29 @@ import glob
 import json
 import math
 import os
-import stat
-import tarfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from tau_ops import health, jsonio
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
-from tau_ops.models import HEALTH_STATES, DeploymentState, HealthSnapshot, RolloutGate
-from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
+from tau_ops.fleet_read import (
+    MemberRead,
+    one_line,
+    read_gateway,
+    read_snapshot,
+    read_state_dir,
+)
+from tau_ops.models import HealthSnapshot, RolloutGate
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
 MAX_MEMBERS = 10_000
 MAX_WORKERS = 32
-MAX_GATEWAY_BYTES = 8 * jsonio.MIB
-GATEWAY_PATH = "/gateway/status"
 
 FLEET_GATE_REASONS: tuple[str, ...] = (
     "no_members",
@@ -220,131 +218,7 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
     return specs
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What was read of a member before judging: its state and pause marker, or a document."""
-
-    state: DeploymentState | None = None
-    invalid: str = ""
-    paused: bool = False
-    document: dict[str, Any] | None = None
-
-
-def _read_state_dir(location: str) -> _Read:
-    paths = StatePaths(Path(location))
-    if not paths.root.exists():
-        raise FileNotFoundError(f"state dir {location} does not exist")
-    if not paths.root.is_dir():
-        raise NotADirectoryError(f"state dir {location} is not a directory")
-    try:
-        data = jsonio.read_bounded(paths.state, max_bytes=jsonio.LIMITS["state"], what="state")
-    except FileNotFoundError:
-        data = None
-    try:
-        pause = jsonio.read_bounded(paths.pause_marker, max_bytes=jsonio.LIMITS["pause_marker"],
-                                    what="pause marker")
-    except FileNotFoundError:
-        pause = None
-    return _state_read(data, pause)
-
-
-def _read_snapshot(location: str) -> _Read:
-    """State and pause marker of an archive that passes ``tau-ops snapshot --verify``.
-
-    Only a verified archive is judged: a tampered one, one without its inner
-    manifest, with several root folders or with a file twice is unreadable.
-    """
-    from tau_ops.ops.snapshot import verify_snapshot
-
-    info = os.stat(location)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"snapshot {location} is not a regular file")
-    wanted = {STATE_FILE: jsonio.LIMITS["state"], PAUSE_FILE: jsonio.LIMITS["pause_marker"]}
-    roots: set[str] = set()
-    names: set[str] = set()
-    with tarfile.open(location, "r:gz") as tar:  # headers first: refuse before reading data
-        for member in tar:
-            parts = member.name.split("/")
-            roots.add(parts[0])
-            if member.name in names:
-                raise ValueError(f"snapshot holds {member.name} twice")
-            names.add(member.name)
-            name = parts[-1] if len(parts) == 2 else ""
-            if name in wanted and member.size > wanted[name]:
-                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
-    if len(roots) != 1:
-        raise ValueError(f"snapshot has {len(roots)} root folders, not one")
-    verified = verify_snapshot(location)
-    if not verified.ok:
-        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
-    found: dict[str, bytes] = {}
-    with tarfile.open(location, "r:gz") as tar:
-        for member in tar:
-            parts = member.name.split("/")
-            name = parts[-1] if len(parts) == 2 else ""
-            if name in wanted and member.isfile():
-                handle = tar.extractfile(member)
-                found[name] = handle.read(wanted[name] + 1) if handle else b""
-    return _state_read(found.get(STATE_FILE), found.get(PAUSE_FILE))
-
-
-def _state_read(state: bytes | None, pause: bytes | None) -> _Read:
-    """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable."""
-    paused = pause is not None  # any marker, readable or not, means paused (as status reads it)
-    if state is None:
-        return _Read(paused=paused)
-    try:
-        return _Read(state=parse_state(state), paused=paused)
-    except (ValueError, ValidationError) as exc:
-        return _Read(invalid=_one_line(exc)[:200], paused=paused)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is refused: the bearer token must never follow it to another host."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> urllib.request.Request | None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
-                                     headers, fp)
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _gateway_document(document: Any) -> dict[str, Any]:
-    """A ``/gateway/status`` document whose verdict is consistent, or ValueError."""
-    if not isinstance(document, dict):
-        raise ValueError("not a /gateway/status document (not an object)")
-    gate = document.get("rollout_gate")
-    reasons = document.get("rollout_gate_reasons")
-    state = document.get("health_state")
-    if gate not in ("pass", "hold"):
-        raise ValueError("not a /gateway/status document (no rollout_gate)")
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
-    if state not in HEALTH_STATES:
-        raise ValueError("not a /gateway/status document (no health_state)")
-    if (gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy"):
-        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
-                         f"health_state={state} reasons={','.join(reasons) or 'none'}")
-    return document
-
-
-def _read_gateway(location: str, timeout_s: float) -> _Read:
-    url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
-        location.rstrip("/") + GATEWAY_PATH)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with _OPENER.open(request, timeout=timeout_s) as response:
-        body = response.read(MAX_GATEWAY_BYTES + 1)
-    if len(body) > MAX_GATEWAY_BYTES:
-        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
-    return _Read(document=_gateway_document(jsonio.parse_json(body)))
-
-
-def _judge(spec: MemberSpec, read: _Read, *, now_ms: int, stale_after_ms: int,
+def _judge(spec: MemberSpec, read: MemberRead, *, now_ms: int, stale_after_ms: int,
            elapsed_ms: int) -> FleetMember:
     labels = dict(spec.labels)
     if read.document is not None:
@@ -403,32 +277,22 @@ def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: in
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
-
 def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
                 timeout_s: float) -> FleetMember:
     """Read and judge one member; never raises for a member's own fault."""
     start = time.monotonic()
     try:
         if spec.kind == "gateway":
-            read = _read_gateway(spec.location, timeout_s)
+            read = read_gateway(spec.location, timeout_s)
         elif spec.kind == "snapshot":
-            read = _read_snapshot(spec.location)
+            read = read_snapshot(spec.location)
         else:
-            read = _read_state_dir(spec.location)
+            read = read_state_dir(spec.location)
     except TimeoutError as exc:
-        return _unreadable(spec, f"no answer within {timeout_s:g} s ({_one_line(exc)})",
+        return _unreadable(spec, f"no answer within {timeout_s:g} s ({one_line(exc)})",
                            timed_out=True, elapsed_ms=int((time.monotonic() - start) * 1000))
-    except urllib.error.URLError as exc:
-        timed_out = isinstance(exc.reason, TimeoutError)
-        return _unreadable(spec, _one_line(exc), timed_out=timed_out,
-                           elapsed_ms=int((time.monotonic() - start) * 1000))
-    except (OSError, ValueError, ValidationError, tarfile.TarError, EOFError,
-            TauOpsError) as exc:
-        return _unreadable(spec, _one_line(exc), timed_out=False,
+    except (OSError, ValueError, ValidationError, EOFError, TauOpsError) as exc:
+        return _unreadable(spec, one_line(exc), timed_out=False,
                            elapsed_ms=int((time.monotonic() - start) * 1000))
     elapsed = int((time.monotonic() - start) * 1000)
     if elapsed > timeout_s * 1000:
