@@ -26,7 +26,6 @@ import glob
 import json
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tau_ops import health, jsonio
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
+from tau_ops.fleet_pool import read_all
 from tau_ops.fleet_read import (
     MemberRead,
     one_line,
@@ -161,6 +161,16 @@ def _kind(location: str) -> MemberKind:
     return "state_dir"
 
 
+def _identity(path: str) -> object:
+    """What makes two paths one member: the same file or folder (device and inode, one
+    ``stat`` however deep the path), or for a path that does not exist, its resolved text."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (info.st_dev, info.st_ino)
+
+
 def expand_members(members: Sequence[str]) -> list[MemberSpec]:
     """Turn member arguments into specs: labels split off, globs expanded, sorted within a glob.
 
@@ -208,9 +218,9 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
             raise UsageError(f"a fleet has at most {MAX_MEMBERS} members")
     if not specs:
         raise UsageError("a fleet needs at least one member")
-    seen: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for spec in specs:
-        key = spec.location if spec.kind == "gateway" else os.path.realpath(spec.location)
+        key = spec.location if spec.kind == "gateway" else _identity(spec.location)
         if key in seen:
             raise UsageError(f"fleet member {spec.location!r} is the same as {seen[key]!r}: "
                              "list each member once")
@@ -275,6 +285,10 @@ def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: in
         rollout_gate_reasons=["member_timeout" if timed_out else "member_unreadable"],
         elapsed_ms=elapsed_ms,
     )
+
+
+def _late(spec: MemberSpec, error: str, elapsed_ms: int) -> FleetMember:
+    return _unreadable(spec, error, timed_out=True, elapsed_ms=elapsed_ms)
 
 
 def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
@@ -349,81 +363,6 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
     return ("hold" if reasons else "pass"), reasons, details
 
 
-MAX_REPLACEMENT_READERS = 64
-
-
-def _read_all(specs: Sequence[MemberSpec], read_one: Callable[[MemberSpec], FleetMember], *,
-              timeout_s: float, max_workers: int) -> list[FleetMember]:
-    """Read members on daemon threads; a member still unread at its deadline is timed out.
-
-    A reader stuck past its deadline (a FIFO, a server that drips bytes) is left
-    behind on its daemon thread and replaced by a fresh one, at most
-    :data:`MAX_REPLACEMENT_READERS` times; members no reader could start then
-    are timed out too, so the call always returns within about the deadline
-    times the number of rounds.
-    """
-    count = len(specs)
-    results: list[FleetMember | None] = [None] * count
-    started = [0.0] * count
-    lock = threading.Lock()
-    cursor = [0]
-
-    def take() -> int | None:
-        with lock:
-            if cursor[0] >= count:
-                return None
-            index = cursor[0]
-            cursor[0] += 1
-            started[index] = time.monotonic()
-            return index
-
-    def work() -> None:
-        while (index := take()) is not None:
-            row = read_one(specs[index])
-            with lock:
-                if results[index] is None:
-                    results[index] = row
-
-    def spawn() -> None:
-        threading.Thread(target=work, daemon=True, name="tau-fleet-reader").start()
-
-    workers = min(max_workers, count)
-    for _ in range(workers):
-        spawn()
-    replacements = 0
-    while True:
-        with lock:
-            now = time.monotonic()
-            timed_out = 0
-            pending = False
-            for index in range(cursor[0]):
-                if results[index] is not None:
-                    continue
-                elapsed = now - started[index]
-                if elapsed > timeout_s:
-                    results[index] = _unreadable(
-                        specs[index], f"no answer within {timeout_s:g} s", timed_out=True,
-                        elapsed_ms=int(elapsed * 1000))
-                    timed_out += 1
-                else:
-                    pending = True
-            unstarted = cursor[0] < count
-            if unstarted and replacements + timed_out > MAX_REPLACEMENT_READERS:
-                for index in range(cursor[0], count):
-                    results[index] = _unreadable(
-                        specs[index], "not read: too many members hung before it",
-                        timed_out=True, elapsed_ms=0)
-                cursor[0] = count
-                unstarted = False
-        for _ in range(timed_out if unstarted else 0):
-            replacements += 1
-            spawn()
-        if not pending and not unstarted:
-            break
-        time.sleep(0.005)
-    return [row for row in results if row is not None]
-
-
 def fleet_status(
     members: Sequence[str],
     *,
@@ -481,9 +420,9 @@ def fleet_status(
         _labels(label, what="fleet --require value")
     specs = expand_members(members)
     now_ms = clock()
-    rows = _read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
-                                                timeout_s=timeout_s),
-                     timeout_s=timeout_s, max_workers=max_workers)
+    rows = read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                               timeout_s=timeout_s),
+                    timeout_s=timeout_s, max_workers=max_workers, late=_late)
     gate, reasons, details = fleet_verdict(rows, policy)
     return FleetReport(
         fleet_gate=gate, fleet_gate_reasons=reasons, fleet_gate_details=details, policy=policy,

@@ -47,14 +47,14 @@ def one_line(exc: BaseException) -> str:
 def read_state_dir(location: str) -> MemberRead:
     """One member's state.json (read once, through the JSON policy's bounded reader) and
     whether its pause marker is there: its presence pauses, readable or not, as status says."""
-    if not os.path.isdir(location):
-        if not os.path.exists(location):
-            raise FileNotFoundError(f"state dir {location} does not exist")
-        raise NotADirectoryError(f"state dir {location} is not a directory")
     try:
-        data = jsonio.read_bounded(os.path.join(location, STATE_FILE),
-                                   max_bytes=jsonio.LIMITS["state"], what="state")
-    except FileNotFoundError:
+        data: bytes | None = jsonio.read_bounded(os.path.join(location, STATE_FILE),
+                                                 max_bytes=jsonio.LIMITS["state"], what="state")
+    except (FileNotFoundError, NotADirectoryError):  # only now ask why: one open when all is well
+        if not os.path.exists(location):
+            raise FileNotFoundError(f"state dir {location} does not exist") from None
+        if not os.path.isdir(location):
+            raise NotADirectoryError(f"state dir {location} is not a directory") from None
         data = None
     return state_read(data, paused=os.path.exists(os.path.join(location, PAUSE_FILE)))
 

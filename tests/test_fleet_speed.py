@@ -12,6 +12,7 @@ from builders import REPO, success_case, write_fixture
 
 from tau_ops import jsonio
 from tau_ops.contract import load_fixture
+from tau_ops.errors import UsageError
 from tau_ops.fleet import fleet_status
 from tau_ops.runner import RunnerConfig, run_cycle
 from tau_ops.state import PAUSE_FILE
@@ -102,3 +103,10 @@ def test_the_subcommand_table_names_each_subcommand_of_its_own_module() -> None:
     found = {name: module for module in cli.FEATURE_MODULES
              for name in getattr(cli, module).SUBCOMMANDS}
     assert found == cli.SUBCOMMAND_MODULES
+
+
+def test_one_state_dir_reached_through_a_link_is_one_member(tmp_path: Path) -> None:
+    member = _healthy(tmp_path, "iad")
+    (tmp_path / "alias").symlink_to(member.parent)
+    with pytest.raises(UsageError, match="list each member once"):
+        fleet_status([str(member), str(tmp_path / "alias" / "deployment")])
