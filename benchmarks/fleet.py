@@ -146,13 +146,36 @@ def bench_gateways(root: Path, count: int, repeat: int) -> dict[str, float]:
         figures = _baselines(repeat)
         one, one_cpu = _timed(_tau("fleet", "gate", urls[0]), repeat=repeat)
         many, many_cpu = _timed(_tau("fleet", "gate", *urls), repeat=repeat)
+        poll, server_cpu = _poll_in_process(urls, proc.pid, repeat)
     finally:
         proc.kill()
         proc.wait(timeout=30)
     figures |= {"members": count, "fleet_gate_s": many, "fleet_gate_cpu_s": many_cpu,
                 "one_gateway_s": one, "one_gateway_cpu_s": one_cpu, "ratio_to_one": many / one,
-                "ratio_to_help": many / figures["help_s"]}
+                "ratio_to_help": many / figures["help_s"], "poll_in_process_s": poll,
+                "server_cpu_ms_per_request": server_cpu * 1000}
     return figures
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _poll_in_process(urls: list[str], server: int, repeat: int) -> tuple[float, float]:
+    """The poll alone (no process start): median seconds of ``fleet_status`` over every URL,
+    and the gateways' CPU seconds per request (all served by the one helper process here)."""
+    from tau_ops.fleet import fleet_status
+
+    fleet_status(urls[:1])
+    walls = []
+    before = _cpu_of(server)
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fleet_status(urls)
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls), (_cpu_of(server) - before) / (repeat * len(urls))
 
 
 def bench_export(root: Path, lines: int, sources: int) -> dict[str, float]:
@@ -230,15 +253,17 @@ def verdicts(results: dict[str, dict[str, float]]) -> list[str]:
         lines.append(
             f"verdict dirs: {'MET' if r['fleet_gate_s'] < GOALS['dirs'] else 'MISSED'} "
             f"fleet gate over {r['members']:g} state dirs {r['fleet_gate_s']:.2f} s "
-            f"(goal < {GOALS['dirs']:g} s); {r['ratio_to_help']:.2f}x tau-ops --help, "
+            f"(goal < {GOALS['dirs']:g} s, CPU {r['fleet_gate_cpu_s']:.2f} s); "
+            f"{r['ratio_to_help']:.2f}x tau-ops --help, "
             f"{r['ratio_to_python_start']:.1f}x bare python start")
     if "gateways" in results:
         r = results["gateways"]
         lines.append(
             f"verdict gateways: {'MET' if r['fleet_gate_s'] < GOALS['gateways'] else 'MISSED'} "
             f"fleet gate over {r['members']:g} gateways {r['fleet_gate_s']:.2f} s "
-            f"(goal < {GOALS['gateways']:g} s); {r['ratio_to_one']:.2f}x one gateway, "
-            f"{r['ratio_to_help']:.2f}x tau-ops --help")
+            f"(goal < {GOALS['gateways']:g} s, CPU {r['fleet_gate_cpu_s']:.2f} s); "
+            f"{r['ratio_to_one']:.2f}x one gateway, {r['ratio_to_help']:.2f}x tau-ops --help; "
+            f"the poll alone {r['poll_in_process_s']:.2f} s")
     return lines
 
 
