@@ -39,9 +39,8 @@ class MemberRead:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message on one line (its type's name when it has none)."""
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    """Why a member was refused, on one line (:func:`tau_ops.jsonio.error_text`)."""
+    return jsonio.error_text(exc)
 
 
 def read_state_dir(location: str) -> MemberRead:
