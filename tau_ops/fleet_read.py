@@ -30,7 +30,24 @@ GATEWAY_PATH = "/gateway/status"
 
 @dataclass(frozen=True)
 class MemberRead:
-    """What was read of a member before judging: its state and pause marker, or a document."""
+    """What was read of a member before judging: its state and pause marker, or a document.
+
+    Attributes
+    ----------
+    state : DeploymentState or None
+        The parsed ``state.json`` (None: none yet, or corrupt).
+    invalid : str
+        Why ``state.json`` could not be parsed ('' when it could).
+    paused : bool
+        A pause marker is there.
+    document : dict or None
+        A gateway's ``/gateway/status`` document (gateways only).
+
+    Examples
+    --------
+    >>> MemberRead(paused=True).state is None
+    True
+    """
 
     state: DeploymentState | None = None
     invalid: str = ""
@@ -39,13 +56,53 @@ class MemberRead:
 
 
 def one_line(exc: BaseException) -> str:
-    """Why a member was refused, on one line (:func:`tau_ops.jsonio.error_text`)."""
+    """Why a member was refused, on one line (:func:`tau_ops.jsonio.error_text`).
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the reader raised.
+
+    Returns
+    -------
+    str
+        One line; the error's type name when it has no message.
+
+    Examples
+    --------
+    >>> one_line(OSError("no   route"))
+    'no route'
+    """
     return jsonio.error_text(exc)
 
 
 def read_state_dir(location: str) -> MemberRead:
     """One member's state.json (read once, through the JSON policy's bounded reader) and
-    whether its pause marker is there: its presence pauses, readable or not, as status says."""
+    whether its pause marker is there: its presence pauses, readable or not, as status says.
+
+    Parameters
+    ----------
+    location : str
+        The state dir.
+
+    Returns
+    -------
+    MemberRead
+        The parsed state (or why it is invalid) and the pause.
+
+    Raises
+    ------
+    OSError
+        The folder does not exist or is not one (``FileNotFoundError``,
+        ``NotADirectoryError``), or ``state.json`` is not a regular file, is over
+        its limit or cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_state_dir(tempfile.mkdtemp())
+    MemberRead(state=None, invalid='', paused=False, document=None)
+    """
     try:
         data: bytes | None = jsonio.read_bounded(os.path.join(location, STATE_FILE),
                                                  max_bytes=jsonio.LIMITS["state"], what="state")
@@ -60,6 +117,31 @@ def read_state_dir(location: str) -> MemberRead:
 
 def read_snapshot(location: str) -> MemberRead:
     """State and pause marker of an archive that passes ``tau-ops snapshot --verify``.
+
+    Parameters
+    ----------
+    location : str
+        The ``.tar.gz`` archive, read in memory without extracting anything.
+
+    Returns
+    -------
+    MemberRead
+        The parsed state (or why it is invalid) and the pause.
+
+    Raises
+    ------
+    OSError
+        The archive is not a regular file, or a member is over its limit.
+    ValueError
+        The archive is damaged, fails verification, has several root folders
+        or holds a file twice.
+
+    Examples
+    --------
+    >>> read_snapshot("/dev/null")
+    Traceback (most recent call last):
+    ...
+    OSError: snapshot /dev/null is not a regular file
 
     Only a verified archive is judged: a tampered one, one without its inner
     manifest, with several root folders or with a file twice is unreadable.
@@ -112,7 +194,22 @@ def _read_archive(location: str, wanted: dict[str, int]) -> MemberRead:
 def state_read(state: bytes | None, *, paused: bool) -> MemberRead:
     """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable.
 
-    ``paused``: a pause marker is there (readable or not, as status reads it).
+    Parameters
+    ----------
+    state : bytes or None
+        The ``state.json`` bytes, None when there is none.
+    paused : bool
+        A pause marker is there (readable or not, as status reads it).
+
+    Returns
+    -------
+    MemberRead
+        The parsed state, or ``invalid`` saying why it could not be parsed.
+
+    Examples
+    --------
+    >>> state_read(b"[]", paused=False).invalid != ""
+    True
     """
     if state is None:
         return MemberRead(paused=paused)
@@ -140,7 +237,30 @@ def _opener() -> urllib.request.OpenerDirector:
 
 
 def gateway_document(document: Any) -> dict[str, Any]:
-    """A ``/gateway/status`` document whose verdict is consistent, or ValueError."""
+    """A ``/gateway/status`` document whose verdict is consistent.
+
+    Parameters
+    ----------
+    document : object
+        The parsed JSON body.
+
+    Returns
+    -------
+    dict
+        The same document.
+
+    Raises
+    ------
+    ValueError
+        It is not a status document, or its gate, reasons and health disagree.
+
+    Examples
+    --------
+    >>> gateway_document([1])
+    Traceback (most recent call last):
+    ...
+    ValueError: not a /gateway/status document (not an object)
+    """
     if not isinstance(document, dict):
         raise ValueError("not a /gateway/status document (not an object)")
     gate = document.get("rollout_gate")
@@ -159,11 +279,37 @@ def gateway_document(document: Any) -> dict[str, Any]:
 
 
 def read_gateway(location: str, timeout_s: float) -> MemberRead:
-    """GET a gateway's ``/gateway/status`` (a bare base URL gets that path) within ``timeout_s``.
+    """GET a gateway's ``/gateway/status`` (a bare base URL gets that path).
 
-    Raises ``TimeoutError`` when it answered late, ``OSError`` when it could not
-    be reached or refused (HTTP errors included), ``ValueError`` for a body that
-    is not a consistent status document.
+    Parameters
+    ----------
+    location : str
+        The gateway URL (``http://`` or ``https://``); the bearer token comes
+        from ``TAU_GATEWAY_AUTH_TOKEN``. Redirects are refused.
+    timeout_s : float
+        Socket timeout for connecting and each read, in seconds.
+
+    Returns
+    -------
+    MemberRead
+        The status document.
+
+    Raises
+    ------
+    TimeoutError
+        It answered late.
+    OSError
+        It could not be reached, refused, or answered an HTTP error or more
+        than ``MAX_GATEWAY_BYTES``.
+    ValueError
+        The body is not a consistent status document.
+
+    Examples
+    --------
+    >>> read_gateway("http://127.0.0.1:9/", 1.0)  # nothing listens on port 9
+    Traceback (most recent call last):
+    ...
+    urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
     """
     import urllib.error
     import urllib.parse
