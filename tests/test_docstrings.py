@@ -27,6 +27,8 @@ DOC_MODULES: dict[str, str] = {
     "tau_ops.wasm": "__all__",
     "tau_ops.gateway": "__all__",
     "tau_ops.fleet": "public",
+    "tau_ops.fleet_read": "public",
+    "tau_ops.fleet_pool": "public",
     "tau_ops.analysis.export": "public",
     "tau_ops.analysis.spark": "public",
     "tau_ops.jsonio": "public",

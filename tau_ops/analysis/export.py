@@ -17,13 +17,18 @@ identical lines of one source are one cycle.
 (``file://``, ``s3://``, ``gs://``), with credentials from the environment
 those filesystems read (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``). Only
 local paths are tested here: an object store renames by copying, so a partition
-there is replaced by a copy of its finished temporary object.
+there is replaced by a copy of its finished temporary object. The destination
+is probed before any source is read: one that cannot be reached (no network,
+no credentials) is refused with its URL. A ``gs://`` URL retries for at most
+:data:`GCS_RETRY_LIMIT_S` seconds unless it sets ``?retry_limit_seconds=N``
+itself (Google's client otherwise keeps retrying for 15 minutes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +45,9 @@ from tau_ops.analysis.loaders import load_events
 from tau_ops.errors import InputError, UsageError
 
 PART_FILE = "part-0.parquet"
+GCS_RETRY_LIMIT_S = 10
+"""Seconds a ``gs://`` destination retries a failing request (no credentials, no network)
+before the export is refused, unless the URL sets ``retry_limit_seconds`` itself."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 EXPORT_SCHEMA: dict[str, pl.DataType] = {
@@ -155,15 +163,33 @@ def _parse_sources(sources: Sequence[str]) -> list[_Source]:
     return parsed
 
 
+def _bounded(destination: str) -> str:
+    """A ``gs://`` URL with a retry limit (:data:`GCS_RETRY_LIMIT_S`) unless it has one."""
+    parts = urllib.parse.urlsplit(destination)
+    if parts.scheme not in ("gs", "gcs"):
+        return destination
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "retry_limit_seconds" for key, _ in query):
+        return destination
+    query.append(("retry_limit_seconds", str(GCS_RETRY_LIMIT_S)))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
 def _filesystem(destination: str) -> tuple[pafs.FileSystem, str]:
+    """Open and probe the destination; InputError naming it when it cannot be used."""
     try:
         if "://" in destination:
-            fs, root = pafs.FileSystem.from_uri(destination)
+            fs, root = pafs.FileSystem.from_uri(_bounded(destination))
         else:
             fs, root = pafs.LocalFileSystem(), str(Path(destination).absolute())
+        root = root.rstrip("/")
+        if "://" in destination:  # reach it now, before reading any source
+            fs.get_file_info(root)
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise InputError(f"cannot open export destination {destination}: {exc}") from exc
-    return fs, root.rstrip("/")
+        reason = " ".join(str(exc).split())
+        raise InputError(f"cannot open export destination {destination}: "
+                         f"{reason[:300]}") from exc
+    return fs, root
 
 
 def _existing_dates(fs: pafs.FileSystem, folder: str) -> list[date]:
