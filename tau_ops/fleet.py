@@ -45,6 +45,7 @@ from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
 from tau_ops.models import HEALTH_STATES, DeploymentState, HealthSnapshot, RolloutGate
 from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
+from tau_ops.timefmt import plural
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
 MAX_MEMBERS = 10_000
@@ -136,7 +137,26 @@ class FleetReport(BaseModel):
 
 @dataclass(frozen=True)
 class MemberSpec:
-    """A member to read: its location, kind and labels."""
+    """A member to read: its location, kind and labels.
+
+    Made by :func:`expand_members` from the command line's member arguments.
+
+    Attributes
+    ----------
+    location : str
+        A state dir path, a snapshot archive path (``.tar.gz``/``.tgz``) or a
+        gateway URL.
+    kind : {"state_dir", "snapshot", "gateway"}
+        How the member is read (told apart by its text).
+    labels : tuple of (str, str)
+        The ``key=value`` labels given with it, sorted by key.
+
+    Examples
+    --------
+    >>> spec = expand_members(["region=iad,tier=edge@/srv/iad/deployment"])[0]
+    >>> spec.location, spec.kind, spec.labels
+    ('/srv/iad/deployment', 'state_dir', (('region', 'iad'), ('tier', 'edge')))
+    """
 
     location: str
     kind: MemberKind
@@ -409,7 +429,45 @@ def _one_line(exc: BaseException) -> str:
 
 def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
                 timeout_s: float) -> FleetMember:
-    """Read and judge one member; never raises for a member's own fault."""
+    """Read and judge one member; never raises for a member's own fault.
+
+    A state dir or verified snapshot archive is judged here by
+    :func:`tau_ops.health.gate_decision`, as ``tau-ops gate`` judges it; a
+    gateway's ``/gateway/status`` verdict is taken as it answers (it judged
+    its own freshness), once checked for consistency.
+
+    Parameters
+    ----------
+    spec : MemberSpec
+        The member.
+    now_ms : int
+        When the fleet is judged, Unix epoch ms.
+    stale_after_ms : int
+        Freshness limit for state dirs and archives, in ms.
+    timeout_s : float
+        Deadline for the read, in seconds (a gateway's socket timeout; a
+        slower read of any kind is reported as timed out).
+
+    Returns
+    -------
+    FleetMember
+        The member's row; ``readable`` false with ``member_unreadable`` or
+        ``member_timeout`` when it could not be read in time (missing, not a
+        state dir, a tampered archive, an HTTP error, a refused redirect...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     row = read_member(MemberSpec(tmp, "state_dir"), now_ms=1_767_225_600_000,
+    ...                       stale_after_ms=86_400_000, timeout_s=5.0)
+    >>> row.readable, row.rollout_gate, row.rollout_gate_reasons
+    (True, 'hold', ['no_cycle'])
+    >>> row = read_member(MemberSpec("/nonexistent/state", "state_dir"),
+    ...                   now_ms=1_767_225_600_000, stale_after_ms=86_400_000, timeout_s=5.0)
+    >>> row.readable, row.rollout_gate_reasons, row.error
+    (False, ['member_unreadable'], 'state dir /nonexistent/state does not exist')
+    """
     start = time.monotonic()
     try:
         if spec.kind == "gateway":
@@ -445,10 +503,37 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
         RolloutGate, list[str], list[str]]:
     """The fleet's gate, its reason codes and one detail line per reason.
 
+    Holds when any member is unreadable or late, whatever the policy; then,
+    by default, when any member holds (``member_held``); with
+    ``min_pass_fraction`` below 1, when fewer members pass than that share of
+    the fleet, rounded up; and when a ``require`` label has no member, or one
+    of its members holds. Reasons come in :data:`FLEET_GATE_REASONS` order.
+
+    Parameters
+    ----------
+    rows : sequence of FleetMember
+        The members' rows (:func:`read_member`).
+    policy : FleetPolicy
+        When the fleet passes.
+
+    Returns
+    -------
+    tuple of (str, list of str, list of str)
+        ``pass`` or ``hold``; the fleet reason codes; one human line per
+        held member or missing label, grouped by reason.
+
     Examples
     --------
     >>> fleet_verdict([], FleetPolicy())
     ('hold', ['no_members'], ['the fleet has no members'])
+    >>> rows = [FleetMember(name=name, kind="state_dir", labels={"region": region},
+    ...                     readable=True, rollout_gate=gate,
+    ...                     rollout_gate_reasons=[] if gate == "pass" else ["stale_state"])
+    ...         for name, region, gate in [("a", "iad", "pass"), ("b", "fra", "hold")]]
+    >>> fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.5))
+    ('pass', [], [])
+    >>> fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.5, require=["region=fra"]))
+    ('hold', ['required_member_held'], ['b (region=fra) holds: stale_state'])
     """
     found: dict[str, list[str]] = {}
 
@@ -476,7 +561,8 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
                 hold("member_held", f"{row.name} holds: " + ",".join(row.rollout_gate_reasons))
     elif rows and passing < _required(policy.min_pass_fraction, len(rows)):
         hold("members_below_pass_fraction",
-             f"{passing} of {len(rows)} members pass; the policy needs "
+             f"{passing} of {plural(len(rows), 'member')} {'passes' if passing == 1 else 'pass'}; "
+             f"the policy needs "
              f"{_required(policy.min_pass_fraction, len(rows))} "
              f"(min_pass_fraction {policy.min_pass_fraction:g})")
     reasons = [code for code in FLEET_GATE_REASONS if code in found]
@@ -628,5 +714,26 @@ def fleet_status(
 
 
 def dumps(report: FleetReport) -> str:
-    """The report as one JSON document."""
+    """The report as one JSON document (what ``tau-ops fleet status --json`` prints).
+
+    Parameters
+    ----------
+    report : FleetReport
+        A fleet report.
+
+    Returns
+    -------
+    str
+        Indented JSON, non-ASCII kept as is.
+
+    Examples
+    --------
+    >>> report = FleetReport(fleet_gate="hold", fleet_gate_reasons=["no_members"],
+    ...                      fleet_gate_details=[], policy=FleetPolicy(), member_count=0,
+    ...                      pass_count=0, generated_unix_ms=0, members=[])
+    >>> import json
+    >>> text = dumps(report)
+    >>> text.splitlines()[1], json.loads(text)["policy"]
+    ('  "fleet_gate": "hold",', {'min_pass_fraction': 1.0, 'require': []})
+    """
     return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False)

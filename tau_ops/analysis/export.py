@@ -53,9 +53,27 @@ partition columns ``source`` (string) and ``date`` (date) come from the paths.""
 
 
 class ExportedSource(BaseModel):
-    """What one source contributed to an export."""
+    """What one source contributed to an export (a row of :class:`ExportReport`).
 
-    source: str = Field(description="partition value (source=...)")
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     state = Path(tmp) / "state"
+    ...     _ = run_cycle(load_fixture(data_path("rollout-pass.json")),
+    ...                   RunnerConfig(state_dir=state), clock=lambda: 1_767_225_600_000)
+    ...     row = export_events([f"iad={state}"], f"{tmp}/events").sources[0]
+    >>> row.source, row.cycles_read, row.cycles_added, row.partitions_written
+    ('iad', 1, 1, 1)
+
+    Exporting the same source again reads the cycle and adds nothing
+    (``cycles_added`` 0, ``partitions_written`` 0).
+    """
+
+    source: str = Field(description="partition value (`source=...`): the given name or the "
+                        "sanitized path")
     path: str = Field(description="the state dir or events file read")
     cycles_read: int = Field(description="valid cycles in the source's event log")
     cycles_added: int = Field(description="cycles not in the dataset before")
@@ -63,10 +81,25 @@ class ExportedSource(BaseModel):
 
 
 class ExportReport(BaseModel):
-    """``tau-ops export events --json``."""
+    """``tau-ops export events --json``: what an export added, per source and in all.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     state = Path(tmp) / "state"
+    ...     _ = run_cycle(load_fixture(data_path("rollout-pass.json")),
+    ...                   RunnerConfig(state_dir=state), clock=lambda: 1_767_225_600_000)
+    ...     report = export_events([str(state)], f"{tmp}/events")
+    ...     files = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp, "events").rglob("*"))
+    >>> report.cycles_added, report.partitions_written, files[-1].split("/")[-2:]
+    (1, 1, ['date=2026-01-01', 'part-0.parquet'])
+    """
 
     destination: str = Field(description="the dataset root as given")
-    sources: list[ExportedSource]
+    sources: list[ExportedSource] = Field(description="one row per source, in the order given")
     cycles_added: int = Field(description="new cycles across all sources")
     partitions_written: int = Field(description="partition files (re)written")
 
