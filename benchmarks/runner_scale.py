@@ -1,9 +1,13 @@
 """Runner scale benchmark: one cycle of 1k, 10k and 100k generated cases via the real CLI.
 
-Measures wall time (process start included) and peak RSS of ``tau-ops
---deployment-contract-runner`` on a fresh state dir, then the growth ratio
-100k/10k (linear cost means about 10). Each size runs ``--repeat`` times and
-the median is reported. Usage: ``python benchmarks/runner_scale.py [--sizes 1000 10000 100000]``.
+Measures wall time (process start included), CPU time and peak RSS of one
+runner cycle (``load_fixture`` + ``run_cycle`` in a fresh process) on a fresh
+state dir, then the growth ratio 100k/10k (linear cost means about 10). Each
+size runs ``--repeat`` times and the median is reported. ``--baseline-src DIR``
+runs another checkout (say a worktree of 0.1) alternately on the same fixtures
+and prints this/baseline ratios, which a shared, loaded machine cannot spoil
+the way it spoils absolute times. Usage: ``python benchmarks/runner_scale.py
+[--sizes 1000 10000 100000] [--baseline-src /tmp/old]``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,54 +71,97 @@ def _ok(case: dict[str, object], target: str, artifact: object) -> dict[str, obj
                 "artifact": artifact}}
 
 
-def run_once(fixture: Path, n: int, workdir: Path) -> tuple[float, int]:
-    state = Path(tempfile.mkdtemp(dir=workdir))
-    cmd = [sys.executable, "-m", "tau_ops", "--deployment-state-dir", str(state),
-           "--deployment-contract-runner", "--deployment-fixture", str(fixture),
-           "--deployment-queue-limit", str(n), "--deployment-processed-case-cap", str(n)]
+# One cycle through the library in a fresh process: the CLI caps --deployment-queue-limit
+# at 65536 (docs/decisions.md), so a 100k-case cycle can only be run this way; the same
+# driver works on the 0.1 tree, so --baseline-src compares like with like.
+DRIVER = (
+    "import sys; from pathlib import Path; "
+    "from tau_ops import RunnerConfig, load_fixture, run_cycle; "
+    "n = int(sys.argv[3]); "
+    "run_cycle(load_fixture(Path(sys.argv[1])), "
+    "RunnerConfig(state_dir=Path(sys.argv[2]), queue_limit=n, processed_case_cap=n))"
+)
+
+
+def _env(src: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    return env
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS KiB) of one child process, from its own rusage."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
-    peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return elapsed, peak_kib
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, cmd)
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def run_once(fixture: Path, n: int, workdir: Path, src: Path | None = None
+             ) -> tuple[float, float, int]:
+    """One cycle of ``n`` cases on a fresh state dir: (wall s, CPU s, peak RSS KiB)."""
+    state = Path(tempfile.mkdtemp(dir=workdir))
+    cmd = [sys.executable, "-c", DRIVER, str(fixture), str(state), str(n)]
+    return _timed(cmd, _env(src))
+
+
+def start_cost(workdir: Path, src: Path | None, repeat: int) -> float:
+    """Median wall time of process start alone (import + a no-op inspect), seconds."""
+    cmd = [sys.executable, "-m", "tau_ops", "--deployment-state-dir", str(workdir / "empty"),
+           "--transport-health-inspect", "deployment"]
+    return statistics.median(_timed(cmd, _env(src))[0] for _ in range(repeat))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline-src", type=Path, default=None, metavar="DIR",
+                        help="another checkout (e.g. a git worktree of 0.1) run in the same "
+                             "session, alternating with this one, on the same fixtures")
     args = parser.parse_args()
-    results: dict[int, tuple[float, int]] = {}
+    trees: list[tuple[str, Path | None]] = [("this", None)]
+    if args.baseline_src is not None:
+        trees.append(("baseline", args.baseline_src.resolve()))
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
+    results: dict[tuple[str, int], tuple[float, float, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # Baseline: process start alone (import + a no-op inspect), to separate fixed cost.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
-        starts = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "tau_ops", "--deployment-state-dir",
-                            str(work / "empty"), "--transport-health-inspect", "deployment"],
-                           check=True, env=env, stdout=subprocess.DEVNULL)
-            starts.append(time.perf_counter() - t0)
-        start_cost = statistics.median(starts)
-        print(f"process start baseline: {start_cost:.3f} s")
+        starts = {name: start_cost(work, src, args.repeat) for name, src in trees}
+        for name in starts:
+            print(f"[{name}] process start baseline: {starts[name]:.3f} s")
         for n in args.sizes:
             fixture = work / f"fixture-{n}.json"
             fixture.write_text(json.dumps(generate(n)))
-            runs = [run_once(fixture, n, work) for _ in range(args.repeat)]
-            wall = statistics.median(r[0] for r in runs)
-            peak = max(r[1] for r in runs)
-            results[n] = (wall, peak)
-            print(f"cases={n:>7} wall={wall:7.3f} s  peak_rss={peak / 1024:7.1f} MiB  "
-                  f"per_case={1e6 * (wall - start_cost) / n:7.1f} us  "
-                  f"fixture={fixture.stat().st_size / 1e6:.1f} MB")
-    if 10_000 in results and 100_000 in results:
-        ratio = results[100_000][0] / results[10_000][0]
-        net = (results[100_000][0] - start_cost) / (results[10_000][0] - start_cost)
-        print(f"growth 100k/10k: wall ratio {ratio:.2f} (<= 12 wanted), "
-              f"net of process start {net:.2f}")
+            runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _ in trees}
+            for _ in range(args.repeat):  # alternate the trees so load changes hit both
+                for name, src in trees:
+                    runs[name].append(run_once(fixture, n, work, src))
+            for name, _ in trees:
+                wall = statistics.median(r[0] for r in runs[name])
+                cpu = statistics.median(r[1] for r in runs[name])
+                peak = max(r[2] for r in runs[name])
+                results[(name, n)] = (wall, cpu, peak)
+                print(f"[{name}] cases={n:>7} wall={wall:7.3f} s  cpu={cpu:7.3f} s  "
+                      f"peak_rss={peak / 1024:7.1f} MiB  "
+                      f"per_case={1e6 * (wall - starts[name]) / n:7.1f} us  "
+                      f"fixture={fixture.stat().st_size / 1e6:.1f} MB", flush=True)
+            if len(trees) == 2:
+                this, base = results[("this", n)], results[("baseline", n)]
+                print(f"cases={n:>7} this/baseline: wall {this[0] / base[0]:.2f}x, "
+                      f"cpu {this[1] / base[1]:.2f}x")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    for name, _ in trees:
+        if (name, 10_000) in results and (name, 100_000) in results:
+            big, small = results[(name, 100_000)][0], results[(name, 10_000)][0]
+            net = (big - starts[name]) / (small - starts[name])
+            print(f"[{name}] growth 100k/10k: wall ratio {big / small:.2f} (<= 12 wanted), "
+                  f"net of process start {net:.2f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ seed (SPEC section 5). A new state dir keeps its channels under the runbook's
 them under ``channel-store/channels/deployment/<blueprint_id>/`` and keeps
 them there. :func:`channel_dir` is the one place that decides, used by the
 runner and by every reader; :func:`inspect_channel` reports what is there.
+
+In a seed layout the folder name is the seed's (:func:`seed_channel_name`):
+blueprint ids outside ``[A-Za-z0-9_-]`` share the folder ``deployment``, so a
+shared folder's lines are told apart by their ``payload.blueprint_id``
+(:func:`record_blueprint_id`), as every reader here does.
 """
 
 from __future__ import annotations
@@ -61,6 +66,62 @@ def channel_base(root: Path) -> Path:
     return runbook
 
 
+_SEED_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_SEED_PATH_CHARS = _SEED_ID_CHARS | {"."}
+
+
+def seed_channel_name(blueprint_id: str) -> str:
+    """The folder name the seed's runner files ``blueprint_id`` under.
+
+    The seed first maps the trimmed id to itself when it is made only of
+    ``[A-Za-z0-9_-]`` and to ``deployment`` otherwise (or when empty), then
+    makes that a path component: characters outside ``[A-Za-z0-9._-]`` become
+    ``_``, leading and trailing ``_`` are cut, and nothing left gives
+    ``channel``. So every id with another character shares one folder.
+
+    Parameters
+    ----------
+    blueprint_id : str
+        The blueprint id as the fixture has it.
+
+    Returns
+    -------
+    str
+        The seed's folder name.
+
+    Examples
+    --------
+    >>> [seed_channel_name(b) for b in ("edge", " edge.api ", "eu west", "_edge_", "___")]
+    ['edge', 'deployment', 'deployment', 'edge', 'channel']
+    """
+    trimmed = blueprint_id.strip()
+    if not trimmed or not set(trimmed) <= _SEED_ID_CHARS:
+        trimmed = TRANSPORT
+    name = "".join(c if c in _SEED_PATH_CHARS else "_" for c in trimmed).strip("_")
+    return name or "channel"
+
+
+def is_seed_layout(root: Path) -> bool:
+    """Whether channel-store ``root`` keeps its channels where the seed put them.
+
+    Parameters
+    ----------
+    root : Path
+        The channel-store root (``<state dir>/channel-store``).
+
+    Returns
+    -------
+    bool
+        True when :func:`channel_base` is ``root/channels/deployment``.
+
+    Examples
+    --------
+    >>> is_seed_layout(Path("/nonexistent/channel-store"))
+    False
+    """
+    return channel_base(root) != root / TRANSPORT
+
+
 def channel_dir(root: Path, blueprint_id: str) -> Path:
     """The channel folder of ``blueprint_id`` in channel-store ``root`` (seed layout honoured).
 
@@ -69,19 +130,54 @@ def channel_dir(root: Path, blueprint_id: str) -> Path:
     root : Path
         The channel-store root (``<state dir>/channel-store``).
     blueprint_id : str
-        The blueprint; trimmed and made path-safe (``[A-Za-z0-9._-]``).
+        The blueprint id; trimmed.
 
     Returns
     -------
     Path
-        ``channel_base(root) / <safe blueprint id>``.
+        In the runbook's layout ``deployment/<id made path-safe>`` (only
+        ``[A-Za-z0-9._-]`` kept), one folder per blueprint; in a seed-laid-out
+        store exactly the seed's folder ``channels/deployment/<seed name>``
+        (:func:`seed_channel_name`), which several blueprints may share.
 
     Examples
     --------
     >>> channel_dir(Path("/s/channel-store"), " team/api ").as_posix()
     '/s/channel-store/deployment/team_api'
     """
-    return channel_base(root) / safe_component(blueprint_id.strip())
+    base = channel_base(root)
+    if base != root / TRANSPORT:
+        return base / seed_channel_name(blueprint_id)
+    return base / safe_component(blueprint_id.strip())
+
+
+def record_blueprint_id(record: dict[str, Any], folder: Path) -> str:
+    """The blueprint a channel-log line belongs to: its payload's, else its folder's name.
+
+    Parameters
+    ----------
+    record : dict
+        One parsed ``log.jsonl`` line.
+    folder : Path
+        The channel folder it was read from.
+
+    Returns
+    -------
+    str
+        ``payload.blueprint_id`` trimmed when it is a non-blank string (the
+        seed and tau-ops always write it; in a shared seed folder it is the
+        only way to tell blueprints apart), else ``folder.name``.
+
+    Examples
+    --------
+    >>> record_blueprint_id({"payload": {"blueprint_id": "edge.api"}}, Path("deployment"))
+    'edge.api'
+    """
+    payload = record.get("payload")
+    found = payload.get("blueprint_id") if isinstance(payload, dict) else None
+    if isinstance(found, str) and found.strip():
+        return found.strip()
+    return folder.name
 
 
 def channel_dirs(root: Path) -> list[Path]:

@@ -234,22 +234,25 @@ def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
     ...
     tau_ops.errors.FixtureError: fixture <fixture>: field 'schema_version': must be 1 (got True)
     """
-    try:
-        raw = parse_json(data)
-    except JSONPolicyError as exc:
-        raise FixtureError(f"fixture {source}: invalid JSON: {exc}", path=source) from exc
-    if not isinstance(raw, dict):
-        raise FixtureError(f"fixture {source}: top level must be a JSON object", path=source)
-    try:
-        with paused_gc():
+    # One pause of the cyclic collector over the whole bulk allocation: each pause's end
+    # scans every object made during it once, so two pauses would scan the parse twice.
+    with paused_gc():
+        try:
+            raw = parse_json(data)
+        except JSONPolicyError as exc:
+            raise FixtureError(f"fixture {source}: invalid JSON: {exc}", path=source) from exc
+        if not isinstance(raw, dict):
+            raise FixtureError(f"fixture {source}: top level must be a JSON object", path=source)
+        try:
             fixture = Fixture.model_validate(raw)
-    except ValidationError as exc:
-        field, case_id, message = _describe_validation_error(exc, raw)
-        where = f"case '{case_id}' field '{field}'" if case_id else f"field '{field}'"
-        raise FixtureError(
-            f"fixture {source}: {where}: {message}", path=source, case_id=case_id, field=field
-        ) from exc
-    _check_rules(fixture, source)
+        except ValidationError as exc:
+            field, case_id, message = _describe_validation_error(exc, raw)
+            where = f"case '{case_id}' field '{field}'" if case_id else f"field '{field}'"
+            raise FixtureError(
+                f"fixture {source}: {where}: {message}", path=source, case_id=case_id, field=field
+            ) from exc
+        del raw
+        _check_rules(fixture, source)
     return fixture
 
 

@@ -37,6 +37,8 @@ import stat
 from pathlib import Path
 from typing import Any, Final
 
+from tau_ops._gc import paused_gc
+
 MAX_DEPTH: Final = 64
 """Deepest nesting of arrays and objects accepted in any document or line."""
 
@@ -68,11 +70,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise JSONPolicyError(f"duplicate key {key!r}")
-        out[key] = value
+    # dict() builds at C speed; a shorter dict means a repeated key, named on this rare path.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONPolicyError(f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -162,7 +167,10 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if text.count("[") + text.count("{") > max_depth and _nesting_deeper_than(text, max_depth):
         raise JSONPolicyError(f"nesting deeper than {max_depth} levels")
     try:
-        value = _DECODER.decode(text)
+        # Decoding allocates only acyclic objects: the cyclic collector's scans are waste
+        # (a 100k-case fixture decodes about 2x faster with it paused).
+        with paused_gc():
+            value = _DECODER.decode(text)
     except JSONPolicyError:
         raise
     except json.JSONDecodeError as exc:

@@ -581,28 +581,33 @@ def _persist(
     commit = Commit(state=dump_state(state))
     commit.appends[paths.events] = [event_line]
     lines: dict[str, tuple[list[str], list[str]]] = {}
-    succeeded: set[str] = set()
+    # folder -> blueprint of its last success in queue order: a seed-laid-out store may
+    # share one folder between blueprints, and the seed's MEMORY.md there is the last one's.
+    memory_of: dict[Path, str] = {}
+    folders: dict[str, Path] = {}
     for item in handled:
-        logs, contexts = lines.setdefault(item.case.blueprint_id, ([], []))
+        blueprint_id = item.case.blueprint_id
+        if blueprint_id not in folders:
+            folders[blueprint_id] = channel_store.channel_dir(paths.channel_store, blueprint_id)
+        logs, contexts = lines.setdefault(blueprint_id, ([], []))
         logs.append(
             channel_store.log_line(timestamp_ms=finished, key=item.key, payload=_payload(item))
         )
         contexts.append(channel_store.context_line(timestamp_ms=finished, text=_context_text(item)))
         if item.result.outcome == "success":
-            succeeded.add(item.case.blueprint_id)
-    folders = {bp: channel_store.channel_dir(paths.channel_store, bp) for bp in lines}
+            memory_of[folders[blueprint_id]] = blueprint_id
     for blueprint_id, (logs, contexts) in lines.items():
         folder = folders[blueprint_id]
         commit.appends.setdefault(folder / channel_store.LOG_FILE, []).extend(logs)
         commit.appends.setdefault(folder / channel_store.CONTEXT_FILE, []).extend(contexts)
     # MEMORY.md is rewritten for a blueprint that had a success this cycle, as the seed does.
-    by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in succeeded}
+    by_blueprint: dict[str, list[RolloutRecord]] = {bp: [] for bp in memory_of.values()}
     for record in state.rollouts:
         if record.blueprint_id in by_blueprint:
             by_blueprint[record.blueprint_id].append(record)
-    for blueprint_id, records in by_blueprint.items():
-        commit.rewrites[folders[blueprint_id] / channel_store.MEMORY_FILE] = (
-            channel_store.render_memory(blueprint_id, records)
+    for folder, blueprint_id in memory_of.items():
+        commit.rewrites[folder / channel_store.MEMORY_FILE] = (
+            channel_store.render_memory(blueprint_id, by_blueprint[blueprint_id])
         )
     warnings = commit_cycle(paths.root, commit)
     return CycleReport(

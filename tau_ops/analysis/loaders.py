@@ -21,7 +21,7 @@ from polars.io.plugins import register_io_source
 from tau_ops import storage
 from tau_ops.analysis import _parse
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
-from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs
+from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs, record_blueprint_id
 from tau_ops.errors import InputError
 from tau_ops.readview import read_consistently, read_prefix
 from tau_ops.state import EVENTS_FILE, JOURNAL_FILE, StatePaths, committed_sizes, read_state
@@ -499,6 +499,7 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
     """
     root = StatePaths(Path(state_dir)).channel_store
     folders = channel_dirs(root) if blueprint_id is None else [channel_dir(root, blueprint_id)]
+    wanted = None if blueprint_id is None else blueprint_id.strip()
     rows: list[dict[str, Any]] = []
     for folder in folders:
         records, invalid = storage.read_jsonl(folder / LOG_FILE)
@@ -507,10 +508,15 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
         for record in records:
             payload = record.get("payload")
             payload = payload if isinstance(payload, dict) else {}
+            named = payload.get("blueprint_id")
+            # A seed-laid-out folder may be shared: keep only the asked blueprint's lines.
+            if wanted is not None and isinstance(named, str) and named.strip() != wanted:
+                continue
+            owner = record_blueprint_id(record, folder)
             ts = record.get("timestamp_unix_ms")
             rows.append({
                 "timestamp": ts if isinstance(ts, int) else None,
-                "blueprint_id": str(payload.get("blueprint_id", folder.name)),
+                "blueprint_id": owner,
                 "event_key": _text(record.get("event_key")),
                 "direction": _text(record.get("direction")),
                 "source": _text(record.get("source")),

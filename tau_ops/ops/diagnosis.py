@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tau_ops import health
-from tau_ops.channel_store import LOG_FILE, channel_dirs
+from tau_ops.channel_store import LOG_FILE, channel_dirs, record_blueprint_id
 from tau_ops.clock import wall_clock_ms
 from tau_ops.events import read_event_file
 from tau_ops.state import StatePaths
@@ -130,19 +130,48 @@ def _events(state_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _cycles_with(events: list[dict[str, Any]], code: str) -> list[CycleEvidence]:
-    """The trailing run of cycles whose reason codes include ``code`` (newest last)."""
-    run: list[CycleEvidence] = []
-    for event in reversed(events):
+def _cycles_with(events: list[dict[str, Any]], code: str) -> list[tuple[int | None, CycleEvidence]]:
+    """The trailing run of cycles whose reason codes include ``code`` (newest last).
+
+    Each cycle comes with the timestamp of the event before it (None for the
+    first event read): its channel-log lines lie after that, up to its own.
+    """
+    run: list[tuple[int | None, CycleEvidence]] = []
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
         if code not in event["reason_codes"]:
             break
-        run.append(CycleEvidence(timestamp_unix_ms=int(event.get("timestamp_unix_ms", 0)),
-                                 health_state=str(event.get("health_state", "")),
-                                 reason_codes=list(event["reason_codes"])))
+        previous = _timestamp(events[index - 1]) if index > 0 else None
+        run.append((previous, CycleEvidence(timestamp_unix_ms=_timestamp(event),
+                                            health_state=str(event.get("health_state", "")),
+                                            reason_codes=list(event["reason_codes"]))))
     return list(reversed(run))[-MAX_EVIDENCE:]
 
 
-def _cases(state_dir: Path, outcome: str, at_ms: set[int]) -> list[CaseEvidence]:
+def _timestamp(event: dict[str, Any]) -> int:
+    return int(event.get("timestamp_unix_ms", 0))
+
+
+Window = tuple[int | None, int]
+"""A cycle's channel-log span: (previous event's timestamp or None, its own], Unix ms."""
+
+
+def _in_windows(ts: object, windows: list[Window]) -> bool:
+    """Whether a log line's timestamp falls in one cycle's span.
+
+    The seed stamps each case's log line when it handles the case and the
+    cycle's event line after all cases (``deployment_runtime.rs``: log lines
+    in the case loop, ``append_deployment_cycle_report`` last), so its lines
+    are a few ms older than their event; tau-ops stamps both with the cycle's
+    time. Either way a line belongs to the cycle whose span contains it: after
+    the previous cycle's event, up to and including this cycle's.
+    """
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        return False
+    return any((low is None or ts > low) and ts <= high for low, high in windows)
+
+
+def _cases(state_dir: Path, outcome: str, windows: list[Window]) -> list[CaseEvidence]:
     found: list[CaseEvidence] = []
     for folder in channel_dirs(StatePaths(state_dir).channel_store):
         records, _ = read_jsonl(folder / LOG_FILE)
@@ -150,10 +179,10 @@ def _cases(state_dir: Path, outcome: str, at_ms: set[int]) -> list[CaseEvidence]
             payload = record.get("payload")
             if not isinstance(payload, dict) or payload.get("outcome") != outcome:
                 continue
-            if record.get("timestamp_unix_ms") not in at_ms:
+            if not _in_windows(record.get("timestamp_unix_ms"), windows):
                 continue
             found.append(CaseEvidence(
-                blueprint_id=str(payload.get("blueprint_id", folder.name)),
+                blueprint_id=record_blueprint_id(record, folder),
                 case_id=str(payload.get("case_id", "")),
                 event_key=str(record.get("event_key", "")),
                 outcome=outcome,
@@ -209,25 +238,27 @@ def diagnose(
     last = events[-1]["reason_codes"] if events else []
     findings: list[Finding] = []
     if status.health_state == "failing":
-        cycles = _cycles_with(events, "case_processing_failed")
+        run = _cycles_with(events, "case_processing_failed")
         findings.append(Finding(
             symptom="failing_streak", reason_code="case_processing_failed",
             action=health.ACTIONS["failing"],
             detail=f"failure_streak={status.failure_streak} (>= {health.FAILING_STREAK})",
-            cycles=cycles,
-            cases=_cases(state_dir, "retryable_failure", {c.timestamp_unix_ms for c in cycles}),
+            cycles=[cycle for _, cycle in run],
+            cases=_cases(state_dir, "retryable_failure",
+                         [(low, cycle.timestamp_unix_ms) for low, cycle in run]),
         ))
     if status.health_state in ("degraded", "failing"):
         for symptom, code, outcome in DEGRADED_SYMPTOMS:
             if code not in last:
                 continue
-            cycles = _cycles_with(events, code)
+            run = _cycles_with(events, code)
+            low, newest = run[-1]
             findings.append(Finding(
                 symptom=symptom, reason_code=code, action=health.ACTIONS[code],
                 detail=f"health {status.health_state} with {code} in the last cycle "
-                       f"({plural(len(cycles), 'consecutive cycle')})",
-                cycles=cycles,
-                cases=_cases(state_dir, outcome, {cycles[-1].timestamp_unix_ms}),
+                       f"({plural(len(run), 'consecutive cycle')})",
+                cycles=[cycle for _, cycle in run],
+                cases=_cases(state_dir, outcome, [(low, newest.timestamp_unix_ms)]),
             ))
     findings += _gate_findings(status, events)
     return Diagnosis(
@@ -264,7 +295,8 @@ def _gate_findings(status: DeploymentStatusReport, events: list[dict[str, Any]])
             action=health.ACTIONS["queue_backpressure_applied"],
             detail=f"queue_depth={status.queue_depth}: {plural(status.queue_depth, 'case')} "
                    "left in backlog",
-            cycles=_cycles_with(events, "queue_backpressure_applied"), cases=[],
+            cycles=[cycle for _, cycle in _cycles_with(events, "queue_backpressure_applied")],
+            cases=[],
         ))
     return findings
 
