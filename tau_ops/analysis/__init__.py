@@ -33,8 +33,11 @@ if TYPE_CHECKING:
         auto_every,
         chart_svg,
         health_timeline_chart,
+        health_timeline_spec,
         reason_code_trend_chart,
+        reason_code_trend_spec,
         streak_backlog_chart,
+        streak_backlog_spec,
     )
     from tau_ops.analysis.report import ReportResult, write_report
 
@@ -42,15 +45,18 @@ _LAZY = {
     "auto_every": "charts",
     "chart_svg": "charts",
     "health_timeline_chart": "charts",
+    "health_timeline_spec": "charts",
     "reason_code_trend_chart": "charts",
+    "reason_code_trend_spec": "charts",
     "streak_backlog_chart": "charts",
+    "streak_backlog_spec": "charts",
     "ReportResult": "report",
     "write_report": "report",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Charts and reports load altair and vl-convert on first use, so loading data stays quick."""
+    """Charts and reports load on first use (altair only for the ``*_chart`` functions)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tau_ops.analysis' has no attribute {name!r}")
@@ -71,6 +77,7 @@ __all__ = [
     "health_shares",
     "health_timeline",
     "health_timeline_chart",
+    "health_timeline_spec",
     "incidents",
     "load_channel_log",
     "load_events",
@@ -78,10 +85,12 @@ __all__ = [
     "load_wasm_deliverables",
     "read_events",
     "reason_code_trend_chart",
+    "reason_code_trend_spec",
     "reason_code_trends",
     "scan_events",
     "select_events",
     "streak_backlog_chart",
+    "streak_backlog_spec",
     "summary",
     "troubleshooting_action",
     "write_report",
