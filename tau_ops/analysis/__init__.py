@@ -29,14 +29,16 @@ from tau_ops.analysis.questions import (
 )
 
 if TYPE_CHECKING:
+    from tau_ops.analysis._altair import (
+        health_timeline_chart,
+        reason_code_trend_chart,
+        streak_backlog_chart,
+    )
     from tau_ops.analysis.charts import (
         auto_every,
         chart_svg,
-        health_timeline_chart,
         health_timeline_spec,
-        reason_code_trend_chart,
         reason_code_trend_spec,
-        streak_backlog_chart,
         streak_backlog_spec,
     )
     from tau_ops.analysis.report import ReportResult, write_report
@@ -44,11 +46,11 @@ if TYPE_CHECKING:
 _LAZY = {
     "auto_every": "charts",
     "chart_svg": "charts",
-    "health_timeline_chart": "charts",
+    "health_timeline_chart": "_altair",
     "health_timeline_spec": "charts",
-    "reason_code_trend_chart": "charts",
+    "reason_code_trend_chart": "_altair",
     "reason_code_trend_spec": "charts",
-    "streak_backlog_chart": "charts",
+    "streak_backlog_chart": "_altair",
     "streak_backlog_spec": "charts",
     "ReportResult": "report",
     "write_report": "report",

@@ -2,8 +2,9 @@
 
 Each chart is built here once, as a plain Vega-Lite spec (a ``dict``) with its
 data inline: the ``*_spec`` functions return it, the report embeds it as is
-(rendered in the browser by the bundled Vega), and the ``*_chart`` functions
-turn it into an altair chart for notebook users (altair is imported only then).
+(rendered in the browser by the bundled Vega), and the ``*_chart`` functions of
+:mod:`tau_ops.analysis._altair` turn it into an altair chart for notebook users
+(altair is imported only then).
 Times are epoch milliseconds, which Vega-Lite reads as instants: no time zone is
 guessed anywhere, and every axis and tooltip formats them in UTC.
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tau_ops.analysis import _altair, questions
+from tau_ops.analysis import questions
 from tau_ops.analysis._vega import VEGA_LITE_SCHEMA
 from tau_ops.models import REASON_CODES
 
@@ -337,75 +338,6 @@ def streak_backlog_spec(events: pl.DataFrame, *, every: str = "1h") -> Spec:
         "title": _title("Failure streak and queue depth", every,
                         "streak in cycles, queue depth in cases"),
     }
-
-
-def reason_code_trend_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.FacetChart:
-    """:func:`reason_code_trend_spec` as an altair chart (for notebooks).
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        An events frame (a ``source`` column is ignored: chart one source at a time).
-    every : str
-        Bucket width (polars duration).
-
-    Returns
-    -------
-    altair.FacetChart
-        The same spec, validated against altair's Vega-Lite schema.
-
-    Raises
-    ------
-    UsageError
-        ``every`` is not a bucket width.
-    """
-    return _altair.facet_chart(reason_code_trend_spec(events, every=every))
-
-
-def health_timeline_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.LayerChart:
-    """:func:`health_timeline_spec` as an altair chart (for notebooks).
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        An events frame (one source).
-    every : str
-        Bucket width (polars duration).
-
-    Returns
-    -------
-    altair.LayerChart
-        The same spec, validated against altair's Vega-Lite schema.
-
-    Raises
-    ------
-    UsageError
-        ``every`` is not a bucket width.
-    """
-    return _altair.layer_chart(health_timeline_spec(events, every=every))
-
-
-def streak_backlog_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.VConcatChart:
-    """:func:`streak_backlog_spec` as an altair chart (for notebooks).
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        An events frame (one source).
-    every : str
-        Bucket width (polars duration).
-
-    Returns
-    -------
-    altair.VConcatChart
-        The same spec, validated against altair's Vega-Lite schema.
-
-    Raises
-    ------
-    UsageError
-        ``every`` is not a bucket width.
-    """
-    return _altair.vconcat_chart(streak_backlog_spec(events, every=every))
 
 
 def chart_svg(chart: alt.TopLevelMixin | Spec) -> str:
