@@ -45,6 +45,7 @@ from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
 from tau_ops.models import HEALTH_STATES, DeploymentState, HealthSnapshot, RolloutGate
 from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
+from tau_ops.timefmt import plural
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
 MAX_MEMBERS = 10_000
@@ -476,7 +477,8 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
                 hold("member_held", f"{row.name} holds: " + ",".join(row.rollout_gate_reasons))
     elif rows and passing < _required(policy.min_pass_fraction, len(rows)):
         hold("members_below_pass_fraction",
-             f"{passing} of {len(rows)} members pass; the policy needs "
+             f"{passing} of {plural(len(rows), 'member')} {'passes' if passing == 1 else 'pass'}; "
+             f"the policy needs "
              f"{_required(policy.min_pass_fraction, len(rows))} "
              f"(min_pass_fraction {policy.min_pass_fraction:g})")
     reasons = [code for code in FLEET_GATE_REASONS if code in found]

@@ -233,7 +233,8 @@ def read_bounded(path: Path | str, *, max_bytes: int, what: str) -> bytes:
             raise OSError(f"{what} {path} is not a regular file ({_kind(info.st_mode)})")
         if info.st_size > max_bytes:
             raise OSError(
-                f"{what} {path} is {info.st_size} bytes, over the {max_bytes}-byte limit"
+                f"{what} {path} is {info.st_size} byte{'' if info.st_size == 1 else 's'}, "
+                f"over the {max_bytes}-byte limit"
             )
         chunks: list[bytes] = []
         total = 0

@@ -34,6 +34,20 @@ DOC_MODULES: dict[str, str] = {
     "tau_ops.clock": "exported",
     "tau_ops.contract": "exported",
     "tau_ops.channel_store": "exported",
+    "tau_ops.health": "public",
+    "tau_ops.models": "public",
+    "tau_ops.runner": "public",
+    "tau_ops.state": "public",
+    "tau_ops.status": "__all__",
+    "tau_ops.status_models": "public",
+    "tau_ops.storage": "public",
+    "tau_ops.readview": "public",
+    "tau_ops.ops": "__all__",
+    "tau_ops.ops.snapshot": "public",
+    "tau_ops.analysis.loaders": "public",
+    "tau_ops.analysis.questions": "public",
+    # tau_ops.analysis.report (write_report) is left to worker `report`, who rewrites it.
+    "tau_ops.widgets": "__all__",
 }
 
 # Helpers that raise tau-ops errors by contract; calling one outside a try means the

@@ -22,6 +22,7 @@ import wasmtime.component as wc
 
 from tau_ops import jsonio
 from tau_ops.errors import WasmModuleError
+from tau_ops.timefmt import plural
 from tau_ops.wasm.skeleton import CannotSkeleton, skeleton
 
 MAGIC = b"\0asm"
@@ -273,7 +274,8 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
         raise WasmModuleError(f"{source} is not WebAssembly (missing \\0asm magic)",
                               path=source)
     if len(data) < 8:
-        raise WasmModuleError(f"{source} is truncated ({len(data)} bytes, a header needs 8)",
+        raise WasmModuleError(f"{source} is truncated ({plural(len(data), 'byte')}, "
+                              "a header needs 8)",
                               path=source)
     header = data[4:8]
     try:
