@@ -357,6 +357,8 @@ def describe_schema_error(errors: list[Any], *, skip: int = 0) -> tuple[str, str
     base = kind.split("_", 1)[0] if kind.endswith(("_type", "_parsing", "_from_float")) else ""
     if kind == "missing":
         return where, "is required"
+    if kind == "json_invalid":  # the document itself, not a value: no "got"
+        return where, f"not valid JSON: {ctx.get('error', err.get('msg', ''))}"
     if kind == "extra_forbidden":
         return where, "is not a known field"
     if base == "model" or kind in ("model_type", "model_attributes_type"):
