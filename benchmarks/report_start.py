@@ -6,6 +6,11 @@ Goals (issue 15.6): the report of a 3-cycle state dir (whole process, median of
 timed, as ``benchmarks/events_analysis.py`` measures it); that load within
 1.2x of a duckdb SQL of the same trend measured in the same run.
 
+Also measured, for the docs: the opt-in image files (``--image-format svg``,
+vl-convert) and a bare ``python -c pass`` (interpreter start-up). Runs are
+interleaved (one of each per round) so a change in the machine's load hits
+every case alike; the load average is printed before and after.
+
     python benchmarks/report_start.py [--lines 1000000] [--repeat 5]
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -42,11 +48,15 @@ def _small_state(folder: Path) -> None:
             }) + "\n")
 
 
-def _report_seconds(state_dir: Path, out: Path) -> float:
+def _seconds(argv: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tau_ops", "report", "--deployment-state-dir",
-                    str(state_dir), "--output", str(out)], check=True, capture_output=True)
+    subprocess.run(argv, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def _report(state_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tau_ops", "report", "--deployment-state-dir", str(state_dir),
+            "--output", str(out), *extra]
 
 
 def main() -> None:
@@ -54,20 +64,28 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    loads_before = os.getloadavg()
+    runs: dict[str, list[float]] = {"report": [], "report-svg": [], "python": [],
+                                    "load": [], "sql": []}
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "small", Path(tmp) / "big"
         small.mkdir()
         _small_state(small)
         generate(big, lines=args.lines)
-        report = statistics.median(
-            _report_seconds(small, Path(tmp) / "out") for _ in range(args.repeat))
-        loads, sqls = [], []
         for _ in range(args.repeat):
+            runs["python"].append(_seconds([sys.executable, "-c", "pass"]))
+            runs["report"].append(_seconds(_report(small, Path(tmp) / "out")))
+            runs["report-svg"].append(
+                _seconds(_report(small, Path(tmp) / "out-svg", "--image-format", "svg")))
             shutil.rmtree(big / ".analysis-cache", ignore_errors=True)
-            loads.append(_measure("tau-load", big)["seconds"])
-            sqls.append(_measure("duckdb-sql", big)["seconds"])
-        load, sql = statistics.median(loads), statistics.median(sqls)
+            runs["load"].append(_measure("tau-load", big)["seconds"])
+            runs["sql"].append(_measure("duckdb-sql", big)["seconds"])
+    med = {case: statistics.median(values) for case, values in runs.items()}
+    report, load, sql = med["report"], med["load"], med["sql"]
+    print(f"load average before / after: {loads_before[0]:.1f} / {os.getloadavg()[0]:.1f}")
+    print(f"python -c pass (process, median of {args.repeat}): {med['python']:.2f} s")
     print(f"report, 3-cycle state dir (process, median of {args.repeat}): {report:.2f} s")
+    print(f"report --image-format svg, same state dir: {med['report-svg']:.2f} s")
     print(f"load_events + reason_code_trends, {args.lines:,} lines, fresh cache: {load:.2f} s")
     print(f"duckdb SQL of the same trend: {sql:.2f} s")
     print(f"report / load = {report / load:.2f} (goal <= 2.0); load / duckdb = {load / sql:.2f} "

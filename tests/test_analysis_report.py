@@ -1,9 +1,13 @@
-"""Charts are valid Vega-Lite over the right data; ``tau-ops report`` writes HTML and images."""
+"""Charts are valid Vega-Lite over the right data; ``tau-ops report`` writes HTML (and images)."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +18,12 @@ from builders import event_line, run_cli, write_event_log
 from tau_ops.analysis import (
     auto_every,
     health_timeline_chart,
+    health_timeline_spec,
     load_events,
     reason_code_trend_chart,
+    reason_code_trend_spec,
     streak_backlog_chart,
+    streak_backlog_spec,
 )
 from tau_ops.health import ACTIONS
 
@@ -39,9 +46,13 @@ def state_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def _data(spec: dict[str, Any], name: str | None = None) -> list[dict[str, Any]]:
-    name = name or spec["data"]["name"]
-    return list(spec["datasets"][name])
+def _data(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(spec["data"]["values"])
+
+
+def _utc(ms: int) -> str:
+    """Epoch milliseconds (how the specs hold times) as a readable UTC minute."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _x_axis_is_24h_utc(x: dict[str, Any]) -> None:
@@ -59,7 +70,7 @@ def _subtitle(spec: dict[str, Any]) -> str:
 def test_reason_code_chart_has_one_row_per_code_present_with_bucket_wide_bars(
     state_dir: Path,
 ) -> None:
-    spec = reason_code_trend_chart(load_events(state_dir), every="1h").to_dict()
+    spec = reason_code_trend_spec(load_events(state_dir), every="1h")
     inner = spec["spec"]
     assert inner["mark"]["type"] == "bar"
     _x_axis_is_24h_utc(inner["encoding"]["x"])
@@ -71,11 +82,11 @@ def test_reason_code_chart_has_one_row_per_code_present_with_bucket_wide_bars(
     assert row["sort"] == ["retry_attempted", "case_processing_failed", "cloud_rollout_applied"]
     assert row["header"]["labelLimit"] == 0  # full code names
     assert _subtitle(spec) == "1h buckets, UTC; y: cycles"
-    assert [(r["bucket"][:19], r["bucket_end"][:19], r["reason_code"], r["cycles"])
+    assert [(_utc(r["bucket"]), _utc(r["bucket_end"]), r["reason_code"], r["cycles"])
             for r in _data(spec)] == [
-        ("2023-11-14T22:00:00", "2023-11-14T23:00:00", "retry_attempted", 1),
-        ("2023-11-14T22:00:00", "2023-11-14T23:00:00", "cloud_rollout_applied", 1),
-        ("2023-11-14T23:00:00", "2023-11-15T00:00:00", "case_processing_failed", 1),
+        ("2023-11-14T22:00", "2023-11-14T23:00", "retry_attempted", 1),
+        ("2023-11-14T22:00", "2023-11-14T23:00", "cloud_rollout_applied", 1),
+        ("2023-11-14T23:00", "2023-11-15T00:00", "case_processing_failed", 1),
     ]
 
 
@@ -85,7 +96,7 @@ def test_one_cycle_with_six_codes_counts_one_cycle_per_code(tmp_path: Path) -> N
              "case_processing_failed"]
     write_event_log(tmp_path / "runtime-events.jsonl",
                     event_line(T0, "degraded", codes, failed_cases=1, failure_streak=1))
-    spec = reason_code_trend_chart(load_events(tmp_path), every="15m").to_dict()
+    spec = reason_code_trend_spec(load_events(tmp_path), every="15m")
     assert spec["facet"]["row"]["sort"] == codes
     assert {r["cycles"] for r in _data(spec)} == {1}
     assert spec["spec"]["encoding"]["y"]["axis"]["values"] == [0, 1]
@@ -94,44 +105,70 @@ def test_one_cycle_with_six_codes_counts_one_cycle_per_code(tmp_path: Path) -> N
 def test_health_chart_shows_discrete_states_per_bucket_and_incident_bands(
     state_dir: Path,
 ) -> None:
-    spec = health_timeline_chart(load_events(state_dir), every="1h").to_dict()
+    spec = health_timeline_spec(load_events(state_dir), every="1h")
     bars, bands = spec["layer"]
     assert bars["mark"]["type"] == "rect" and bands["mark"]["type"] == "rect"
     _x_axis_is_24h_utc(bars["encoding"]["x"])
     assert (bars["encoding"]["y"]["field"], bars["encoding"]["y2"]["field"]) == ("top", "bottom")
     assert bars["encoding"]["y"]["axis"]["title"] == "cycles"
     assert (bands["encoding"]["x"]["field"], bands["encoding"]["x2"]["field"]) == ("start", "end")
-    assert [(r["start"][:19], r["end"][:19], r["worst_state"], r["incidents"])
-            for r in _data(spec, bands["data"]["name"])] == [
-        ("2023-11-14T22:00:00", "2023-11-15T00:00:00", "failing", 1)]
-    assert [(r["bucket"][11:16], r["health_state"], r["bottom"], r["top"])
-            for r in _data(spec, bars["data"]["name"])] == [
+    assert [(_utc(r["start"]), _utc(r["end"]), r["worst_state"], r["incidents"])
+            for r in _data(bands)] == [("2023-11-14T22:00", "2023-11-15T00:00", "failing", 1)]
+    assert [(_utc(r["bucket"])[11:], r["health_state"], r["bottom"], r["top"])
+            for r in _data(bars)] == [
         ("22:00", "healthy", 0, 1), ("22:00", "degraded", 1, 2), ("23:00", "failing", 0, 1)]
     assert _subtitle(spec) == "1h buckets, UTC; y: cycles"
 
 
 def test_streak_and_backlog_have_separate_axes_with_units(state_dir: Path) -> None:
-    spec = streak_backlog_chart(load_events(state_dir), every="1h").to_dict()
+    spec = streak_backlog_spec(load_events(state_dir), every="1h")
     streak, backlog = spec["vconcat"]
     axes = [panel["layer"][1]["encoding"]["y"] for panel in (streak, backlog)]
     assert [(y["field"], y["axis"]["title"]) for y in axes] == [
         ("streak", "peak cycles"), ("backlog", "peak cases")]
     _x_axis_is_24h_utc(streak["layer"][1]["encoding"]["x"])
-    rows = _data(spec, streak["layer"][1]["data"]["name"]) if "data" in streak["layer"][1] \
-        else _data(spec)
-    assert [(r["bucket"][11:16], r["streak"], r["backlog"]) for r in rows] == [
+    assert [(_utc(r["bucket"])[11:], r["streak"], r["backlog"]) for r in _data(spec)] == [
         ("22:00", 0, 3), ("23:00", 3, 0)]
     assert _subtitle(spec) == "1h buckets, UTC; streak in cycles, queue depth in cases"
 
 
-@pytest.mark.parametrize("chart", [reason_code_trend_chart, health_timeline_chart,
-                                   streak_backlog_chart])
-def test_every_chart_draws_a_one_cycle_history(tmp_path: Path, chart: Any) -> None:
+CHARTS = [(reason_code_trend_spec, reason_code_trend_chart, "FacetChart"),
+          (health_timeline_spec, health_timeline_chart, "LayerChart"),
+          (streak_backlog_spec, streak_backlog_chart, "VConcatChart")]
+
+
+@pytest.mark.parametrize("spec_of,chart_of,kind", CHARTS)
+def test_notebook_charts_are_the_specs_validated_by_altair(
+    state_dir: Path, spec_of: Any, chart_of: Any, kind: str
+) -> None:
+    import altair as alt
+
+    events = load_events(state_dir)
+    spec = spec_of(events, every="1h")
+    assert spec["$schema"] == alt.SCHEMA_URL  # the bundled Vega-Lite is altair's version
+    chart = chart_of(events, every="1h")
+    assert type(chart).__name__ == kind
+    made = chart.to_dict()  # validates against altair's Vega-Lite schema
+    datasets = made.pop("datasets", {})
+    made.pop("config")
+
+    def inline(node: Any) -> Any:  # altair moves inline data to named datasets
+        if isinstance(node, dict):
+            if set(node) == {"name"} and node["name"] in datasets:
+                return {"values": datasets[node["name"]]}
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    assert inline(made) == spec
+
+
+@pytest.mark.parametrize("spec_of", [c[0] for c in CHARTS])
+def test_every_chart_draws_a_one_cycle_history(tmp_path: Path, spec_of: Any) -> None:
     from tau_ops.analysis import chart_svg
 
     write_event_log(tmp_path / "runtime-events.jsonl",
                     event_line(T0 + 40 * MIN, "degraded", ["retry_attempted"], retry_attempts=1))
-    svg = chart_svg(chart(load_events(tmp_path), every="15m"))
+    svg = chart_svg(spec_of(load_events(tmp_path), every="15m"))
     assert svg.count('role="graphics-symbol"') >= 1  # at least one mark drawn
     assert ">22:30<" in svg  # 24-hour UTC labels, the bucket of 22:40
     assert re.search(r">[^<]*\d ?[AP]M<", svg) is None
@@ -143,26 +180,116 @@ def test_auto_every_keeps_charts_to_a_few_hundred_buckets() -> None:
     assert auto_every(pl.DataFrame({"timestamp": ts.head(1)})) == "1h"
 
 
-@pytest.mark.parametrize("fmt,magic", [("svg", b"<svg"), ("png", b"\x89PNG")])
-def test_report_command_writes_html_and_images(
-    state_dir: Path, tmp_path: Path, fmt: str, magic: bytes
+class _Page(HTMLParser):
+    """The report page's external references, inline scripts and embedded chart specs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.scripts: list[str] = []
+        self.specs: dict[str, Any] = {}
+        self._figure = ""
+        self._script: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.links += [v for k, v in attrs if k in ("src", "href") and v]
+        if tag == "figure":
+            self._figure = found["id"] or ""
+        if tag == "script":
+            self._script = found
+
+    def handle_data(self, data: str) -> None:
+        if self._script is None:
+            return
+        if self._script.get("class") == "tau-chart":
+            self.specs[self._figure] = json.loads(data)
+        else:
+            self.scripts.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = None
+
+
+def _page(path: Path) -> _Page:
+    parsed = _Page()
+    parsed.feed(path.read_text(encoding="utf-8"))
+    return parsed
+
+
+NAMES = ["reason-code-trends", "health-timeline", "failure-streak-queue-depth"]
+
+
+def test_report_page_embeds_the_chart_specs_and_the_bundled_vega(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    from tau_ops.analysis._vega import BUNDLES
+
+    out = tmp_path / "report"
+    result = run_cli("report", "--deployment-state-dir", state_dir, "--output", out, "--json",
+                     "--every", "1h")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["image_paths"] == []  # images are opt-in
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+    assert (report["cycles"], report["invalid_lines"], report["incidents"]) == (3, 1, 1)
+    page = _page(out / "report.html")
+    assert page.links == []  # nothing loaded from elsewhere: the page works offline
+    events = load_events(state_dir)
+    assert page.specs == {
+        "reason-code-trends": reason_code_trend_spec(events, every="1h"),
+        "health-timeline": health_timeline_spec(events, every="1h"),
+        "failure-streak-queue-depth": streak_backlog_spec(events, every="1h"),
+    }
+    bundled = [f"/* {b.package} {b.version} (BSD-3-Clause) */" for b in BUNDLES]
+    assert [s.splitlines()[0] for s in page.scripts[:3]] == bundled
+    assert "vegaEmbed(" in page.scripts[3]
+    text = (out / "report.html").read_text()
+    assert report["summary"] in text.replace("&#x27;", "'")
+    assert "treat as rollout gate failure" in text
+
+
+def test_a_spec_cannot_end_its_script_element(tmp_path: Path) -> None:
+    from tau_ops.analysis.report import _figure
+
+    spec = {"title": "</script><script>alert(1)</script> <!-- & -->", "data": {"values": []}}
+    (tmp_path / "page.html").write_text(_figure("chart", spec))
+    page = _page(tmp_path / "page.html")
+    assert page.specs == {"chart": spec} and page.scripts == []
+
+
+@pytest.mark.parametrize("flag,fmt,magic", [("--image-format", "svg", b"<svg"),
+                                            ("--format", "png", b"\x89PNG")])
+def test_report_writes_image_files_when_asked(
+    state_dir: Path, tmp_path: Path, flag: str, fmt: str, magic: bytes
 ) -> None:
     out = tmp_path / "report"
     result = run_cli("report", "--deployment-state-dir", state_dir, "--output", out,
-                     "--format", fmt, "--json")
+                     flag, fmt, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    names = ["reason-code-trends", "health-timeline", "failure-streak-queue-depth"]
-    assert report["image_paths"] == [str(out / f"{n}.{fmt}") for n in names]
-    assert (report["cycles"], report["invalid_lines"], report["incidents"]) == (3, 1, 1)
+    assert report["image_paths"] == [str(out / f"{n}.{fmt}") for n in NAMES]
     for path in report["image_paths"]:
         assert Path(path).read_bytes()[:64].lstrip().startswith(magic) or \
             magic in Path(path).read_bytes()[:256]
-    page = (out / "report.html").read_text()
-    assert page.count("<svg") == 3 and "http" not in page.split("<svg")[0]
-    assert "<script" not in page
-    assert report["summary"] in page.replace("&#x27;", "'")
-    assert "treat as rollout gate failure" in page
+    assert list(_page(out / "report.html").specs) == NAMES
+
+
+def test_report_process_loads_neither_altair_nor_vl_convert(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import sys\n"
+        "from tau_ops.cli import main\n"
+        f"main(['report', '--deployment-state-dir', {str(state_dir)!r},"
+        f" '--output', {str(tmp_path / 'out')!r}])\n"
+        "print(sorted(m for m in ('altair', 'vl_convert', 'jsonschema') if m in sys.modules),"
+        " file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
 
 
 def test_report_refuses_a_missing_state_dir(tmp_path: Path) -> None:
@@ -181,9 +308,8 @@ def test_report_of_an_empty_state_dir_still_writes_files(tmp_path: Path) -> None
         f"recommendation: {ACTIONS['no_cycle']}",
         "summary: rollout_gate=hold rollout_gate_reasons=no_cycle: no deployment cycle "
         "recorded yet; history: no cycles recorded"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "failure-streak-queue-depth.svg", "health-timeline.svg", "reason-code-trends.svg",
-        "report.html"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
+    assert list(_page(tmp_path / "out" / "report.html").specs) == NAMES
 
 
 def test_fleet_summary_and_report_have_one_section_per_source(tmp_path: Path) -> None:
@@ -201,7 +327,7 @@ def test_fleet_summary_and_report_have_one_section_per_source(tmp_path: Path) ->
     assert [line.split(": ")[0] for line in posture.section_lines] == [str(eu), str(us)]
     out = tmp_path / "report"
     result = run_cli("report", "--deployment-state-dir", eu, "--deployment-state-dir", us,
-                     "--output", out, "--json")
+                     "--output", out, "--json", "--image-format", "svg")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [Path(p).name for p in report["image_paths"]] == [

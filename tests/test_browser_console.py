@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import REPO
@@ -235,7 +236,8 @@ def _one_cycle_report(tmp_path: Path) -> Path:
 
 
 def test_report_charts_in_chromium_draw_one_cycle_with_24_hour_axes(tmp_path: Path) -> None:
-    """The report page offline in Chromium: every chart draws, labels are 24-hour and whole."""
+    """The report page offline in Chromium: the inlined Vega draws every chart, labels are
+    24-hour and whole, nothing is fetched; the screenshot stays in the test's temp dir."""
     import re
 
     chromium = chromium_path()
@@ -244,14 +246,27 @@ def test_report_charts_in_chromium_draw_one_cycle_with_24_hour_axes(tmp_path: Pa
     from playwright.sync_api import sync_playwright
 
     page_path = _one_cycle_report(tmp_path)
+    fetched: list[str] = []
+    problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 1400})
-            page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())  # offline
+            page.set_default_timeout(UI_TIMEOUT_MS)
+
+            def refuse(route: Any) -> None:  # offline: anything but the file itself fails
+                fetched.append(route.request.url)
+                route.abort()
+
+            page.route(re.compile(r"^(?!file:).*"), refuse)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
             page.goto(page_path.as_uri())
             figures = page.locator("figure")
             assert figures.count() == 3
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('figure')].every(f =>"
+                " f.querySelector('svg [role=\"graphics-symbol\"]'))")
             texts = [t.strip() for t in page.evaluate(
                 "() => [...document.querySelectorAll('figure svg text')].flatMap(t =>"
                 " t.querySelector('tspan') ? [...t.querySelectorAll('tspan')]"
@@ -259,15 +274,20 @@ def test_report_charts_in_chromium_draw_one_cycle_with_24_hour_axes(tmp_path: Pa
             times = [t for t in texts if re.fullmatch(r"\d\d:\d\d", t)]
             assert times and all(0 <= int(t[:2]) <= 23 for t in times)
             assert "22:30" in times  # the 15m bucket of the 22:40 cycle, 24-hour UTC
+            assert "2023-11-14" in texts  # the date under the first tick
             assert not any(re.search(r"\d ?[AP]M$", t) for t in texts)
             for code in REPORT_CODES:  # facet labels in full
                 assert code in texts
             assert "cloud_rollout_applied" not in texts  # only codes present
+            assert {"healthy", "degraded", "failing"} <= set(texts)  # legend entries whole
+            assert {"cycles", "peak cycles", "peak cases", "time (UTC)"} <= set(texts)
+            assert "15m buckets, UTC; y: cycles" in texts
             for index in range(3):
-                marks = figures.nth(index).locator('[role="graphics-symbol"]')
+                marks = figures.nth(index).locator('svg [role="graphics-symbol"]')
                 assert marks.count() >= 1, index
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+    assert fetched == [] and problems == []

@@ -91,8 +91,8 @@ def test_wasm_smoke_modules_and_preopen_dirs_from_the_environment(tmp_path: Path
     (["wasm-smoke"], {"TAU_MEMORY_MIB": "lots"},
      "error: environment variable TAU_MEMORY_MIB (--memory-mib): "
      "expected a whole number, got 'lots'"),
-    (["report"], {"TAU_FORMAT": "gif", "TAU_OUTPUT": "out"},
-     "error: environment variable TAU_FORMAT (--format): "
+    (["report"], {"TAU_IMAGE_FORMAT": "gif", "TAU_OUTPUT": "out"},
+     "error: environment variable TAU_IMAGE_FORMAT (--image-format): "
      "invalid choice 'gif' (choose from svg, png)"),
     (["--deployment-status-inspect"], {"TAU_DEPLOYMENT_STATUS_JSON": "1"},
      "error: environment variable TAU_DEPLOYMENT_STATUS_JSON (--deployment-status-json): "

@@ -22,6 +22,7 @@ import pytest
 from builders import REPO, TESTDATA
 
 from tau_ops._data import data_path
+from tau_ops.analysis._vega import BUNDLES
 
 
 def test_packaged_demo_inputs_equal_the_test_data() -> None:
@@ -51,7 +52,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert {"tau_ops/_data/edge-runtime.wasm", "tau_ops/_data/rollout-pass.json",
-            "tau_ops/py.typed"} <= set(names)
+            "tau_ops/py.typed", "tau_ops/analysis/vendor/manifest.json",
+            *(f"tau_ops/analysis/vendor/{b.file}" for b in BUNDLES),
+            *(f"tau_ops/analysis/vendor/{b.licence}" for b in BUNDLES)} <= set(names)
     assert not [n for n in names if n.startswith(("tests/", "testdata/"))]
     venv = root / "venv"
     made = _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=root, env=env)
@@ -91,7 +94,8 @@ def test_the_installed_wheel_runs_the_demo_gate_report_and_gateway_anywhere(
     report = _run("tau-ops", "report", "--deployment-state-dir", state, "--output", "report",
                   cwd=empty, env=env)
     assert report.returncode == 0, report.stderr
-    assert (empty / "report" / "report.html").stat().st_size > 0
+    page = (empty / "report" / "report.html").read_text(encoding="utf-8")
+    assert all(f"/* {b.package} {b.version} " in page for b in BUNDLES)  # bundles from the wheel
 
     with subprocess.Popen(
             ["tau-ops", "gateway", "serve", "--deployment-state-dir", state,

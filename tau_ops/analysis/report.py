@@ -1,23 +1,25 @@
-"""The incident report: one self-contained HTML file plus an image file per chart.
+"""The incident report: one self-contained HTML file, and on request an image file per chart.
 
-Charts are rendered to SVG (and PNG when asked) by vl-convert and inlined in
-the HTML, so the report opens offline and can be attached to a ticket.
+Each chart is embedded as its Vega-Lite spec and drawn by the browser with the
+Vega, Vega-Lite and vega-embed bundles shipped in the package and inlined in
+the page (:mod:`tau_ops.analysis._vega`), so the report opens offline and can
+be attached to a ticket. Image files (SVG or PNG, rendered by vl-convert) are
+opt-in: starting vl-convert's JavaScript engine costs about 1 s.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import altair as alt
 import polars as pl
-import vl_convert as vlc
 from pydantic import BaseModel
 
 from tau_ops import health
-from tau_ops.analysis import charts, questions
+from tau_ops.analysis import _vega, charts, questions
 from tau_ops.analysis.loaders import load_rollouts, read_events
 from tau_ops.clock import wall_clock_ms
 from tau_ops.errors import StateError
@@ -62,10 +64,33 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _render(chart: alt.TopLevelMixin, fmt: ImageFormat) -> tuple[str, bytes]:
-    svg = charts.chart_svg(chart)
-    data = svg.encode("utf-8") if fmt == "svg" else vlc.vegalite_to_png(chart.to_json(), scale=2)
-    return svg, data
+def _image(spec: charts.Spec, fmt: ImageFormat) -> bytes:
+    """A chart as an image file's bytes, rendered by vl-convert."""
+    if fmt == "svg":
+        return charts.chart_svg(spec).encode("utf-8")
+    import vl_convert as vlc
+
+    return bytes(vlc.vegalite_to_png(spec, scale=2))
+
+
+def _figure(figure_id: str, spec: charts.Spec) -> str:
+    """A ``<figure>`` holding the chart's spec, drawn in the browser by :data:`RENDER_SCRIPT`."""
+    data = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        data = data.replace(char, escaped)  # only inside JSON strings: same value, safe in HTML
+    return (f'<figure id="{html.escape(figure_id)}"><div class="chart"></div>'
+            f'<script type="application/json" class="tau-chart">{data}</script></figure>')
+
+
+RENDER_SCRIPT = """<script>
+for (const node of document.querySelectorAll("script.tau-chart")) {
+  const target = node.parentElement.querySelector("div.chart");
+  vegaEmbed(target, JSON.parse(node.textContent),
+            {actions: false, renderer: "svg", mode: "vega-lite"})
+    .catch((error) => { target.textContent = "chart failed to draw: " + error; });
+}
+</script>"""
+"""Draws every embedded chart as SVG with the inlined vega-embed (no network)."""
 
 
 def _safe(name: str) -> str:
@@ -76,9 +101,9 @@ def _safe(name: str) -> str:
 
 def _section(
     name: str | None, state_dir: Path, events: pl.DataFrame, posture: questions.EventsSummary,
-    every: str, output_dir: Path, image_format: ImageFormat, images: list[str],
+    every: str, output_dir: Path, image_format: ImageFormat | None, images: list[str],
 ) -> str:
-    """The HTML of one source: posture, charts (also written as files) and tables."""
+    """The HTML of one source: posture, charts (written as files when asked) and tables."""
     incident_table = questions.incidents(events).with_columns(
         (pl.col("duration").dt.total_milliseconds() / 1000).alias("duration")
     ).rename({"duration": "duration_s"})
@@ -96,19 +121,19 @@ def _section(
         rollouts = load_rollouts(state_dir)
     except StateError:
         rollouts = pl.DataFrame()
-    figures: dict[str, alt.TopLevelMixin] = {
-        "reason-code-trends": charts.reason_code_trend_chart(events, every=every),
-        "health-timeline": charts.health_timeline_chart(events, every=every),
-        "failure-streak-queue-depth": charts.streak_backlog_chart(events, every=every),
+    figures: dict[str, charts.Spec] = {
+        "reason-code-trends": charts.reason_code_trend_spec(events, every=every),
+        "health-timeline": charts.health_timeline_spec(events, every=every),
+        "failure-streak-queue-depth": charts.streak_backlog_spec(events, every=every),
     }
     suffix = f"-{_safe(name)}" if name is not None else ""
     figures_html = []
-    for figure, chart in figures.items():
-        svg, data = _render(chart, image_format)
-        path = output_dir / f"{figure}{suffix}.{image_format}"
-        atomic_write_bytes(path, data)
-        images.append(str(path))
-        figures_html.append(f'<figure id="{figure}{suffix}">{svg}</figure>')
+    for figure, spec in figures.items():
+        if image_format is not None:
+            path = output_dir / f"{figure}{suffix}.{image_format}"
+            atomic_write_bytes(path, _image(spec, image_format))
+            images.append(str(path))
+        figures_html.append(_figure(f"{figure}{suffix}", spec))
     rollout_table = (
         rollouts.group_by("blueprint_id", "deploy_target", "outcome")
         .agg(pl.len().alias("rollouts"))
@@ -156,12 +181,13 @@ def summary_line(decision: health.GateDecision, posture: questions.EventsSummary
 
 
 def write_report(
-    state_dir: Path | Sequence[Path], output_dir: Path, *, image_format: ImageFormat = "svg",
+    state_dir: Path | Sequence[Path], output_dir: Path, *,
+    image_format: ImageFormat | None = None,
     every: str | None = None, now_ms: int | None = None,
     stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> ReportResult:
-    """Write ``report.html`` and one image per chart (per source) to ``output_dir``.
+    """Write ``report.html`` (and, when asked, one image per chart per source) to ``output_dir``.
 
     Parameters
     ----------
@@ -171,8 +197,10 @@ def write_report(
         ``-<state dir>`` (sanitized).
     output_dir : Path
         Folder for ``report.html`` and the images (created when missing).
-    image_format : {"svg", "png"}
-        Format of the chart files; the page always inlines SVG.
+    image_format : {"svg", "png"}, optional
+        Also write each chart as an image file of this format, rendered by
+        vl-convert (about 1 s more: it starts a JavaScript engine). By default
+        no image file is written; the page draws its charts either way.
     every : str, optional
         Bucket width (``15m``, ``1h``); by default fitted to the whole log.
     now_ms : int, optional
@@ -240,7 +268,11 @@ def write_report(
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
         "section.source{border-top:2px solid #888;margin-top:2em}"
-        "</style></head><body>\n" + body + "\n</body></html>\n"
+        "figure{margin:1em 0}"
+        "</style>\n" + _vega.inline_scripts() + "\n</head><body>\n"
+        "<noscript><p>The charts need JavaScript; <code>tau-ops report --image-format svg</code> "
+        "also writes them as image files.</p></noscript>\n"
+        + body + "\n" + RENDER_SCRIPT + "\n</body></html>\n"
     )
     html_path = output_dir / REPORT_FILE
     atomic_write_text(html_path, page)

@@ -1,9 +1,8 @@
-"""``tau-ops report``: write the incident report (HTML and chart images) of a state dir."""
+"""``tau-ops report``: write the incident report (HTML, images on request) of a state dir."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from tau_ops.cli import _base
@@ -18,30 +17,22 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
-def _skip_iri_grammar() -> None:
-    """Start-up cost: altair imports jsonschema, whose format checker compiles the
-    ``rfc3987_syntax`` IRI grammar at import when that package is installed (about 80%
-    of ``import altair``). The report validates no IRI, and jsonschema skips the ``iri``
-    format when the package is absent, so this process (the CLI's own, never a library
-    user's) marks it absent before altair loads."""
-    if "rfc3987_syntax" not in sys.modules and "altair" not in sys.modules:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-
-
 def report(argv: list[str]) -> int:
-    """``tau-ops report``: write an HTML incident report with one image per chart."""
-    _skip_iri_grammar()
-    from tau_ops.analysis.report import write_report  # polars/altair only when asked for
+    """``tau-ops report``: write an HTML incident report (and chart images when asked)."""
+    from tau_ops.analysis.report import write_report  # polars only when asked for
 
-    parser = sub_parser("report", "Write an HTML incident report with chart images.")
+    parser = sub_parser("report", "Write an HTML incident report whose charts draw offline.")
     parser.add_argument(
         "--deployment-state-dir", type=Path, action="append", metavar="DIR",
         help="deployment state directory (default .tau/deployment); repeat it for a fleet "
              "report with one section per state dir")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
-                        help="folder for report.html and the chart images (required)")
-    parser.add_argument("--format", choices=("svg", "png"), default="svg",
-                        help="image format of the chart files (default %(default)s)")
+                        help="folder for report.html and any chart images (required)")
+    parser.add_argument("--image-format", "--format", dest="image_format",
+                        choices=("svg", "png"), default=None,
+                        help="also write each chart as an image file of this format, rendered "
+                             "by vl-convert (about 1 s more); default: none, the page draws "
+                             "its charts itself")
     parser.add_argument("--every", metavar="WIDTH",
                         help="time bucket width such as 15m, 1h, 1d (default: fit the log)")
     _base.stale_after_flag(parser)
@@ -50,7 +41,7 @@ def report(argv: list[str]) -> int:
     args = parse(parser, argv)
     dirs = args.deployment_state_dir or [Path(".tau/deployment")]
     result = write_report(dirs if len(dirs) > 1 else dirs[0], args.output,
-                          image_format=args.format, every=args.every,
+                          image_format=args.image_format, every=args.every,
                           stale_after_ms=args.deployment_stale_after_ms,
                           skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms)
     if args.json:
