@@ -70,7 +70,8 @@ def _cache_for(active: Path) -> EventCache:
 
 
 def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
-    store = _cache_for(logv.active)
+    # New segments are written after the load returns (off its critical path).
+    store = EventCache(logv.active.parent / CACHE_DIR, logv.active.name, background=True)
     results = []
     # Lines of a cycle that has not committed (yet, or ever) are left out, uncached.
     committed = committed_sizes(logv.active.parent) if logv.active.name == EVENTS_FILE else {}
@@ -89,7 +90,7 @@ def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
         except OSError as exc:
             raise InputError(f"cannot read events file {path}: {exc.strerror}", path=path) from exc
     if cache:
-        store.prune(logv.files)
+        store.commit_in_background(logv.files)
     return results
 
 
