@@ -283,3 +283,25 @@ def test_a_shorter_exponent_cannot_be_balanced_by_a_longer_line(tmp_path: Path) 
     assert _typed(path) is None
     frame, invalid = parse_file(path, exact_below=0)
     assert (frame.height, invalid) == (1, 1)
+
+
+@pytest.mark.parametrize("change", [
+    ('"reason_codes":["retry_attempted"', '"reason_codes":["bogus"'),
+    ('"reason_codes":["retry_attempted"', '"reason_codes":[null'),
+    ('"health_reason":"retries: 2, failures 0"', '"health_reason":12345678901234567890123'),
+    ('"health_reason":"retries: 2, failures 0"', '"health_reason":["retries: 2", 0]'),
+    ('"health_state":"degraded"', '"health_state":"Degraded"'),
+    ('"failure_streak":0', '"Failure_Streak":0'),
+    ('"failed_cases":0', '"failed_cases":2147483648'),
+])
+def test_other_wrong_values_send_the_file_to_the_exact_path(
+    tmp_path: Path, change: tuple[str, str]
+) -> None:
+    texts = [SEED_LINE, SEED_LINE.replace(*change)]
+    assert texts[1] != SEED_LINE
+    path = _write(tmp_path, texts)
+    events, invalid = _expected(texts)
+    typed = _typed(path)
+    assert typed is None or (_rows(typed), 0) == (_rule_rows(events), invalid)
+    frame, fast_invalid = parse_file(path, exact_below=0)
+    assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)

@@ -130,7 +130,6 @@ def _converted(raw: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
         state.is_not_null(),
         reason.is_null() | reason.str.starts_with('"'),
         codes.is_not_null(),
-        ~codes.list.eval(pl.element().is_null()).list.any().fill_null(True),
         *[pl.col(name).is_null() | (pl.col(name) >= 0) for name in COUNTERS],
     )
     return raw.with_columns(
@@ -207,7 +206,10 @@ def typed_frame(
     if letters is None or raw.height == 0 or size != path.stat().st_size:
         return None
     typed = _converted(raw, schema)
-    if not bool(typed["valid"].all()):
+    codes = typed["reason_codes"]
+    # every code is from the contract: none became null in the cast to the enum
+    if not bool(typed["valid"].all()) or (
+        codes.explode().drop_nulls().len() != int(codes.list.len().sum())):
         return None
     with open(path, "rb") as handle:
         handle.seek(size - 1)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import codecs
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,10 +199,17 @@ def _policy_frame(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int
     return _events_frame(events, invalid, columns)
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    import duckdb
+_local = threading.local()
 
-    return duckdb.connect()
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory duckdb connection (opening one costs more than a small query)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = _local.con = duckdb.connect()
+    return con
 
 
 def _batches(
@@ -283,7 +291,7 @@ def iter_batches(
         return
     import duckdb
 
-    con = _connect()
+    con = duckdb.connect()  # its own: the caller may interleave other queries between batches
     current = files[0]
     try:
         for current in files:
@@ -339,13 +347,10 @@ def parse_file(
         return _exact_file(path, columns)
     import duckdb
 
-    con = _connect()
     try:
-        return _parse_large(con, path, columns)
+        return _parse_large(_connect(), path, columns)
     except duckdb.IOException as exc:
         raise InputError(f"cannot read events file {path}: {exc}", path=path) from exc
-    finally:
-        con.close()
 
 
 def parse_bytes(data: bytes, *, scratch_dir: Path | None = None) -> tuple[pl.DataFrame, int]:
