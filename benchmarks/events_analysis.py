@@ -160,7 +160,7 @@ def bench(size: int, skip: set[str], keep: bool, repeat: int) -> list[dict[str, 
         cached = f"  (cache on disk at {r['cache_s']:.2f} s)" if "cache_s" in r else ""
         print(f"{case:15} {r['seconds']:8.2f} s {r['peak_mib']:8.0f} MiB  rows={r['rows']:.0f}"
               + cached, flush=True)
-    by = {r["case"]: r for r in results}
+    by: dict[str, dict[str, float]] = {str(r["case"]): r for r in results}
     base = by.get("duckdb-sql")
     pandas = by.get("pandas")
     for r in results:
