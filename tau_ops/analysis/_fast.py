@@ -134,22 +134,23 @@ def _converted(raw: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
         codes.is_not_null(),
         *[pl.col(name).is_null() | (pl.col(name) >= 0) for name in COUNTERS],
     )
-    return raw.with_columns(
+    return raw.select(  # duckdb's text columns are not kept (memory)
+        *_INTS, reason,
         pl.col("timestamp_unix_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
         .alias("timestamp"),
         state, codes, valid.alias("valid"),
     )
 
 
-def _accounted(raw: pl.DataFrame, typed: pl.DataFrame, newlines: int, upper: bool) -> tuple[
-        int, int, int]:
+def _accounted(typed: pl.DataFrame, newlines: int, upper: bool) -> tuple[int, int, int]:
     """(bytes, ``e`` count, ``E`` count) the compact JSON of every (valid) row accounts for.
 
-    ``raw`` has duckdb's columns, ``typed`` the converted state and codes.
-    ``upper`` False skips counting ``E`` in the reasons (the file holds none).
+    ``typed`` is :func:`_converted`'s frame (state and codes cast; on valid
+    rows the casts kept every value). ``upper`` False skips counting ``E`` in
+    the reasons (the file holds none).
     """
-    rows = raw.height
-    present = {name: rows - raw[name].null_count() for name in _KEYS}
+    rows = typed.height
+    present = {name: rows - typed[name].null_count() for name in _KEYS}
     members = sum(present.values())
     size = 2 * rows + (members - rows) + newlines  # braces, commas between members, newlines
     lower = capital = 0
@@ -157,7 +158,7 @@ def _accounted(raw: pl.DataFrame, typed: pl.DataFrame, newlines: int, upper: boo
         size += count * (len(name) + 3)  # "name":
         lower += count * _letters(name)[0]
         capital += count * _letters(name)[1]
-    size += sum(_digit_sum(raw, name) for name in _INTS)
+    size += sum(_digit_sum(typed, name) for name in _INTS)
     for words, column in ((HEALTH_STATES, typed["health_state"]),
                           (REASON_CODES, typed["reason_codes"].explode().drop_nulls())):
         for index, count in column.to_physical().value_counts().iter_rows():
@@ -167,7 +168,7 @@ def _accounted(raw: pl.DataFrame, typed: pl.DataFrame, newlines: int, upper: boo
             capital += count * _letters(word)[1]
     lengths = typed["reason_codes"].list.len()
     size += 2 * rows + int(lengths.sum()) - int((lengths > 0).sum())  # brackets, commas
-    reason = raw["health_reason"]
+    reason = typed["health_reason"]
     size += int(reason.str.len_bytes().sum())
     lower += int(reason.str.count_matches("e", literal=True).sum())
     if upper:
@@ -208,6 +209,7 @@ def typed_frame(
     if letters is None or raw.height == 0 or size != path.stat().st_size:
         return None
     typed = _converted(raw, schema)
+    del raw
     codes = typed["reason_codes"]
     # every code is from the contract: none became null in the cast to the enum
     if not bool(typed["valid"].all()) or (
@@ -216,8 +218,8 @@ def typed_frame(
     with open(path, "rb") as handle:
         handle.seek(size - 1)
         terminated = handle.read(1) == b"\n"
-    newlines = raw.height if terminated else raw.height - 1
-    if _accounted(raw, typed, newlines, letters[1] > 0) != (size, *letters):
+    newlines = typed.height if terminated else typed.height - 1
+    if _accounted(typed, newlines, letters[1] > 0) != (size, *letters):
         return None
     exprs = [
         pl.col(name).str.slice(1, pl.col(name).str.len_chars() - 2) if name == "health_reason"

@@ -162,7 +162,7 @@ def _read_events(source: EventSource, *, cache: bool) -> EventLog:
         if len(logs) > 1:
             frame = _with_source(frame, "", names).clear()
     else:
-        frame = pl.concat(frames, how="vertical", rechunk=True)
+        frame = pl.concat(frames, how="vertical", rechunk=False)  # no copy: one chunk per file
     return EventLog(frame, invalid, tuple(files))
 
 
