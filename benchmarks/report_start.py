@@ -89,7 +89,8 @@ def main() -> None:
     print(f"load_events + reason_code_trends, {args.lines:,} lines, fresh cache: {load:.2f} s")
     print(f"duckdb SQL of the same trend: {sql:.2f} s")
     print(f"report / load = {report / load:.2f} (goal <= 2.0); load / duckdb = {load / sql:.2f} "
-          f"(goal <= 1.2); report {'<' if report < 1.0 else '>='} 1.0 s")
+          f"(goal <= 1.2); report {'<' if report < 1.0 else '>='} 1.0 s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
 
 
 if __name__ == "__main__":

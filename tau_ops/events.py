@@ -177,3 +177,39 @@ def read_event_file(path: Path, limit: int | None = None) -> tuple[list[dict[str
         else:
             events.append(event)
     return events, invalid
+
+
+def events_from_bytes(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The valid events of JSONL bytes, in order, and the count of invalid lines.
+
+    Lines are split and judged exactly as :func:`read_event_file` does (blank
+    lines skipped, each other line by :func:`parse_event_line`).
+
+    Parameters
+    ----------
+    data : bytes
+        Whole lines of an events file (a committed prefix or an appended slice).
+
+    Returns
+    -------
+    tuple of (list of dict, int)
+        As :func:`read_event_file`.
+
+    Examples
+    --------
+    >>> events, invalid = events_from_bytes(
+    ...     b'{"timestamp_unix_ms": 5, "health_state": "failing", "reason_codes": []}\\n\\nx\\n')
+    >>> (len(events), events[0]["health_reason"], invalid)
+    (1, None, 1)
+    """
+    events: list[dict[str, Any]] = []
+    invalid = 0
+    for raw in data.split(b"\n"):
+        if is_blank(raw):
+            continue
+        event = parse_event_line(raw)
+        if event is None:
+            invalid += 1
+        else:
+            events.append(event)
+    return events, invalid

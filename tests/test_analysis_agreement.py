@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from builders import event_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tau_ops.analysis import load_events, read_events, scan_events
-from tau_ops.analysis._parse import parse_file
+from tau_ops.analysis._fast import typed_frame
+from tau_ops.analysis._parse import EVENT_SCHEMA, parse_file
 from tau_ops.events import COUNTERS, MAX_COUNTER, is_blank, parse_event_line
 from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import REASON_CODES
@@ -58,7 +60,7 @@ def lines(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from((
         "valid", "number", "state", "reason", "codes", "dup_key", "dup_codes", "surrogate",
         "escape", "nan", "bom", "crlf", "trailing_comma", "deep", "extra", "blank", "torn",
-        "micro", "not_object",
+        "micro", "not_object", "exponent", "control",
     )))
     if kind == "number":
         event[draw(st.sampled_from(INT_FIELDS))] = draw(st.sampled_from(BAD_NUMBERS))
@@ -74,7 +76,16 @@ def lines(draw: st.DrawFn) -> str:
             (T0 * 1000, 9_000_000_000_000_000_000, MAX_UNIX_MS + 1, -T0)))
     elif kind == "extra":
         event["note"] = draw(st.sampled_from(("x", 1, [1, 2], {"a": "b"})))
+    elif kind == "exponent":  # a number written so it reads as an integer, some shorter
+        event[draw(st.sampled_from(INT_FIELDS))] = 987654321
+    elif kind == "control":  # a raw control character inside a string
+        event["health_reason"] = "a\u0001b" if draw(st.booleans()) else "tab\there"
     text = _text(event, spaced)
+    if kind == "exponent":
+        text = text.replace("987654321", draw(st.sampled_from(
+            ("1e9", "1E2", "1e2", "1.5e1", "10e-1", "1e0", "1.0", "-0", "1e12", "17e11"))))
+    elif kind == "control":
+        text = text.replace("\\u0001", "\u0001").replace("\\t", "\t")
     if kind == "dup_key":
         name = draw(st.sampled_from(("health_state", "failed_cases", "note", "timestamp_unix_ms")))
         value = draw(st.sampled_from(('"failing"', "7", "0")))
@@ -139,6 +150,12 @@ def _rule_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{name: event[name] for name in keep} for event in events]
 
 
+def _typed(path: Path) -> pl.DataFrame | None:
+    import duckdb
+
+    return typed_frame(duckdb.connect(), path, tuple(EVENT_SCHEMA), EVENT_SCHEMA)
+
+
 def _write(folder: Path, texts: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "runtime-events.jsonl"
@@ -153,8 +170,11 @@ def test_status_and_analysis_agree_line_by_line(texts: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state_dir = Path(tmp)
         path = _write(state_dir, texts)
-        frame, fast_invalid = parse_file(path)
-        assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)
+        for exact_below in (None, 0):  # the rule itself (small file), then duckdb's paths
+            frame, fast_invalid = parse_file(path, exact_below=exact_below)
+            assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)
+        typed = _typed(path)  # the typed path alone: exact or it declines
+        assert typed is None or (_rows(typed), 0) == (_rule_rows(events), invalid)
         counts = read_status_inputs(state_dir).counts
         assert (counts["cycle_reports"], counts["invalid_cycle_reports"]) == (
             len(events), invalid)
@@ -225,3 +245,63 @@ def test_bad_lines_do_not_break_status_diagnose_gate_or_report(tmp_path: Path) -
         done = run_cli(*args)
         assert done.returncode == 0, (args, done.stderr)
         assert "error" not in done.stderr and "Traceback" not in done.stderr
+
+
+SEED_LINE = ('{"timestamp_unix_ms":1700000000000,"health_state":"degraded","health_reason":'
+             '"retries: 2, failures 0","reason_codes":["retry_attempted","healthy_cycle"],'
+             '"discovered_cases":3,"queued_cases":3,"applied_cases":3,"duplicate_skips":0,'
+             '"malformed_cases":0,"retryable_failures":1,"retry_attempts":2,"failed_cases":0,'
+             '"upserted_rollouts":3,"wasm_rollouts":1,"cloud_rollouts":2,"backlog_cases":0,'
+             '"failure_streak":0}')
+
+
+def test_the_typed_path_takes_the_compact_lines_both_runners_write(tmp_path: Path) -> None:
+    runner = event_line(T0, "failing", ["case_processing_failed"], failed_cases=12,
+                        health_reason="caf\u00e9 1e3 E").replace("\\u00e9", "\u00e9")
+    texts = [SEED_LINE, runner] * 3
+    path = _write(tmp_path, texts)
+    typed = _typed(path)
+    assert typed is not None
+    assert _rows(typed) == _rule_rows(_expected(texts)[0])
+
+
+@pytest.mark.parametrize("value", ['"7"', "7.0", "true", "-0", '"0x7"', '"7_0"', "7e0", "0.7E1"])
+def test_a_coerced_number_sends_the_file_to_the_exact_path(tmp_path: Path, value: str) -> None:
+    texts = [SEED_LINE, SEED_LINE.replace('"failed_cases":0', f'"failed_cases":{value}')]
+    path = _write(tmp_path, texts)
+    assert _typed(path) is None
+    frame, invalid = parse_file(path, exact_below=0)
+    events, expected_invalid = _expected(texts)
+    assert (_rows(frame), invalid) == (_rule_rows(events), expected_invalid)
+
+
+def test_a_shorter_exponent_cannot_be_balanced_by_a_longer_line(tmp_path: Path) -> None:
+    # 1e9 is 7 bytes shorter than 1000000000; the extra member ,"x":12 is 7 bytes longer
+    short = SEED_LINE.replace('"failed_cases":0', '"failed_cases":1e9')
+    extra = SEED_LINE[:-1] + ',"x":12}'
+    path = _write(tmp_path, [short, extra])
+    assert _typed(path) is None
+    frame, invalid = parse_file(path, exact_below=0)
+    assert (frame.height, invalid) == (1, 1)
+
+
+@pytest.mark.parametrize("change", [
+    ('"reason_codes":["retry_attempted"', '"reason_codes":["bogus"'),
+    ('"reason_codes":["retry_attempted"', '"reason_codes":[null'),
+    ('"health_reason":"retries: 2, failures 0"', '"health_reason":12345678901234567890123'),
+    ('"health_reason":"retries: 2, failures 0"', '"health_reason":["retries: 2", 0]'),
+    ('"health_state":"degraded"', '"health_state":"Degraded"'),
+    ('"failure_streak":0', '"Failure_Streak":0'),
+    ('"failed_cases":0', '"failed_cases":2147483648'),
+])
+def test_other_wrong_values_send_the_file_to_the_exact_path(
+    tmp_path: Path, change: tuple[str, str]
+) -> None:
+    texts = [SEED_LINE, SEED_LINE.replace(*change)]
+    assert texts[1] != SEED_LINE
+    path = _write(tmp_path, texts)
+    events, invalid = _expected(texts)
+    typed = _typed(path)
+    assert typed is None or (_rows(typed), 0) == (_rule_rows(events), invalid)
+    frame, fast_invalid = parse_file(path, exact_below=0)
+    assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)

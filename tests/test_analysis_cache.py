@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from builders import event_line, write_event_log
 
 from tau_ops.analysis import load_events, read_events, scan_events
-from tau_ops.analysis.cache import CACHE_DIR
+from tau_ops.analysis.cache import CACHE_DIR, wait_for_writes
 from tau_ops.storage import rotate_if_needed
 
 T0 = 1_700_000_000_000
@@ -136,3 +139,69 @@ def test_cache_can_be_turned_off(tmp_path: Path) -> None:
     write_event_log(tmp_path / LOG, *_lines(0, 3))
     assert load_events(tmp_path, cache=False).height == 3
     assert not (tmp_path / CACHE_DIR).exists()
+
+
+def _cached_state(state_dir: Path) -> tuple[int, int, int]:
+    """(bytes still to parse, rows, invalid) of the active file, as the cache now covers it."""
+    from tau_ops.analysis.cache import EventCache
+
+    parts = EventCache(state_dir / CACHE_DIR, LOG).sync(state_dir / LOG, writable=False)
+    rows = sum(pl.read_parquet(p).height for p in parts.parquet)
+    return parts.parsed_bytes, rows + sum(f.height for f in parts.frames), parts.invalid
+
+
+def test_the_cache_written_after_the_load_is_complete_once_written(tmp_path: Path) -> None:
+    write_event_log(tmp_path / LOG, *_lines(0, 7), "junk")
+    frame = load_events(tmp_path)  # returns before the segment is written
+    wait_for_writes()
+    assert _cached_state(tmp_path) == (0, 7, 1)  # nothing left to parse: all of it cached
+    assert read_events(tmp_path).frame.equals(frame)
+
+
+def _child(code: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    script = "import sys\nfrom pathlib import Path\nstate = Path(sys.argv[1])\n" + code
+    return subprocess.run([sys.executable, "-c", script, str(state_dir)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_process_that_exits_right_after_loading_leaves_a_complete_cache(
+    tmp_path: Path,
+) -> None:
+    write_event_log(tmp_path / LOG, *_lines(0, 9))
+    done = _child("from tau_ops.analysis import load_events\n"
+                  "print(load_events(state).height)\n", tmp_path)  # exits at once
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "9", "")
+    assert _cached_state(tmp_path) == (0, 9, 0)
+    assert _same(tmp_path) == 9
+
+
+KILL_AT = {
+    # after the segment is in place, before the entry that makes it part of the cache
+    "before_entry": "cache.atomic_write_json = lambda *a, **k: printed.wait() and kill()\n",
+    # half-way through writing the segment's temporary file
+    "mid_segment": (
+        "def half(path, data, **k):\n"
+        "    (path.parent / ('.' + path.name + '.x.tmp')).write_bytes(data[: len(data) // 2])\n"
+        "    printed.wait() and kill()\n"
+        "cache.atomic_write_bytes = half\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("moment", sorted(KILL_AT))
+def test_a_process_killed_mid_cache_write_leaves_no_entry_read_as_valid(
+    tmp_path: Path, moment: str
+) -> None:
+    write_event_log(tmp_path / LOG, *_lines(0, 6))
+    _same(tmp_path)  # a valid cache of the first 6 lines
+    write_event_log(tmp_path / LOG, *_lines(6, 5), append=True)
+    done = _child(
+        "import os, threading\nfrom tau_ops.analysis import cache, load_events\n"
+        "printed = threading.Event()\nkill = lambda: os.kill(os.getpid(), 9)\n"
+        + KILL_AT[moment] + "print(load_events(state).height, flush=True)\nprinted.set()\n",
+        tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (-9, "11")  # loaded, then killed writing
+    assert _cached_state(tmp_path)[:2] == (sum(len(x) + 1 for x in _lines(6, 5)), 11)
+    assert _same(tmp_path) == 11  # the next load is right and completes the cache
+    wait_for_writes()
+    assert _cached_state(tmp_path) == (0, 11, 0)

@@ -1,13 +1,19 @@
 """Event-line parsing: JSONL bytes to typed polars frames, agreeing with :mod:`tau_ops.events`.
 
-duckdb's ``read_json`` is the ingest path because it measured fastest here
-(see docs/performance.md). It is made to agree line by line with the one
-validity rule (:func:`tau_ops.events.parse_event_line`) in two steps:
+Three paths, each giving exactly what the one validity rule
+(:func:`tau_ops.events.parse_event_line`) gives, line by line:
 
-1. Every field is read as duckdb ``JSON`` (the value as written), so types
-   are checked, never coerced: ``"7"``, ``2.5``, ``true`` or ``null`` for a
-   number make the line invalid, as do out-of-range values.
-2. duckdb's JSON reader is more lenient than the policy (it keeps the first
+0. A small file (under :data:`EXACT_BELOW` bytes: a few thousand lines) is
+   parsed by the rule itself, line by line; duckdb and pyarrow are not even
+   imported (``tau-ops report`` on a small state dir starts faster).
+1. A larger file is read by duckdb with typed columns, and the result is kept
+   only when the file's bytes account for every value read
+   (:mod:`tau_ops.analysis._fast`): the compact JSON any writer of this log
+   produces (the seed's and tau-ops' runners) passes.
+2. Otherwise every field is read as duckdb ``JSON`` (the value as written),
+   so types are checked, never coerced: ``"7"``, ``2.5``, ``true`` or
+   ``null`` for a number make the line invalid, as do out-of-range values.
+   duckdb's JSON reader is more lenient than the policy (it keeps the first
    of duplicated keys, accepts trailing commas, NaN, deep nesting in fields
    it does not read). A line only differs when it holds a byte the parsed
    values do not account for, so the query also returns, per line, how many
@@ -23,17 +29,21 @@ from __future__ import annotations
 import codecs
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 
 from tau_ops.errors import InputError
-from tau_ops.events import COUNTERS, MAX_COUNTER, is_blank, read_event_file
+from tau_ops.events import COUNTERS, MAX_COUNTER, events_from_bytes, is_blank, read_event_file
 from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import HEALTH_STATES, REASON_CODES
+
+if TYPE_CHECKING:
+    import duckdb
 
 HEALTH_STATE = pl.Enum(list(HEALTH_STATES))
 REASON_CODE = pl.Enum(list(REASON_CODES))
@@ -48,6 +58,8 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 """Columns and types of an events frame, in order (plus ``source`` for a fleet)."""
 
 BATCH_ROWS = 1 << 20
+EXACT_BELOW = 1 << 20
+"""Files smaller than this (bytes) are parsed by the rule itself, without duckdb."""
 CHUNK_BYTES = 1 << 24
 _BOM = b"\xef\xbb\xbf"
 _RAW = ("timestamp_unix_ms", "health_state", "health_reason", "reason_codes", *COUNTERS)
@@ -168,9 +180,9 @@ def finish(batch: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, i
     return batch.select(exprs), invalid
 
 
-def _policy_frame(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
-    """Parse a file line by line with the policy itself (the exact, slower path)."""
-    events, invalid = read_event_file(path)
+def _events_frame(
+    events: list[dict[str, object]], invalid: int, columns: Sequence[str]
+) -> tuple[pl.DataFrame, int]:
     rows = {name: [e[name] for e in events] for name in _RAW}
     raw = pl.DataFrame(rows, schema={
         "timestamp_unix_ms": pl.Int64, "health_state": pl.String,
@@ -181,9 +193,30 @@ def _policy_frame(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int
     return frame, invalid
 
 
+def _policy_frame(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    """Parse a file line by line with the policy itself (the exact, slower path)."""
+    events, invalid = read_event_file(path)
+    return _events_frame(events, invalid, columns)
+
+
+_local = threading.local()
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory duckdb connection (opening one costs more than a small query)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = _local.con = duckdb.connect()
+    return con
+
+
 def _batches(
     con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str], batch_rows: int
 ) -> Iterator[tuple[pl.DataFrame, int]]:
+    import duckdb
+
     sql = _select_sql([path])
     counts = _byte_counts(path)
     if counts.plain:
@@ -207,7 +240,9 @@ def _batches(
 def _parse_checked(
     con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]
 ) -> tuple[pl.DataFrame, int]:
-    """One file in one pass: the checks and the values from one query."""
+    """One file in one pass: the checks and the values from one query (path 2)."""
+    import duckdb
+
     counts = _byte_counts(path)
     if counts.plain:
         try:
@@ -219,6 +254,23 @@ def _parse_checked(
         ):
             return finish(raw, columns)
     return _policy_frame(path, columns)
+
+
+def _parse_large(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]
+) -> tuple[pl.DataFrame, int]:
+    """Path 1 (typed, proven by byte accounting), else path 2."""
+    import duckdb
+
+    from tau_ops.analysis import _fast
+
+    try:
+        frame = _fast.typed_frame(con, path, columns, EVENT_SCHEMA)
+    except duckdb.InvalidInputException:
+        frame = None
+    if frame is not None:
+        return frame, 0
+    return _parse_checked(con, path, columns)
 
 
 def iter_batches(
@@ -233,7 +285,13 @@ def iter_batches(
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
         return
-    con = duckdb.connect()
+    if all(_size(path) < EXACT_BELOW for path in files):
+        for path in files:
+            yield _exact_file(path, columns)
+        return
+    import duckdb
+
+    con = duckdb.connect()  # its own: the caller may interleave other queries between batches
     current = files[0]
     try:
         for current in files:
@@ -244,8 +302,23 @@ def iter_batches(
         con.close()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return EXACT_BELOW  # let the reader report it
+
+
+def _exact_file(path: Path, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    try:
+        return _policy_frame(path, columns)
+    except OSError as exc:
+        raise InputError(f"cannot read events file {path}: {exc.strerror or exc}",
+                         path=path) from exc
+
+
 def parse_file(
-    path: Path, *, columns: Sequence[str] = tuple(EVENT_SCHEMA)
+    path: Path, *, columns: Sequence[str] = tuple(EVENT_SCHEMA), exact_below: int | None = None
 ) -> tuple[pl.DataFrame, int]:
     """Parse one whole JSONL file: (typed frame, invalid line count).
 
@@ -255,6 +328,9 @@ def parse_file(
         An events file.
     columns : sequence of str
         Columns of the result (names of :data:`EVENT_SCHEMA`).
+    exact_below : int, optional
+        Files smaller than this many bytes are parsed by the rule itself,
+        without duckdb (default :data:`EXACT_BELOW`; 0 always uses duckdb).
 
     Returns
     -------
@@ -265,21 +341,25 @@ def parse_file(
     Raises
     ------
     InputError
-        duckdb cannot read the file.
+        The file cannot be read.
     """
-    con = duckdb.connect()
+    if _size(path) < (EXACT_BELOW if exact_below is None else exact_below):
+        return _exact_file(path, columns)
+    import duckdb
+
     try:
-        return _parse_checked(con, path, columns)
+        return _parse_large(_connect(), path, columns)
     except duckdb.IOException as exc:
         raise InputError(f"cannot read events file {path}: {exc}", path=path) from exc
-    finally:
-        con.close()
 
 
 def parse_bytes(data: bytes, *, scratch_dir: Path | None = None) -> tuple[pl.DataFrame, int]:
-    """Parse JSONL bytes (a slice of a log) through a scratch file duckdb can read."""
+    """Parse JSONL bytes (a slice of a log): by the rule when small, else via a scratch file."""
     if is_blank(data):
         return empty_frame(tuple(EVENT_SCHEMA)), 0
+    if len(data) < EXACT_BELOW:
+        events, invalid = events_from_bytes(data)
+        return _events_frame(events, invalid, tuple(EVENT_SCHEMA))
     folder = scratch_dir if scratch_dir is not None else Path(tempfile.gettempdir())
     fd, name = tempfile.mkstemp(prefix=".events-slice.", suffix=".jsonl", dir=folder)
     try:

@@ -9,6 +9,15 @@ with one new segment, a log that was truncated or replaced is rebuilt. Only
 complete lines are cached: a torn last line is parsed afresh on every load.
 The cache is never required: when the folder cannot be written, or an entry
 or segment cannot be read, loads parse the JSONL and the results are the same.
+
+Writing the cache is off the critical path of a load: :func:`tau_ops.analysis.load_events`
+returns the parsed frame and a background thread (not a daemon, so the
+interpreter waits for it at exit) writes the segments, then the entry, then
+prunes. Each file is replaced atomically and the entry, which is what makes
+a segment part of the cache, is written last, so a process killed mid-write
+leaves at worst an unreferenced segment or temporary file, never an entry
+naming bytes it does not hold. Every cache operation first waits for this
+process's pending writes (:func:`wait_for_writes`).
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ import hashlib
 import io
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from tau_ops.analysis import _parse
@@ -81,6 +91,45 @@ class _Snapshot:
     head: bytes
 
 
+_pending: list[threading.Thread] = []
+_pending_lock = threading.Lock()
+
+
+def wait_for_writes() -> None:
+    """Block until the cache writes this process started in the background are done.
+
+    Loads and every :class:`EventCache` operation call it first; call it
+    yourself before copying or inspecting ``.analysis-cache`` right after a load.
+
+    Examples
+    --------
+    >>> wait_for_writes()  # nothing pending: returns at once
+    """
+    while True:
+        with _pending_lock:
+            if not _pending:
+                return
+            thread = _pending[0]
+        thread.join()
+        with _pending_lock:
+            if thread in _pending:
+                _pending.remove(thread)
+
+
+def _in_background(jobs: list[Callable[[], object]]) -> None:
+    def run() -> None:
+        for job in jobs:
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 - the cache is optional; loads already returned
+                log.debug("analysis cache write failed: %s", exc)
+
+    thread = threading.Thread(target=run, name="tau-ops-analysis-cache", daemon=False)
+    with _pending_lock:
+        _pending.append(thread)
+    thread.start()
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -99,6 +148,14 @@ def _read_range(path: Path, start: int, end: int) -> bytes:
         return handle.read(end - start)
 
 
+def _unchanged(path: Path, snap: _Snapshot) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino, st.st_size) == (snap.dev, snap.ino, snap.size)
+
+
 def _check(path: Path, end: int) -> str:
     return _sha(_read_range(path, max(0, end - CHECK_BYTES), end))
 
@@ -106,9 +163,22 @@ def _check(path: Path, end: int) -> str:
 class EventCache:
     """The cache folder of one log family (``runtime-events.jsonl`` and its backups)."""
 
-    def __init__(self, folder: Path, family: str) -> None:
+    def __init__(self, folder: Path, family: str, *, background: bool = False) -> None:
         self.folder = folder
         self.family = family
+        self.background = background
+        self._jobs: list[Callable[[], object]] = []
+
+    def commit_in_background(self, keep: list[Path]) -> None:
+        """Write what :meth:`sync` deferred, then :meth:`prune` to ``keep``, in a background thread.
+
+        Parameters
+        ----------
+        keep : list of Path
+            The log's files now (entries of other files are deleted).
+        """
+        jobs, self._jobs = [*self._jobs, lambda: self._prune(keep)], []
+        _in_background(jobs)
 
     def _entry_path(self, snap: _Snapshot) -> Path:
         return self.folder / f"{self.family}.{snap.dev}-{snap.ino}.json"
@@ -137,7 +207,8 @@ class EventCache:
 
     def _segment_ok(self, segment: CacheSegment) -> bool:
         try:
-            return bool(pq.read_metadata(self.folder / segment.file).num_rows == segment.rows)
+            rows = pl.scan_parquet(self.folder / segment.file).select(pl.len()).collect().item()
+            return bool(rows == segment.rows)
         except Exception:  # noqa: BLE001 - any unreadable segment means "rebuild"
             return False
 
@@ -147,7 +218,12 @@ class EventCache:
         atomic_write_bytes(self.folder / name, buffer.getvalue())
 
     def sync(self, path: Path, *, writable: bool = True) -> FileEvents:
-        """Bring ``path``'s entry up to date and return its events, parsing only new bytes."""
+        """Bring ``path``'s entry up to date and return its events, parsing only new bytes.
+
+        With ``background`` set, newly parsed bytes come back as frames and
+        their segment is written by :meth:`commit_in_background`.
+        """
+        wait_for_writes()
         snap = _snapshot(path)
         result = FileEvents(path)
         entry = self._load_entry(path, snap)
@@ -170,7 +246,16 @@ class EventCache:
                 file=f"{self.family}.{snap.dev}-{snap.ino}.{start}-{snap.complete}.parquet",
                 start=start, end=snap.complete, rows=frame.height, invalid=invalid,
             )
-            stored = writable and self._store(path, entry, segment, frame, snap)
+            stored = False
+            if writable and _unchanged(path, snap):  # what was parsed is what the entry names
+                check = _check(path, snap.complete)
+                pending = entry.model_copy(deep=True)
+                if self.background:
+                    self._jobs.append(
+                        lambda: self._store(path, pending, segment, frame, snap, check))
+                else:
+                    stored = self._store(path, pending, segment, frame, snap, check)
+                    entry = pending
             if not stored:
                 result.frames.append(frame)
                 result.invalid += invalid
@@ -196,7 +281,7 @@ class EventCache:
 
     def _store(
         self, path: Path, entry: CacheEntry, segment: CacheSegment, frame: pl.DataFrame,
-        snap: _Snapshot,
+        snap: _Snapshot, check: str,
     ) -> bool:
         """Add ``segment`` to the entry on disk (compacting when there are many)."""
         try:
@@ -218,7 +303,7 @@ class EventCache:
                 old = []
             entry.segments = segments
             entry.end = snap.complete
-            entry.check_sha256 = _check(path, snap.complete)
+            entry.check_sha256 = check
             atomic_write_json(self._entry_path(snap), entry.model_dump(mode="json"))
             for name in old:
                 if name != segment.file:
@@ -231,17 +316,23 @@ class EventCache:
 
     def has_entry(self, path: Path) -> bool:
         """True when ``path`` has an entry (valid or not; :meth:`sync` checks it)."""
+        wait_for_writes()
         st = path.stat()
         return (self.folder / f"{self.family}.{st.st_dev}-{st.st_ino}.json").exists()
 
     def drop(self, path: Path) -> None:
         """Forget ``path``'s entry (used when a segment fails to read)."""
+        wait_for_writes()
         with contextlib.suppress(OSError):
             snap = _snapshot(path)
             self._entry_path(snap).unlink()
 
     def prune(self, keep: list[Path]) -> None:
         """Delete entries and segments of this family that belong to no file in ``keep``."""
+        wait_for_writes()
+        self._prune(keep)
+
+    def _prune(self, keep: list[Path]) -> None:
         live: set[str] = set()
         for path in keep:
             with contextlib.suppress(OSError):

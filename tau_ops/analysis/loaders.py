@@ -92,7 +92,8 @@ def _cache_for(active: Path) -> EventCache:
 
 
 def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
-    store = _cache_for(logv.active)
+    # New segments are written after the load returns (off its critical path).
+    store = EventCache(logv.active.parent / CACHE_DIR, logv.active.name, background=True)
     results = []
     # Lines of a cycle that has not committed (yet, or ever) are left out, uncached.
     committed = committed_sizes(logv.active.parent) if logv.active.name == EVENTS_FILE else {}
@@ -111,7 +112,7 @@ def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
         except OSError as exc:
             raise InputError(f"cannot read events file {path}: {exc.strerror}", path=path) from exc
     if cache:
-        store.prune(logv.files)
+        store.commit_in_background(logv.files)
     return results
 
 
@@ -215,7 +216,7 @@ def _read_events(source: EventSource, *, cache: bool) -> EventLog:
         if len(logs) > 1:
             frame = _with_source(frame, "", names).clear()
     else:
-        frame = pl.concat(frames, how="vertical", rechunk=True)
+        frame = pl.concat(frames, how="vertical", rechunk=False)  # no copy: one chunk per file
     return EventLog(frame, invalid, tuple(files))
 
 
