@@ -8,10 +8,12 @@ A reader of ``runtime-events.jsonl`` and its backups can overlap a rotation
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -143,3 +145,120 @@ def read_jsonl_prefix(path: Path, limit: int) -> tuple[list[dict[str, Any]], int
         else:
             invalid += 1
     return records, invalid
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A file of a consistent view, by identity: what a later (lazy) read must see.
+
+    A rotation renames files but never changes an inode's bytes below
+    ``limit``, so a pinned file is read wherever the rotation moved it.
+    """
+
+    path: Path
+    """Where the file was when the view was taken."""
+    dev: int
+    ino: int
+    limit: int
+    """Bytes of the file that belong to the view (committed cycles only)."""
+
+
+def pin_files(files: list[Path], limits: dict[Path, int]) -> list[Pin]:
+    """Pin ``files`` by identity; call it inside :func:`read_consistently` for one view.
+
+    Parameters
+    ----------
+    files : list of Path
+        The files of the view, in reading order.
+    limits : dict of Path to int
+        Byte length of a file that belongs to the view when shorter than the
+        file (:func:`tau_ops.state.committed_sizes`), bytes.
+
+    Returns
+    -------
+    list of Pin
+        One per file, in order.
+
+    Raises
+    ------
+    OSError
+        A file vanished or cannot be examined (a retry of the view settles it).
+
+    Examples
+    --------
+    >>> pin_files([], {})
+    []
+    """
+    pins = []
+    for path in files:
+        info = os.stat(path)
+        pins.append(Pin(path, info.st_dev, info.st_ino,
+                        min(limits.get(path, info.st_size), info.st_size)))
+    return pins
+
+
+@contextlib.contextmanager
+def open_pinned(pin: Pin, relist: Callable[[], list[Path]], *, what: str) -> Iterator[int]:
+    """A read-only descriptor of the pinned file, wherever a rotation has moved it.
+
+    Parameters
+    ----------
+    pin : Pin
+        The file, from :func:`pin_files`.
+    relist : callable
+        The files where it may be now (its family, after any rotation).
+    what : str
+        What is read, for the error message.
+
+    Yields
+    ------
+    int
+        A descriptor of the same file (device and inode), at least ``pin.limit`` bytes long.
+
+    Raises
+    ------
+    StateError
+        The file was deleted (rotated out of the backups) or cut since it was pinned.
+    """
+    for path in dict.fromkeys([pin.path, *relist()]):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) == (pin.dev, pin.ino) and stat.S_ISREG(info.st_mode):
+            if info.st_size < pin.limit:
+                os.close(fd)
+                break
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+            return
+        os.close(fd)
+    raise StateError(f"{what}: {pin.path} was rotated away or replaced since the view was "
+                     "taken; run the query again")
+
+
+def fd_path(fd: int) -> Path | None:
+    """A path that opens exactly the file behind ``fd`` (Linux ``/proc``), or None."""
+    path = Path(f"/proc/self/fd/{fd}")
+    return path if path.exists() else None
+
+
+def copy_prefix(fd: int, limit: int, target: Path) -> None:
+    """Copy the first ``limit`` bytes of ``fd`` to a new private file ``target`` (in chunks)."""
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                  0o600)
+    try:
+        offset = 0
+        while offset < limit:
+            chunk = os.pread(fd, min(limit - offset, 1 << 20), offset)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view):]
+            offset += len(chunk)
+    finally:
+        os.close(out)

@@ -9,8 +9,11 @@ frame with a ``source`` column naming each one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +23,32 @@ from polars.io.plugins import register_io_source
 
 from tau_ops import storage
 from tau_ops.analysis import _parse
+from tau_ops.analysis.archives import is_archive, opened_archive, state_dir_of
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
 from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs
 from tau_ops.errors import InputError
-from tau_ops.readview import read_consistently, read_prefix
-from tau_ops.state import EVENTS_FILE, JOURNAL_FILE, StatePaths, committed_sizes, read_state
+from tau_ops.readview import (
+    Pin,
+    copy_prefix,
+    fd_path,
+    open_pinned,
+    pin_files,
+    read_consistently,
+    read_prefix,
+)
+from tau_ops.state import (
+    EVENTS_FILE,
+    JOURNAL_FILE,
+    STATE_FILE,
+    StatePaths,
+    committed_sizes,
+    read_state,
+)
 
 log = logging.getLogger("tau_ops")
 
 EventSource = str | Path | Sequence[str | Path]
-"""A state dir, an events file, or a list of either."""
+"""A state dir, an events file, a snapshot archive (``*.tar.gz``), or a list of them."""
 
 EVENT_SCHEMA = _parse.EVENT_SCHEMA
 
@@ -41,6 +60,16 @@ class EventLog:
     frame: pl.DataFrame
     invalid_lines: int
     files: tuple[Path, ...]
+    """Files read (for an archive: paths inside its temporary copy, gone once read)."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One source as given: its name (the text given), path and kind."""
+
+    name: str
+    path: Path
+    archive: bool
 
 
 @dataclass(frozen=True)
@@ -50,19 +79,35 @@ class _Log:
     name: str
     active: Path
     files: list[Path]
+    cacheable: bool = True
 
 
-def _resolve(source: EventSource) -> list[_Log]:
-    items = [source] if isinstance(source, str | Path) else list(source)
-    logs = []
-    for item in items:
-        path = Path(item)
-        active = path / EVENTS_FILE if path.is_dir() else path
-        files = storage.rotated_files(active)
-        if not path.exists() and not files:
+def _items(source: EventSource) -> list[_Item]:
+    """The sources as given; two that name the same source (or the same log) are refused."""
+    given = [source] if isinstance(source, str | Path) else list(source)
+    items: list[_Item] = []
+    seen: dict[str, str] = {}
+    for raw in given:
+        path, name = Path(raw), str(raw)
+        archive = is_archive(path)
+        if not archive and not path.exists() and not storage.rotated_files(path):
             raise InputError(f"no such state dir or events file: {path}", path=path)
-        logs.append(_Log(str(item), active, files))
-    return logs
+        log_file = path / EVENTS_FILE if path.is_dir() else path
+        for key in (f"name:{name}", f"file:{os.path.realpath(log_file)}"):
+            if key in seen:
+                raise InputError(f"sources {seen[key]!r} and {name!r} are the same source: give "
+                                 "each once (the source column would merge them)", path=path)
+            seen[key] = name
+        items.append(_Item(name, path, archive))
+    return items
+
+
+def _log(item: _Item, opened: dict[str, Path]) -> _Log:
+    if item.archive:
+        active = opened[item.name] / EVENTS_FILE
+        return _Log(item.name, active, storage.rotated_files(active), cacheable=False)
+    active = item.path / EVENTS_FILE if item.path.is_dir() else item.path
+    return _Log(item.name, active, storage.rotated_files(active))
 
 
 def _cache_for(active: Path) -> EventCache:
@@ -71,6 +116,7 @@ def _cache_for(active: Path) -> EventCache:
 
 def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
     store = _cache_for(logv.active)
+    cache = cache and logv.cacheable
     results = []
     # Lines of a cycle that has not committed (yet, or ever) are left out, uncached.
     committed = committed_sizes(logv.active.parent) if logv.active.name == EVENTS_FILE else {}
@@ -91,6 +137,13 @@ def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
     if cache:
         store.prune(logv.files)
     return results
+
+
+def _watched(active: Path) -> list[Path]:
+    """Files besides the log whose change means a cycle committed or rolled back."""
+    if active.name != EVENTS_FILE:
+        return []
+    return [active.parent / STATE_FILE, active.parent / JOURNAL_FILE]
 
 
 def _with_source(frame: pl.DataFrame | pl.LazyFrame, name: str, names: list[str]) -> Any:
@@ -129,19 +182,26 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
 
     A load that overlaps a rotation or a commit is retried (see
     :func:`tau_ops.readview.read_consistently`); only committed cycles are read.
+    A snapshot archive is verified, then read from a private temporary copy
+    of its event files (:func:`tau_ops.analysis.archives.opened_archive`).
     """
-    def listing() -> list[Path]:
-        found = []
-        for item in _resolve(source):
-            found += [item.active.parent / JOURNAL_FILE, *item.files]
-        return found
+    items = _items(source)
+    with contextlib.ExitStack() as stack:
+        opened = {i.name: stack.enter_context(opened_archive(i.path)) for i in items if i.archive}
 
-    return read_consistently(listing, lambda _files: _read_events(source, cache=cache),
-                             what="event log")
+        def listing() -> list[Path]:
+            found = []
+            for item in items:
+                logv = _log(item, opened)
+                found += [*_watched(logv.active), *logv.files]
+            return found
+
+        return read_consistently(
+            listing, lambda _files: _read_events([_log(i, opened) for i in items], cache=cache),
+            what="event log")
 
 
-def _read_events(source: EventSource, *, cache: bool) -> EventLog:
-    logs = _resolve(source)
+def _read_events(logs: list[_Log], *, cache: bool) -> EventLog:
     names = [item.name for item in logs]
     frames: list[pl.DataFrame] = []
     invalid = 0
@@ -174,8 +234,11 @@ def load_events(source: EventSource, *, cache: bool = True) -> pl.DataFrame:
     return read_events(source, cache=cache).frame
 
 
-def _json_scan(paths: list[Path]) -> pl.LazyFrame:
-    """A lazy scan of JSONL files (one duckdb query) that parses only the projected columns."""
+Batches = Callable[[list[str]], Iterator[tuple[pl.DataFrame, int]]]
+
+
+def _json_scan(batches: Batches, what: str) -> pl.LazyFrame:
+    """A lazy scan of JSONL files (duckdb) that parses only the projected columns."""
 
     def generate(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
@@ -184,7 +247,7 @@ def _json_scan(paths: list[Path]) -> pl.LazyFrame:
         columns = with_columns or list(EVENT_SCHEMA)
         invalid = 0
         left = n_rows
-        for frame, bad in _parse.iter_batches(paths, columns=columns):
+        for frame, bad in batches(columns):
             invalid += bad
             if predicate is not None:
                 frame = frame.filter(predicate)
@@ -195,41 +258,112 @@ def _json_scan(paths: list[Path]) -> pl.LazyFrame:
             if left is not None and left <= 0:
                 break
         if invalid:
-            log.warning("skipped %d invalid line(s) in %s", invalid, ", ".join(map(str, paths)))
+            log.warning("skipped %d invalid line(s) in %s", invalid, what)
 
     return register_io_source(generate, schema=EVENT_SCHEMA, explain_name="tau-ops events")
+
+
+def _pinned_batches(
+    pins: list[Pin], relist: Callable[[], list[Path]], growing: Path | None, what: str,
+    columns: list[str],
+) -> Iterator[tuple[pl.DataFrame, int]]:
+    """Batches of exactly the pinned bytes of each file, wherever a rotation moved it.
+
+    A backup is parsed in place (by descriptor, so a rename cannot swap it);
+    the file that may grow (``growing``) or one cut to its committed length is
+    first copied up to its pinned length into a private temporary folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="tau-ops-scan-") as scratch:
+        for index, pin in enumerate(pins):
+            with open_pinned(pin, relist, what=what) as fd:
+                path = fd_path(fd) if pin.path != growing else None
+                if path is None or os.fstat(fd).st_size != pin.limit:
+                    path = Path(scratch) / f"{index}.jsonl"
+                    copy_prefix(fd, pin.limit, path)
+                try:
+                    yield from _parse.iter_batches(path, columns=columns)
+                finally:
+                    if path.parent == Path(scratch):
+                        path.unlink()
+
+
+def _dir_scan(logv: _Log, *, cache: bool) -> list[pl.LazyFrame]:
+    """The pieces of one state dir or events file, pinned as one consistent view now.
+
+    Cached files are read now (from Parquet); the others are pinned by
+    identity and parsed when the plan runs, exactly as they were now, even if
+    a rotation renamed them meanwhile (:class:`tau_ops.readview.Pin`).
+    """
+    store = _cache_for(logv.active)
+    what = f"event log {logv.name}"
+
+    def relist() -> list[Path]:
+        return storage.rotated_files(logv.active)
+
+    def plan(files: list[Path]) -> list[pl.LazyFrame]:
+        cut = committed_sizes(logv.active.parent) if _watched(logv.active) else {}
+        pins = pin_files(relist(), cut)
+        pieces: list[pl.LazyFrame] = []
+        run: list[Pin] = []
+        for pin in pins:
+            lazy = _cached_scan(store, pin.path) if cache and pin.path not in cut else None
+            if lazy is None:
+                run.append(pin)
+                continue
+            if run:  # keep file order: parse the run of uncached files before this one
+                pieces.append(_pinned_scan(run, relist, logv.active, what))
+                run = []
+            pieces.append(lazy)
+        if run:
+            pieces.append(_pinned_scan(run, relist, logv.active, what))
+        return pieces
+
+    return read_consistently(lambda: [*relist(), *_watched(logv.active)], plan, what=what)
+
+
+def _pinned_scan(
+    pins: list[Pin], relist: Callable[[], list[Path]], growing: Path, what: str
+) -> pl.LazyFrame:
+    return _json_scan(
+        lambda columns: _pinned_batches(pins, relist, growing, what, columns),
+        ", ".join(str(pin.path) for pin in pins))
+
+
+def _archive_scan(archive: Path) -> pl.LazyFrame:
+    """A snapshot archive's events, verified and copied privately when the plan runs."""
+
+    def batches(columns: list[str]) -> Iterator[tuple[pl.DataFrame, int]]:
+        with opened_archive(archive) as folder:
+            active = folder / EVENTS_FILE
+            pins = pin_files(storage.rotated_files(active), committed_sizes(folder))
+            yield from _pinned_batches(pins, lambda: [], None, f"snapshot {archive}", columns)
+
+    return _json_scan(batches, str(archive))
 
 
 def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     """A lazy events frame for logs larger than memory (same rows as :func:`load_events`).
 
-    Files the cache already covers are scanned from Parquet (new bytes are
-    parsed and added first); other files are parsed when the plan runs,
-    reading only the columns the query needs, and are not cached.
+    The view is taken when this is called: files the cache already covers are
+    scanned from Parquet (new bytes are parsed and added first); the others
+    are pinned (committed bytes only) and parsed when the plan runs, reading
+    only the columns the query needs, and are not cached. A rotation between
+    this call and the run does not change the rows; a pinned file deleted
+    meanwhile (rotated out of the backups) makes the run raise
+    :class:`tau_ops.errors.StateError`. A snapshot archive is verified and
+    read when the plan runs.
     """
-    logs = _resolve(source)
-    names = [item.name for item in logs]
+    items = _items(source)
+    names = [item.name for item in items]
     parts: list[pl.LazyFrame] = []
-    for item in logs:
-        store = _cache_for(item.active)
-        pieces: list[pl.LazyFrame] = []
-        uncached: list[Path] = []
-        for path in item.files:
-            lazy = _cached_scan(store, path) if cache else None
-            if lazy is None:
-                uncached.append(path)
-                continue
-            if uncached:  # keep file order: parse the run of uncached files before this one
-                pieces.append(_json_scan(uncached))
-                uncached = []
-            pieces.append(lazy)
-        if uncached:
-            pieces.append(_json_scan(uncached))
+    for item in items:
+        pieces = ([_archive_scan(item.path)] if item.archive
+                  else _dir_scan(_log(item, {}), cache=cache))
         for lazy in pieces:
-            parts.append(_with_source(lazy, item.name, names) if len(logs) > 1 else lazy)
+            parts.append(_with_source(lazy, item.name, names) if len(items) > 1 else lazy)
     if not parts:
         frame = _parse.empty_frame()
-        if len(logs) > 1:
+        if len(items) > 1:
             frame = _with_source(frame, "", names).clear()
         return frame.lazy()
     return pl.concat(parts, how="vertical")
@@ -253,8 +387,10 @@ def _cached_scan(store: EventCache, path: Path) -> pl.LazyFrame | None:
 
 
 def load_rollouts(state_dir: Path) -> pl.DataFrame:
-    """The rollout records of ``state.json``, one row per case key (empty when none)."""
-    state = read_state(Path(state_dir))
+    """The rollout records of ``state.json`` (of a state dir or a snapshot archive),
+    one row per case key (empty when none)."""
+    with state_dir_of(state_dir) as folder:
+        state = read_state(folder)
     rows = [r.model_dump(mode="json") for r in state.rollouts] if state else []
     schema: dict[str, Any] = {
         "case_key": pl.String, "case_id": pl.String, "deploy_target": pl.String,
@@ -274,8 +410,10 @@ def load_rollouts(state_dir: Path) -> pl.DataFrame:
 
 
 def load_wasm_deliverables(state_dir: Path) -> pl.DataFrame:
-    """``state.json`` WASM deliverables, one row each, fields as recorded (empty when none)."""
-    state = read_state(Path(state_dir))
+    """``state.json`` WASM deliverables (of a state dir or a snapshot archive), one row each,
+    fields as recorded (empty when none)."""
+    with state_dir_of(state_dir) as folder:
+        state = read_state(folder)
     rows = list(state.wasm_deliverables) if state else []
     if not rows:
         return pl.DataFrame(schema={"blueprint_id": pl.String, "artifact_sha256": pl.String})
