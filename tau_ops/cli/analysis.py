@@ -36,8 +36,9 @@ def report(argv: list[str]) -> int:
     parser = sub_parser("report", "Write an HTML incident report with chart images.")
     parser.add_argument(
         "--deployment-state-dir", type=Path, action="append", metavar="DIR",
-        help="deployment state directory (default .tau/deployment); repeat it for a fleet "
-             "report with one section per state dir")
+        help="deployment state directory or 'tau-ops snapshot' archive (*.tar.gz, verified, "
+             "read without extracting; default .tau/deployment); repeat it for a fleet "
+             "report with one section per source")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
                         help="folder for report.html and the chart images (required)")
     parser.add_argument("--format", choices=("svg", "png"), default="svg",
