@@ -262,3 +262,89 @@ def copy_prefix(fd: int, limit: int, target: Path) -> None:
             offset += len(chunk)
     finally:
         os.close(out)
+
+
+def state_view_files(state_dir: Path | str) -> list[Path]:
+    """The files whose change moves a state dir's view: state, journal, event log and backups.
+
+    Every commit replaces ``state.json``, a killed cycle leaves the journal and
+    a rotation renames the event files, so readers fingerprint these (see
+    :func:`read_state_view`).
+
+    Examples
+    --------
+    >>> [p.name for p in state_view_files("/nonexistent")]
+    ['state.json', '.cycle-journal.json']
+    """
+    from tau_ops.state import StatePaths
+    from tau_ops.storage import rotated_files
+
+    paths = StatePaths(Path(state_dir))
+    return [paths.state, paths.journal, *rotated_files(paths.events)]
+
+
+def read_state_view(state_dir: Path | str, read: Callable[[], T], *, what: str) -> T:
+    """Run ``read`` (which reads anything in ``state_dir``) on one consistent view of it.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+    read : callable
+        Reads the state dir; retried when a commit or rotation overlapped it.
+    what : str
+        What is read, for the error message.
+
+    Returns
+    -------
+    T
+        What ``read`` returned during a read no writer overlapped.
+
+    Raises
+    ------
+    StateError
+        The state dir kept changing during every attempt.
+
+    Examples
+    --------
+    >>> read_state_view("/nonexistent", lambda: "read", what="nothing")
+    'read'
+    """
+    return read_consistently(lambda: state_view_files(state_dir), lambda _files: read(),
+                             what=what)
+
+
+def read_committed_jsonl(
+    path: Path, committed: dict[Path, int]
+) -> tuple[list[dict[str, Any]], int]:
+    """JSON objects of a JSONL file up to its committed length: (objects, invalid lines).
+
+    Parameters
+    ----------
+    path : Path
+        A JSONL file a cycle appends to (event log, channel-store ``log.jsonl``).
+    committed : dict of Path to int
+        :func:`tau_ops.state.committed_sizes` of its state dir: a file named
+        there is read only up to that many bytes.
+
+    Returns
+    -------
+    tuple of (list of dict, int)
+        The objects in file order and the count of invalid lines (a missing
+        file gives ``([], 0)``).
+
+    Raises
+    ------
+    OSError
+        Not a regular file, over the size limit, or unreadable.
+
+    Examples
+    --------
+    >>> read_committed_jsonl(Path("/nonexistent/log.jsonl"), {})
+    ([], 0)
+    """
+    from tau_ops.storage import read_jsonl_values
+
+    values, invalid = read_jsonl_values(path, committed.get(path))
+    records = [value for value in values if isinstance(value, dict)]
+    return records, invalid + len(values) - len(records)

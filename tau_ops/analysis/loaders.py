@@ -33,8 +33,10 @@ from tau_ops.readview import (
     fd_path,
     open_pinned,
     pin_files,
+    read_committed_jsonl,
     read_consistently,
     read_prefix,
+    read_state_view,
 )
 from tau_ops.state import (
     EVENTS_FILE,
@@ -440,9 +442,15 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
     """Channel-store ``log.jsonl`` lines of one blueprint, or of all, with payload fields flat."""
     root = StatePaths(Path(state_dir)).channel_store
     folders = channel_dirs(root) if blueprint_id is None else [channel_dir(root, blueprint_id)]
+
+    def read() -> list[tuple[Path, list[dict[str, Any]], int]]:
+        committed = committed_sizes(state_dir)  # lines of an uncommitted cycle are left out
+        return [(folder, *read_committed_jsonl(folder / LOG_FILE, committed))
+                for folder in folders]
+
     rows: list[dict[str, Any]] = []
-    for folder in folders:
-        records, invalid = storage.read_jsonl(folder / LOG_FILE)
+    for folder, records, invalid in read_state_view(state_dir, read,
+                                                    what=f"channel store of {state_dir}"):
         if invalid:
             log.warning("skipped %d invalid line(s) in %s", invalid, folder / LOG_FILE)
         for record in records:
