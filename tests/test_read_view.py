@@ -13,6 +13,7 @@ from tau_ops import FakeClock, RunnerConfig, parse_fixture, run_cycle, storage
 from tau_ops.analysis import _parse
 from tau_ops.analysis.loaders import read_events, scan_events
 from tau_ops.errors import StateError
+from tau_ops.events import read_event_file
 from tau_ops.ops import diagnosis
 from tau_ops.ops.diagnosis import diagnose
 from tau_ops.readview import read_consistently
@@ -74,7 +75,7 @@ def test_status_read_overlapping_a_rotation_retries(
     four_events_in_rotated_files(state, monkeypatch)
     import tau_ops.status as status
 
-    real = status.read_event_file
+    real = read_event_file
     calls = {"n": 0}
 
     def rotating_read(path: Path, limit: int | None = None) -> Any:
@@ -199,7 +200,7 @@ def test_diagnosis_overlapping_a_rotation_sees_every_cycle(
         cycle(state, retryable_case(f"r{i}"), now=1_700_000_000_000 + i)
     assert len(storage.rotated_files(state / "runtime-events.jsonl")) == 4
     calm = diagnose(state, now_ms=1_700_000_000_004)
-    real = diagnosis.read_event_file
+    real = read_event_file
     calls = {"n": 0}
 
     def rotating_read(path: Path, limit: int | None = None) -> Any:
