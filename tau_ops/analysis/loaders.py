@@ -3,16 +3,15 @@
 Event logs are read rotated backups first (oldest first), then the active
 file, through the incremental cache of :mod:`tau_ops.analysis.cache` when the
 log's folder allows it. Invalid lines are skipped, counted in
-:attr:`EventLog.invalid_lines` and logged. Several state dirs give a fleet
-frame with a ``source`` column naming each one.
+:attr:`EventLog.invalid_lines` and logged. Several sources (state dirs, events
+files, snapshot archives: :mod:`tau_ops.analysis.sources`) give a fleet frame
+with a ``source`` column naming each one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +22,19 @@ from polars.io.plugins import register_io_source
 
 from tau_ops import storage
 from tau_ops.analysis import _parse
-from tau_ops.analysis.archives import is_archive, opened_archive, state_dir_of
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
+from tau_ops.analysis.sources import (
+    SourceItem,
+    archive_batches,
+    given_sources,
+    opened_archive,
+    pinned_batches,
+    state_dir_of,
+)
 from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs
 from tau_ops.errors import InputError
 from tau_ops.readview import (
     Pin,
-    copy_prefix,
-    fd_path,
-    open_pinned,
     pin_files,
     read_committed_jsonl,
     read_consistently,
@@ -66,15 +69,6 @@ class EventLog:
 
 
 @dataclass(frozen=True)
-class _Item:
-    """One source as given: its name (the text given), path and kind."""
-
-    name: str
-    path: Path
-    archive: bool
-
-
-@dataclass(frozen=True)
 class _Log:
     """One source: its display name and its files, oldest first."""
 
@@ -84,27 +78,7 @@ class _Log:
     cacheable: bool = True
 
 
-def _items(source: EventSource) -> list[_Item]:
-    """The sources as given; two that name the same source (or the same log) are refused."""
-    given = [source] if isinstance(source, str | Path) else list(source)
-    items: list[_Item] = []
-    seen: dict[str, str] = {}
-    for raw in given:
-        path, name = Path(raw), str(raw)
-        archive = is_archive(path)
-        if not archive and not path.exists() and not storage.rotated_files(path):
-            raise InputError(f"no such state dir or events file: {path}", path=path)
-        log_file = path / EVENTS_FILE if path.is_dir() else path
-        for key in (f"name:{name}", f"file:{os.path.realpath(log_file)}"):
-            if key in seen:
-                raise InputError(f"sources {seen[key]!r} and {name!r} are the same source: give "
-                                 "each once (the source column would merge them)", path=path)
-            seen[key] = name
-        items.append(_Item(name, path, archive))
-    return items
-
-
-def _log(item: _Item, opened: dict[str, Path]) -> _Log:
+def _log(item: SourceItem, opened: dict[str, Path]) -> _Log:
     if item.archive:
         active = opened[item.name] / EVENTS_FILE
         return _Log(item.name, active, storage.rotated_files(active), cacheable=False)
@@ -185,9 +159,9 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
     A load that overlaps a rotation or a commit is retried (see
     :func:`tau_ops.readview.read_consistently`); only committed cycles are read.
     A snapshot archive is verified, then read from a private temporary copy
-    of its event files (:func:`tau_ops.analysis.archives.opened_archive`).
+    of its event files (:func:`tau_ops.analysis.sources.opened_archive`).
     """
-    items = _items(source)
+    items = given_sources(source)
     with contextlib.ExitStack() as stack:
         opened = {i.name: stack.enter_context(opened_archive(i.path)) for i in items if i.archive}
 
@@ -265,30 +239,6 @@ def _json_scan(batches: Batches, what: str) -> pl.LazyFrame:
     return register_io_source(generate, schema=EVENT_SCHEMA, explain_name="tau-ops events")
 
 
-def _pinned_batches(
-    pins: list[Pin], relist: Callable[[], list[Path]], growing: Path | None, what: str,
-    columns: list[str],
-) -> Iterator[tuple[pl.DataFrame, int]]:
-    """Batches of exactly the pinned bytes of each file, wherever a rotation moved it.
-
-    A backup is parsed in place (by descriptor, so a rename cannot swap it);
-    the file that may grow (``growing``) or one cut to its committed length is
-    first copied up to its pinned length into a private temporary folder.
-    """
-    with tempfile.TemporaryDirectory(prefix="tau-ops-scan-") as scratch:
-        for index, pin in enumerate(pins):
-            with open_pinned(pin, relist, what=what) as fd:
-                path = fd_path(fd) if pin.path != growing else None
-                if path is None or os.fstat(fd).st_size != pin.limit:
-                    path = Path(scratch) / f"{index}.jsonl"
-                    copy_prefix(fd, pin.limit, path)
-                try:
-                    yield from _parse.iter_batches(path, columns=columns)
-                finally:
-                    if path.parent == Path(scratch):
-                        path.unlink()
-
-
 def _dir_scan(logv: _Log, *, cache: bool) -> list[pl.LazyFrame]:
     """The pieces of one state dir or events file, pinned as one consistent view now.
 
@@ -327,20 +277,13 @@ def _pinned_scan(
     pins: list[Pin], relist: Callable[[], list[Path]], growing: Path, what: str
 ) -> pl.LazyFrame:
     return _json_scan(
-        lambda columns: _pinned_batches(pins, relist, growing, what, columns),
+        lambda columns: pinned_batches(pins, relist, growing, what, columns),
         ", ".join(str(pin.path) for pin in pins))
 
 
 def _archive_scan(archive: Path) -> pl.LazyFrame:
     """A snapshot archive's events, verified and copied privately when the plan runs."""
-
-    def batches(columns: list[str]) -> Iterator[tuple[pl.DataFrame, int]]:
-        with opened_archive(archive) as folder:
-            active = folder / EVENTS_FILE
-            pins = pin_files(storage.rotated_files(active), committed_sizes(folder))
-            yield from _pinned_batches(pins, lambda: [], None, f"snapshot {archive}", columns)
-
-    return _json_scan(batches, str(archive))
+    return _json_scan(lambda columns: archive_batches(archive, columns), str(archive))
 
 
 def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
@@ -355,7 +298,7 @@ def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     :class:`tau_ops.errors.StateError`. A snapshot archive is verified and
     read when the plan runs.
     """
-    items = _items(source)
+    items = given_sources(source)
     names = [item.name for item in items]
     parts: list[pl.LazyFrame] = []
     for item in items:

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from tau_ops import health
 from tau_ops.analysis import charts, questions
-from tau_ops.analysis.archives import state_dir_of
 from tau_ops.analysis.loaders import load_rollouts, read_events
+from tau_ops.analysis.sources import state_dir_of
 from tau_ops.clock import wall_clock_ms
 from tau_ops.errors import StateError
 from tau_ops.status import decide, read_pause, read_status_inputs
