@@ -8,10 +8,12 @@ A reader of ``runtime-events.jsonl`` and its backups can overlap a rotation
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -204,3 +206,206 @@ def read_jsonl_prefix(path: Path, limit: int) -> tuple[list[dict[str, Any]], int
         else:
             invalid += 1
     return records, invalid
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A file of a consistent view, by identity: what a later (lazy) read must see.
+
+    A rotation renames files but never changes an inode's bytes below
+    ``limit``, so a pinned file is read wherever the rotation moved it.
+    """
+
+    path: Path
+    """Where the file was when the view was taken."""
+    dev: int
+    ino: int
+    limit: int
+    """Bytes of the file that belong to the view (committed cycles only)."""
+
+
+def pin_files(files: list[Path], limits: dict[Path, int]) -> list[Pin]:
+    """Pin ``files`` by identity; call it inside :func:`read_consistently` for one view.
+
+    Parameters
+    ----------
+    files : list of Path
+        The files of the view, in reading order.
+    limits : dict of Path to int
+        Byte length of a file that belongs to the view when shorter than the
+        file (:func:`tau_ops.state.committed_sizes`), bytes.
+
+    Returns
+    -------
+    list of Pin
+        One per file, in order.
+
+    Raises
+    ------
+    OSError
+        A file vanished or cannot be examined (a retry of the view settles it).
+
+    Examples
+    --------
+    >>> pin_files([], {})
+    []
+    """
+    pins = []
+    for path in files:
+        info = os.stat(path)
+        pins.append(Pin(path, info.st_dev, info.st_ino,
+                        min(limits.get(path, info.st_size), info.st_size)))
+    return pins
+
+
+@contextlib.contextmanager
+def open_pinned(pin: Pin, relist: Callable[[], list[Path]], *, what: str) -> Iterator[int]:
+    """A read-only descriptor of the pinned file, wherever a rotation has moved it.
+
+    Parameters
+    ----------
+    pin : Pin
+        The file, from :func:`pin_files`.
+    relist : callable
+        The files where it may be now (its family, after any rotation).
+    what : str
+        What is read, for the error message.
+
+    Yields
+    ------
+    int
+        A descriptor of the same file (device and inode), at least ``pin.limit`` bytes long.
+
+    Raises
+    ------
+    StateError
+        The file was deleted (rotated out of the backups) or cut since it was pinned.
+    """
+    for path in dict.fromkeys([pin.path, *relist()]):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) == (pin.dev, pin.ino) and stat.S_ISREG(info.st_mode):
+            if info.st_size < pin.limit:
+                os.close(fd)
+                break
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+            return
+        os.close(fd)
+    raise StateError(f"{what}: {pin.path} was rotated away or replaced since the view was "
+                     "taken; run the query again")
+
+
+def fd_path(fd: int) -> Path | None:
+    """A path that opens exactly the file behind ``fd`` (Linux ``/proc``), or None."""
+    path = Path(f"/proc/self/fd/{fd}")
+    return path if path.exists() else None
+
+
+def copy_prefix(fd: int, limit: int, target: Path) -> None:
+    """Copy the first ``limit`` bytes of ``fd`` to a new private file ``target`` (in chunks)."""
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                  0o600)
+    try:
+        offset = 0
+        while offset < limit:
+            chunk = os.pread(fd, min(limit - offset, 1 << 20), offset)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view):]
+            offset += len(chunk)
+    finally:
+        os.close(out)
+
+
+def state_view_files(state_dir: Path | str) -> list[Path]:
+    """The files whose change moves a state dir's view: state, journal, event log and backups.
+
+    Every commit replaces ``state.json``, a killed cycle leaves the journal and
+    a rotation renames the event files, so readers fingerprint these (see
+    :func:`read_state_view`).
+
+    Examples
+    --------
+    >>> [p.name for p in state_view_files("/nonexistent")]
+    ['state.json', '.cycle-journal.json']
+    """
+    from tau_ops.state import StatePaths
+    from tau_ops.storage import rotated_files
+
+    paths = StatePaths(Path(state_dir))
+    return [paths.state, paths.journal, *rotated_files(paths.events)]
+
+
+def read_state_view(state_dir: Path | str, read: Callable[[], T], *, what: str) -> T:
+    """Run ``read`` (which reads anything in ``state_dir``) on one consistent view of it.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+    read : callable
+        Reads the state dir; retried when a commit or rotation overlapped it.
+    what : str
+        What is read, for the error message.
+
+    Returns
+    -------
+    T
+        What ``read`` returned during a read no writer overlapped.
+
+    Raises
+    ------
+    StateError
+        The state dir kept changing during every attempt.
+
+    Examples
+    --------
+    >>> read_state_view("/nonexistent", lambda: "read", what="nothing")
+    'read'
+    """
+    return read_consistently(lambda: state_view_files(state_dir), lambda _files: read(),
+                             what=what)
+
+
+def read_committed_jsonl(
+    path: Path, committed: dict[Path, int]
+) -> tuple[list[dict[str, Any]], int]:
+    """JSON objects of a JSONL file up to its committed length: (objects, invalid lines).
+
+    Parameters
+    ----------
+    path : Path
+        A JSONL file a cycle appends to (event log, channel-store ``log.jsonl``).
+    committed : dict of Path to int
+        :func:`tau_ops.state.committed_sizes` of its state dir: a file named
+        there is read only up to that many bytes.
+
+    Returns
+    -------
+    tuple of (list of dict, int)
+        The objects in file order and the count of invalid lines (a missing
+        file gives ``([], 0)``).
+
+    Raises
+    ------
+    OSError
+        Not a regular file, over the size limit, or unreadable.
+
+    Examples
+    --------
+    >>> read_committed_jsonl(Path("/nonexistent/log.jsonl"), {})
+    ([], 0)
+    """
+    from tau_ops.storage import read_jsonl_values
+
+    values, invalid = read_jsonl_values(path, committed.get(path))
+    records = [value for value in values if isinstance(value, dict)]
+    return records, invalid + len(values) - len(records)

@@ -3,14 +3,16 @@
 Event logs are read rotated backups first (oldest first), then the active
 file, through the incremental cache of :mod:`tau_ops.analysis.cache` when the
 log's folder allows it. Invalid lines are skipped, counted in
-:attr:`EventLog.invalid_lines` and logged. Several state dirs give a fleet
-frame with a ``source`` column naming each one.
+:attr:`EventLog.invalid_lines` and logged. Several sources (state dirs, events
+files, snapshot archives: :mod:`tau_ops.analysis.sources`) give a fleet frame
+with a ``source`` column naming each one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,37 @@ from polars.io.plugins import register_io_source
 from tau_ops import storage
 from tau_ops.analysis import _parse
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
+from tau_ops.analysis.sources import (
+    SourceItem,
+    archive_batches,
+    given_sources,
+    opened_archive,
+    pinned_batches,
+    state_dir_of,
+)
 from tau_ops.channel_store import LOG_FILE, channel_dir, channel_dirs, record_blueprint_id
 from tau_ops.errors import InputError
-from tau_ops.readview import read_consistently, read_prefix
-from tau_ops.state import EVENTS_FILE, JOURNAL_FILE, StatePaths, committed_sizes, read_state
+from tau_ops.readview import (
+    Pin,
+    pin_files,
+    read_committed_jsonl,
+    read_consistently,
+    read_prefix,
+    read_state_view,
+)
+from tau_ops.state import (
+    EVENTS_FILE,
+    JOURNAL_FILE,
+    STATE_FILE,
+    StatePaths,
+    committed_sizes,
+    read_state,
+)
 
 log = logging.getLogger("tau_ops")
 
 EventSource = str | Path | Sequence[str | Path]
-"""A state dir, an events file, or a list of either."""
+"""A state dir, an events file, a snapshot archive (``*.tar.gz``), or a list of them."""
 
 EVENT_SCHEMA = _parse.EVENT_SCHEMA
 
@@ -63,6 +87,7 @@ class EventLog:
     frame: pl.DataFrame
     invalid_lines: int
     files: tuple[Path, ...]
+    """Files read (for an archive: paths inside its temporary copy, gone once read)."""
 
 
 @dataclass(frozen=True)
@@ -72,19 +97,15 @@ class _Log:
     name: str
     active: Path
     files: list[Path]
+    cacheable: bool = True
 
 
-def _resolve(source: EventSource) -> list[_Log]:
-    items = [source] if isinstance(source, str | Path) else list(source)
-    logs = []
-    for item in items:
-        path = Path(item)
-        active = path / EVENTS_FILE if path.is_dir() else path
-        files = storage.rotated_files(active)
-        if not path.exists() and not files:
-            raise InputError(f"no such state dir or events file: {path}", path=path)
-        logs.append(_Log(str(item), active, files))
-    return logs
+def _log(item: SourceItem, opened: dict[str, Path]) -> _Log:
+    if item.archive:
+        active = opened[item.name] / EVENTS_FILE
+        return _Log(item.name, active, storage.rotated_files(active), cacheable=False)
+    active = item.path / EVENTS_FILE if item.path.is_dir() else item.path
+    return _Log(item.name, active, storage.rotated_files(active))
 
 
 def _cache_for(active: Path) -> EventCache:
@@ -94,6 +115,7 @@ def _cache_for(active: Path) -> EventCache:
 def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
     # New segments are written after the load returns (off its critical path).
     store = EventCache(logv.active.parent / CACHE_DIR, logv.active.name, background=True)
+    cache = cache and logv.cacheable
     results = []
     # Lines of a cycle that has not committed (yet, or ever) are left out, uncached.
     committed = committed_sizes(logv.active.parent) if logv.active.name == EVENTS_FILE else {}
@@ -114,6 +136,13 @@ def _sync(logv: _Log, *, cache: bool) -> list[FileEvents]:
     if cache:
         store.commit_in_background(logv.files)
     return results
+
+
+def _watched(active: Path) -> list[Path]:
+    """Files besides the log whose change means a cycle committed or rolled back."""
+    if active.name != EVENTS_FILE:
+        return []
+    return [active.parent / STATE_FILE, active.parent / JOURNAL_FILE]
 
 
 def _with_source(frame: pl.DataFrame | pl.LazyFrame, name: str, names: list[str]) -> Any:
@@ -152,12 +181,15 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
 
     A load that overlaps a rotation or a commit is retried (see
     :func:`tau_ops.readview.read_consistently`); only committed cycles are read.
+    A snapshot archive is verified, then read from a private temporary copy
+    of its event files (:func:`tau_ops.analysis.sources.opened_archive`).
 
     Parameters
     ----------
     source : str, Path or sequence of them
         A state dir, an events file (``runtime-events.jsonl``; its rotated
-        backups are read too), or a list of either for a fleet frame.
+        backups are read too), a snapshot archive (``*.tar.gz``), or a
+        list of them for a fleet frame.
     cache : bool
         Use the Parquet cache in the log's folder (default True).
 
@@ -169,8 +201,9 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
     Raises
     ------
     InputError
-        A source is neither a state dir nor an events file, or an events file
-        cannot be read (a link, a special file, over the size limit).
+        A source is neither a state dir nor an events file, an events file
+        cannot be read (a link, a special file, over the size limit), an
+        archive fails verification, or one source is given twice.
     StateError
         The files kept changing while being read.
 
@@ -185,18 +218,23 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
     >>> read_events(state_dir).invalid_lines
     1
     """
-    def listing() -> list[Path]:
-        found = []
-        for item in _resolve(source):
-            found += [item.active.parent / JOURNAL_FILE, *item.files]
-        return found
+    items = given_sources(source)
+    with contextlib.ExitStack() as stack:
+        opened = {i.name: stack.enter_context(opened_archive(i.path)) for i in items if i.archive}
 
-    return read_consistently(listing, lambda _files: _read_events(source, cache=cache),
-                             what="event log")
+        def listing() -> list[Path]:
+            found = []
+            for item in items:
+                logv = _log(item, opened)
+                found += [*_watched(logv.active), *logv.files]
+            return found
+
+        return read_consistently(
+            listing, lambda _files: _read_events([_log(i, opened) for i in items], cache=cache),
+            what="event log")
 
 
-def _read_events(source: EventSource, *, cache: bool) -> EventLog:
-    logs = _resolve(source)
+def _read_events(logs: list[_Log], *, cache: bool) -> EventLog:
     names = [item.name for item in logs]
     frames: list[pl.DataFrame] = []
     invalid = 0
@@ -267,8 +305,11 @@ def load_events(source: EventSource, *, cache: bool = True) -> pl.DataFrame:
     return read_events(source, cache=cache).frame
 
 
-def _json_scan(paths: list[Path]) -> pl.LazyFrame:
-    """A lazy scan of JSONL files (one duckdb query) that parses only the projected columns."""
+Batches = Callable[[list[str]], Iterator[tuple[pl.DataFrame, int]]]
+
+
+def _json_scan(batches: Batches, what: str) -> pl.LazyFrame:
+    """A lazy scan of JSONL files (duckdb) that parses only the projected columns."""
 
     def generate(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
@@ -277,7 +318,7 @@ def _json_scan(paths: list[Path]) -> pl.LazyFrame:
         columns = with_columns or list(EVENT_SCHEMA)
         invalid = 0
         left = n_rows
-        for frame, bad in _parse.iter_batches(paths, columns=columns):
+        for frame, bad in batches(columns):
             invalid += bad
             if predicate is not None:
                 frame = frame.filter(predicate)
@@ -288,23 +329,76 @@ def _json_scan(paths: list[Path]) -> pl.LazyFrame:
             if left is not None and left <= 0:
                 break
         if invalid:
-            log.warning("skipped %d invalid line(s) in %s", invalid, ", ".join(map(str, paths)))
+            log.warning("skipped %d invalid line(s) in %s", invalid, what)
 
     return register_io_source(generate, schema=EVENT_SCHEMA, explain_name="tau-ops events")
+
+
+def _dir_scan(logv: _Log, *, cache: bool) -> list[pl.LazyFrame]:
+    """The pieces of one state dir or events file, pinned as one consistent view now.
+
+    Cached files are read now (from Parquet); the others are pinned by
+    identity and parsed when the plan runs, exactly as they were now, even if
+    a rotation renamed them meanwhile (:class:`tau_ops.readview.Pin`).
+    """
+    store = _cache_for(logv.active)
+    what = f"event log {logv.name}"
+
+    def relist() -> list[Path]:
+        return storage.rotated_files(logv.active)
+
+    def plan(files: list[Path]) -> list[pl.LazyFrame]:
+        cut = committed_sizes(logv.active.parent) if _watched(logv.active) else {}
+        pins = pin_files(relist(), cut)
+        pieces: list[pl.LazyFrame] = []
+        run: list[Pin] = []
+        for pin in pins:
+            lazy = _cached_scan(store, pin.path) if cache and pin.path not in cut else None
+            if lazy is None:
+                run.append(pin)
+                continue
+            if run:  # keep file order: parse the run of uncached files before this one
+                pieces.append(_pinned_scan(run, relist, logv.active, what))
+                run = []
+            pieces.append(lazy)
+        if run:
+            pieces.append(_pinned_scan(run, relist, logv.active, what))
+        return pieces
+
+    return read_consistently(lambda: [*relist(), *_watched(logv.active)], plan, what=what)
+
+
+def _pinned_scan(
+    pins: list[Pin], relist: Callable[[], list[Path]], growing: Path, what: str
+) -> pl.LazyFrame:
+    return _json_scan(
+        lambda columns: pinned_batches(pins, relist, growing, what, columns),
+        ", ".join(str(pin.path) for pin in pins))
+
+
+def _archive_scan(archive: Path) -> pl.LazyFrame:
+    """A snapshot archive's events, verified and copied privately when the plan runs."""
+    return _json_scan(lambda columns: archive_batches(archive, columns), str(archive))
 
 
 def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     """A lazy events frame for logs larger than memory (same rows as :func:`load_events`).
 
-    Files the cache already covers are scanned from Parquet (new bytes are
-    parsed and added first); other files are parsed when the plan runs,
-    reading only the columns the query needs, and are not cached.
+    The view is taken when this is called: files the cache already covers are
+    scanned from Parquet (new bytes are parsed and added first); the others
+    are pinned (committed bytes only) and parsed when the plan runs, reading
+    only the columns the query needs, and are not cached. A rotation between
+    this call and the run does not change the rows; a pinned file deleted
+    meanwhile (rotated out of the backups) makes the run raise
+    :class:`tau_ops.errors.StateError`. A snapshot archive is verified and
+    read when the plan runs.
 
     Parameters
     ----------
     source : str, Path or sequence of them
         A state dir, an events file (``runtime-events.jsonl``; its rotated
-        backups are read too), or a list of either for a fleet frame.
+        backups are read too), a snapshot archive (``*.tar.gz``), or a
+        list of them for a fleet frame.
     cache : bool
         Use the Parquet cache in the log's folder (default True).
 
@@ -317,7 +411,10 @@ def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     Raises
     ------
     InputError
-        A source is neither a state dir nor an events file.
+        A source is neither a state dir nor an events file, or one source is
+        given twice; an archive failing verification, when the plan runs.
+    StateError
+        When the plan runs: a pinned file was rotated away since this call.
 
     Examples
     --------
@@ -330,29 +427,17 @@ def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     >>> scan_events(state_dir).select("applied_cases").collect().rows()
     [(2,)]
     """
-    logs = _resolve(source)
-    names = [item.name for item in logs]
+    items = given_sources(source)
+    names = [item.name for item in items]
     parts: list[pl.LazyFrame] = []
-    for item in logs:
-        store = _cache_for(item.active)
-        pieces: list[pl.LazyFrame] = []
-        uncached: list[Path] = []
-        for path in item.files:
-            lazy = _cached_scan(store, path) if cache else None
-            if lazy is None:
-                uncached.append(path)
-                continue
-            if uncached:  # keep file order: parse the run of uncached files before this one
-                pieces.append(_json_scan(uncached))
-                uncached = []
-            pieces.append(lazy)
-        if uncached:
-            pieces.append(_json_scan(uncached))
+    for item in items:
+        pieces = ([_archive_scan(item.path)] if item.archive
+                  else _dir_scan(_log(item, {}), cache=cache))
         for lazy in pieces:
-            parts.append(_with_source(lazy, item.name, names) if len(logs) > 1 else lazy)
+            parts.append(_with_source(lazy, item.name, names) if len(items) > 1 else lazy)
     if not parts:
         frame = _parse.empty_frame()
-        if len(logs) > 1:
+        if len(items) > 1:
             frame = _with_source(frame, "", names).clear()
         return frame.lazy()
     return pl.concat(parts, how="vertical")
@@ -381,7 +466,7 @@ def load_rollouts(state_dir: Path) -> pl.DataFrame:
     Parameters
     ----------
     state_dir : Path
-        The deployment state dir.
+        The deployment state dir, or a snapshot archive (verified).
 
     Returns
     -------
@@ -404,7 +489,8 @@ def load_rollouts(state_dir: Path) -> pl.DataFrame:
     >>> frame.height, frame.columns[0], frame.columns[-1]
     (0, 'case_key', 'updated')
     """
-    state = read_state(Path(state_dir))
+    with state_dir_of(state_dir) as folder:
+        state = read_state(folder)
     rows = [r.model_dump(mode="json") for r in state.rollouts] if state else []
     schema: dict[str, Any] = {
         "case_key": pl.String, "case_id": pl.String, "deploy_target": pl.String,
@@ -429,7 +515,7 @@ def load_wasm_deliverables(state_dir: Path) -> pl.DataFrame:
     Parameters
     ----------
     state_dir : Path
-        The deployment state dir.
+        The deployment state dir, or a snapshot archive (verified).
 
     Returns
     -------
@@ -450,7 +536,8 @@ def load_wasm_deliverables(state_dir: Path) -> pl.DataFrame:
     >>> load_wasm_deliverables(Path(tempfile.mkdtemp())).columns
     ['blueprint_id', 'artifact_sha256']
     """
-    state = read_state(Path(state_dir))
+    with state_dir_of(state_dir) as folder:
+        state = read_state(folder)
     rows = list(state.wasm_deliverables) if state else []
     if not rows:
         return pl.DataFrame(schema={"blueprint_id": pl.String, "artifact_sha256": pl.String})
@@ -501,9 +588,15 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
     root = StatePaths(Path(state_dir)).channel_store
     folders = channel_dirs(root) if blueprint_id is None else [channel_dir(root, blueprint_id)]
     wanted = None if blueprint_id is None else blueprint_id.strip()
+
+    def read() -> list[tuple[Path, list[dict[str, Any]], int]]:
+        committed = committed_sizes(state_dir)  # lines of an uncommitted cycle are left out
+        return [(folder, *read_committed_jsonl(folder / LOG_FILE, committed))
+                for folder in folders]
+
     rows: list[dict[str, Any]] = []
-    for folder in folders:
-        records, invalid = storage.read_jsonl(folder / LOG_FILE)
+    for folder, records, invalid in read_state_view(state_dir, read,
+                                                    what=f"channel store of {state_dir}"):
         if invalid:
             log.warning("skipped %d invalid line(s) in %s", invalid, folder / LOG_FILE)
         for record in records:

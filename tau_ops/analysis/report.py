@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from tau_ops import health
 from tau_ops.analysis import _vega, charts, questions
 from tau_ops.analysis.loaders import load_rollouts, read_events
+from tau_ops.analysis.sources import state_dir_of
 from tau_ops.clock import wall_clock_ms
 from tau_ops.errors import StateError
 from tau_ops.status import decide, read_pause, read_status_inputs
@@ -192,9 +193,9 @@ def write_report(
     Parameters
     ----------
     state_dir : Path or sequence of Path
-        One state dir, or several (a fleet): then the page has one section per
-        state dir (its posture, charts and tables) and image names end with
-        ``-<state dir>`` (sanitized).
+        One state dir or snapshot archive (``*.tar.gz``), or several (a fleet):
+        then the page has one section per source (its posture, charts and
+        tables) and image names end with ``-<source>`` (sanitized).
     output_dir : Path
         Folder for ``report.html`` and the images (created when missing).
     image_format : {"svg", "png"}, optional
@@ -230,8 +231,11 @@ def write_report(
     every = questions.check_every(every) if every else charts.auto_every(events)
     posture = questions.summary(events)
     now = wall_clock_ms() if now_ms is None else now_ms
-    decisions = [gate_now(d, now_ms=now, stale_after_ms=stale_after_ms,
-                          skew_tolerance_ms=skew_tolerance_ms) for d in dirs]
+    decisions = []
+    for source in dirs:
+        with state_dir_of(source) as folder:  # a snapshot archive: its verified private copy
+            decisions.append(gate_now(folder, now_ms=now, stale_after_ms=stale_after_ms,
+                                      skew_tolerance_ms=skew_tolerance_ms))
     if fleet:
         lines = [f"{d}: {summary_line(dec, posture.by_source[str(d)])}"
                  for d, dec in zip(dirs, decisions, strict=True)]

@@ -24,8 +24,9 @@ def report(argv: list[str]) -> int:
     parser = sub_parser("report", "Write an HTML incident report whose charts draw offline.")
     parser.add_argument(
         "--deployment-state-dir", type=Path, action="append", metavar="DIR",
-        help="deployment state directory (default .tau/deployment); repeat it for a fleet "
-             "report with one section per state dir")
+        help="deployment state directory or 'tau-ops snapshot' archive (*.tar.gz, verified, "
+             "read without extracting; default .tau/deployment); repeat it for a fleet "
+             "report with one section per source")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR",
                         help="folder for report.html and any chart images (required)")
     parser.add_argument("--image-format", "--format", dest="image_format",

@@ -16,9 +16,10 @@ from tau_ops import health
 from tau_ops.channel_store import LOG_FILE, channel_dirs, record_blueprint_id
 from tau_ops.clock import wall_clock_ms
 from tau_ops.events import read_event_file
-from tau_ops.state import StatePaths
+from tau_ops.readview import read_committed_jsonl, read_state_view
+from tau_ops.state import StatePaths, committed_sizes
 from tau_ops.status import DeploymentStatusReport, deployment_status
-from tau_ops.storage import read_jsonl, rotated_files
+from tau_ops.storage import rotated_files
 from tau_ops.timefmt import plural
 
 
@@ -122,10 +123,11 @@ DEGRADED_SYMPTOMS = (
 MAX_EVIDENCE = 50
 
 
-def _events(state_dir: Path) -> list[dict[str, Any]]:
+def _events(state_dir: Path, committed: dict[Path, int]) -> list[dict[str, Any]]:
+    """Events of committed cycles only (the caller holds one consistent view)."""
     found: list[dict[str, Any]] = []
     for path in rotated_files(StatePaths(state_dir).events):
-        records, _ = read_event_file(path)
+        records, _ = read_event_file(path, committed.get(path))
         found += records
     return found
 
@@ -173,8 +175,9 @@ def _in_windows(ts: object, windows: list[Window]) -> bool:
 
 def _cases(state_dir: Path, outcome: str, windows: list[Window]) -> list[CaseEvidence]:
     found: list[CaseEvidence] = []
+    committed = committed_sizes(state_dir)
     for folder in channel_dirs(StatePaths(state_dir).channel_store):
-        records, _ = read_jsonl(folder / LOG_FILE)
+        records, _ = read_committed_jsonl(folder / LOG_FILE, committed)
         for record in records:
             payload = record.get("payload")
             if not isinstance(payload, dict) or payload.get("outcome") != outcome:
@@ -221,7 +224,9 @@ def diagnose(
     Raises
     ------
     StateError
-        ``state.json`` is corrupt or holds impossible health values.
+        ``state.json`` is corrupt or holds impossible health values, or the
+        state dir kept changing while being read (status, events and cases are
+        read as one consistent view, committed cycles only).
 
     Examples
     --------
@@ -232,9 +237,17 @@ def diagnose(
     """
     state_dir = Path(state_dir)
     now = wall_clock_ms() if now_ms is None else now_ms
-    status = deployment_status(state_dir, now_ms=now, stale_after_ms=stale_after_ms,
+    return read_state_view(state_dir, lambda: _diagnose(
+        state_dir, now_ms=now, stale_after_ms=stale_after_ms,
+        skew_tolerance_ms=skew_tolerance_ms), what=f"state dir {state_dir}")
+
+
+def _diagnose(
+    state_dir: Path, *, now_ms: int, stale_after_ms: int, skew_tolerance_ms: int
+) -> Diagnosis:
+    status = deployment_status(state_dir, now_ms=now_ms, stale_after_ms=stale_after_ms,
                                skew_tolerance_ms=skew_tolerance_ms)
-    events = _events(state_dir)
+    events = _events(state_dir, committed_sizes(state_dir))
     last = events[-1]["reason_codes"] if events else []
     findings: list[Finding] = []
     if status.health_state == "failing":

@@ -350,28 +350,60 @@ def parse_inner(data: bytes) -> dict[str, SnapshotFile]:
     return {f.path: f for f in parsed.files}
 
 
+def safe_members(
+    tar: tarfile.TarFile, archive: Path, problems: list[str]
+) -> Iterator[tuple[str, tarfile.TarInfo]]:
+    """The members of an open snapshot that pass the safety rules, in archive order.
+
+    A member is yielded (with its name below ``state/``) only when it is a
+    regular file under the root with a plain relative name, listed once, and
+    the archive's expanded size stays within :data:`MAX_EXPANDED_BYTES` and
+    :data:`MAX_RATIO` times its compressed size (checked from the headers,
+    before any data is read). Every refused member is appended to
+    ``problems``; past the bounds nothing further is read.
+
+    Parameters
+    ----------
+    tar : tarfile.TarFile
+        The archive, opened for reading.
+    archive : Path
+        Its path (its size sets the expansion budget, bytes).
+    problems : list of str
+        Receives one line per refused member.
+
+    Yields
+    ------
+    tuple of (str, tarfile.TarInfo)
+        The relative name (``runtime-events.jsonl``) and the member.
+    """
+    budget = min(MAX_EXPANDED_BYTES, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
+    expanded = 0
+    seen: set[str] = set()
+    for count, member in enumerate(tar, start=1):
+        expanded += member.size + 512
+        if count > MAX_MEMBERS or expanded > budget:
+            problems.append(f"archive expands past {budget} bytes or {MAX_MEMBERS} "
+                            "members; refused without reading further")
+            return
+        problem = member_problem(member)
+        if problem:
+            problems.append(problem)
+            continue
+        rel = member.name.split("/", 1)[1]
+        if rel in seen:
+            problems.append(f"{rel}: appears more than once in the archive")
+            continue
+        seen.add(rel)
+        yield rel, member
+
+
 def _scan(archive: Path, problems: list[str]) -> tuple[dict[str, str], dict[str, SnapshotFile]]:
     """(sha256 per member path, inner manifest) with every problem appended."""
     actual: dict[str, str] = {}
     inner: dict[str, SnapshotFile] | None = None
-    budget = min(MAX_EXPANDED_BYTES, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
-    expanded = 0
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            for count, member in enumerate(tar, start=1):
-                expanded += member.size + 512
-                if count > MAX_MEMBERS or expanded > budget:
-                    problems.append(f"archive expands past {budget} bytes or {MAX_MEMBERS} "
-                                    "members; refused without reading further")
-                    break
-                problem = member_problem(member)
-                if problem:
-                    problems.append(problem)
-                    continue
-                rel = member.name.split("/", 1)[1]
-                if rel in actual or (rel == INNER_MANIFEST and inner is not None):
-                    problems.append(f"{rel}: appears more than once in the archive")
-                    continue
+            for rel, member in safe_members(tar, archive, problems):
                 sha, data = _hash_member(tar, member)
                 if rel == INNER_MANIFEST:
                     try:
