@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def test_first_blueprint_log_and_whole_range_are_shown_without_a_click(history: 
     assert review.channel_frame.height > 0
     assert review.time_range.readout is False  # the slider's readout cut the second time off
     assert review.range_label.value == (
-        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(110):%Y-%m-%d %H:%M:%S} UTC")
+        '<span class="tau-range" style="white-space:nowrap">'
+        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(110):%Y-%m-%d %H:%M:%S} UTC</span>")
     assert review.reason_filter.style.description_width == "8em"
 
 
@@ -173,3 +175,30 @@ def test_select_events_combines_range_health_and_codes(history: Path) -> None:
     chosen = select_events(events, start=at(40), end=at(80), health_states=("degraded",),
                            reason_codes=("case_processing_failed", "malformed_inputs_observed"))
     assert chosen.get_column("timestamp").to_list() == [at(40), at(50), at(80)]
+
+
+def test_one_cycle_history_shows_its_range_charts_and_log(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    run(state, FakeClock(START_MS), "outage", success_case("w"), retryable_case("down"))
+    review = IncidentReview(state)
+    assert review.time_range.value == (at(0), at(0))
+    assert review.range_label.value == (
+        '<span class="tau-range" style="white-space:nowrap">'
+        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(0):%Y-%m-%d %H:%M:%S} UTC</span>")
+    assert review.selected.height == 1
+    assert review.summary_label.value == analysis.summary(review.selected).line
+    assert all(view.value.startswith("<svg") for view in review.chart_views.values())
+    assert review.channel_frame.get_column("case_id").to_list() == ["down", "w"]  # queue order
+
+
+def test_reload_after_the_history_was_replaced_shows_the_new_cycle(tmp_path: Path) -> None:
+    """A restored snapshot can replace a one-cycle history by another: the review follows."""
+    state = tmp_path / "state"
+    run(state, FakeClock(START_MS + 5 * STEP_MS), "steady", success_case("before"))
+    review = IncidentReview(state)
+    shutil.rmtree(state)
+    run(state, FakeClock(START_MS + 7 * STEP_MS), "steady", success_case("after"))
+    review.reload()
+    assert review.time_range.value == (at(70), at(70))
+    assert review.selected.get_column("timestamp").to_list() == [at(70)]
+    assert review.channel_frame.get_column("case_id").to_list() == ["after"]
