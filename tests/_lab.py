@@ -161,7 +161,7 @@ def running_lab(tmp_path: Path, notebooks: Mapping[str, str]) -> Iterator[Lab]:
     require_modules()
     chromium = chromium_path()
     root = tmp_path / "root"
-    root.mkdir()
+    root.mkdir(parents=True)
     mirror_repo(root, notebooks)
     env = jupyter_env(tmp_path)
     token = secrets.token_hex(16)
@@ -183,18 +183,29 @@ def running_lab(tmp_path: Path, notebooks: Mapping[str, str]) -> Iterator[Lab]:
         stop(proc)
 
 
-def run_all_cells(page: Any, lab: Lab, notebook: str, ready: str) -> None:
-    """Open ``notebook`` in ``page``, run all its cells, and wait for ``ready`` (a selector)."""
+def start_all_cells(page: Any, lab: Lab, notebook: str) -> None:
+    """Open ``notebook`` in ``page`` and start "Run All Cells" (returns while it runs)."""
     from playwright.sync_api import expect
 
     page.goto(f"{lab.url}/lab/tree/notebooks/{notebook}?token={lab.token}")
     page.locator(".jp-Notebook").first.wait_for()
-    # Run All before the kernel is connected asks for a kernel: wait for "Idle" first,
-    # and still accept the kernel dialog if the session was slower than the status bar.
+    # Run All before the kernel is connected asks for a kernel: wait for "Idle" first.
     expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible()
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def wait_for_output(page: Any, ready: str) -> None:
+    """Wait for ``ready`` (a selector), accepting the kernel dialog if the session was slower
+    than the status bar."""
     dialog = page.locator(".jp-Dialog")
     page.locator(f"{ready}, .jp-Dialog").first.wait_for()
     if dialog.count():
         dialog.locator("button.jp-mod-accept").click()
+        page.locator(ready).first.wait_for()
+
+
+def run_all_cells(page: Any, lab: Lab, notebook: str, ready: str) -> None:
+    """Open ``notebook`` in ``page``, run all its cells, and wait for ``ready`` (a selector)."""
+    start_all_cells(page, lab, notebook)
+    wait_for_output(page, ready)

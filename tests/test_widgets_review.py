@@ -16,6 +16,7 @@ from tau_ops import analysis
 from tau_ops.analysis import select_events
 from tau_ops.clock import FakeClock
 from tau_ops.widgets import IncidentReview
+from tau_ops.widgets.review import WRAPPED
 
 START_MS = 1_700_000_000_000
 STEP_MS = 10 * 60_000
@@ -71,10 +72,10 @@ def test_whole_history_shows_the_analysis_answers(history: Path) -> None:
     events = analysis.load_events(history, cache=False)
     assert review.selected.equals(events)
     assert review.time_range.value == (at(0), at(110))
-    assert review.summary_label.value == analysis.summary(events).line
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(events).line)
     assert review.incident_frame.equals(analysis.incidents(events))
     assert review.incident_frame.select("cycles", "peak_failure_streak").rows() == [(5, 4)]
-    assert "<td>failing</td>" in review.incident_table.value
+    assert ">failing</td>" in review.incident_table.value
     assert set(review.charts) == {"reason_codes", "health", "streak_backlog"}
     assert all(view.value.startswith("<svg") for view in review.chart_views.values())
     assert review.actions == [
@@ -118,7 +119,8 @@ def test_reason_code_filter_selects_cycles_carrying_the_code(history: Path) -> N
     review = IncidentReview(history)
     review.reason_filter.value = ("malformed_inputs_observed",)
     assert review.selected.get_column("timestamp").to_list() == [at(80)]
-    assert review.summary_label.value.startswith("degraded")
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(review.selected).line)
+    assert analysis.summary(review.selected).line.startswith("degraded")
     assert review.incident_frame.height == 0  # not among the incident's dominant codes
     review.reason_filter.value = ("retry_attempted",)
     assert review.selected.height == 4 and review.incident_frame.height == 1
@@ -132,7 +134,8 @@ def test_time_range_narrows_everything_including_the_channel_log(history: Path) 
     assert review.time_range.value == (at(0), at(30))
     assert review.selected.height == 4
     assert review.incident_frame.height == 0
-    assert review.summary_label.value.startswith("healthy: 4 cycles")
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(review.selected).line)
+    assert analysis.summary(review.selected).line.startswith("healthy: 4 cycles")
     assert review.channel_frame.get_column("case_id").to_list() == [f"ok-{i}" for i in range(4)]
     assert everything > 4
 
@@ -142,7 +145,7 @@ def test_blueprint_choice_shows_that_channel_log(history: Path) -> None:
     review.blueprint.value = "edge-wasm"
     assert review.channel_frame.get_column("case_id").to_list() == ["r-0", "r-1", "r-2"]
     assert review.channel_frame.get_column("outcome").unique().to_list() == ["success"]
-    assert "<td>r-2</td>" in review.channel_table.value
+    assert ">r-2</td>" in review.channel_table.value
 
 
 def test_reload_picks_up_new_cycles(tmp_path: Path) -> None:
@@ -162,7 +165,7 @@ def test_reload_picks_up_new_cycles(tmp_path: Path) -> None:
 def test_empty_and_missing_state_dirs_are_shown_not_raised(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     empty = IncidentReview(tmp_path / "empty")
-    assert empty.summary_label.value == "no cycles recorded"
+    assert empty.summary_label.value == WRAPPED.format("no cycles recorded")
     assert empty.time_range.disabled
     assert empty.chart_views["health"].value == "<em>no cycle matches the range and filters</em>"
     missing = IncidentReview(tmp_path / "missing")
@@ -186,7 +189,8 @@ def test_one_cycle_history_shows_its_range_charts_and_log(tmp_path: Path) -> Non
         '<span class="tau-range" style="white-space:nowrap">'
         f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(0):%Y-%m-%d %H:%M:%S} UTC</span>")
     assert review.selected.height == 1
-    assert review.summary_label.value == analysis.summary(review.selected).line
+    assert review.summary_label.value == WRAPPED.format(
+        analysis.summary(review.selected).line)
     assert all(view.value.startswith("<svg") for view in review.chart_views.values())
     assert review.channel_frame.get_column("case_id").to_list() == ["down", "w"]  # queue order
 

@@ -31,11 +31,35 @@ LABEL_STYLE = {"description_width": "8em"}
 """Wide enough for the longest control label ("Reason codes") in any notebook font."""
 RANGE_HTML = '<span class="tau-range" style="white-space:nowrap">{}</span>'
 """The time-range readout: one line, never wrapped mid-timestamp."""
+WRAPPED = '<span style="overflow-wrap:anywhere">{}</span>'
+"""Text that may break anywhere (the summary's comma-joined codes have no space)."""
 CHARTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
     "reason_codes": analysis.reason_code_trend_chart,
     "health": analysis.health_timeline_chart,
     "streak_backlog": analysis.streak_backlog_chart,
 }
+
+
+def fitted(svg: str) -> str:
+    """An SVG chart scaled down to its notebook column (never cut at the right edge).
+
+    Parameters
+    ----------
+    svg : str
+        An ``<svg ...>`` document with a ``viewBox``, as :func:`tau_ops.analysis.chart_svg`
+        renders it.
+
+    Returns
+    -------
+    str
+        The same SVG, at most as wide as its container, keeping its aspect ratio.
+
+    Examples
+    --------
+    >>> fitted('<svg width="835" viewBox="0 0 835 270"></svg>')
+    '<svg style="max-width:100%;height:auto" width="835" viewBox="0 0 835 270"></svg>'
+    """
+    return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
 
 
 class IncidentReview:
@@ -158,7 +182,7 @@ class IncidentReview:
                                       reason_codes=self.reason_filter.value)
         self.every = (analysis.auto_every(self.selected) if self.bucket.value == "auto"
                       else self.bucket.value)
-        self.summary_label.value = esc(analysis.summary(self.selected).line)
+        self.summary_label.value = WRAPPED.format(esc(analysis.summary(self.selected).line))
         self._draw_charts()
         self._show_incidents(ranged)
         self._show_actions()
@@ -173,7 +197,7 @@ class IncidentReview:
         self.charts = {name: make(self.selected, every=self.every)
                        for name, make in CHARTS.items()}
         for name, chart in self.charts.items():
-            self.chart_views[name].value = chart_svg(chart)
+            self.chart_views[name].value = fitted(chart_svg(chart))
 
     def _show_incidents(self, ranged: pl.DataFrame) -> None:
         # Incidents are runs between healthy cycles, so they are found on the whole range
@@ -187,7 +211,8 @@ class IncidentReview:
         self.incident_frame = found.filter(keep)
         shown = self.incident_frame.tail(MAX_ROWS)
         self.incident_table.value = table_html(
-            ["start", "end", "cycles", "worst state", "peak streak", "dominant codes", "action"],
+            ["start (UTC)", "end (UTC)", "cycles", "worst state", "peak streak", "dominant codes",
+             "action"],
             [(r["start"], r["end"], r["cycles"], r["worst_state"], r["peak_failure_streak"],
               r["dominant_reason_codes"], r["action"]) for r in shown.iter_rows(named=True)],
             empty="no incident in the range")
@@ -217,5 +242,5 @@ class IncidentReview:
         columns = ["timestamp", "case_id", "outcome", "target", "runtime", "status_code",
                    "error_code", "artifact"]
         self.channel_table.value = table_html(
-            columns, frame.select(columns).tail(MAX_ROWS).iter_rows(),
+            ["timestamp (UTC)", *columns[1:]], frame.select(columns).tail(MAX_ROWS).iter_rows(),
             empty="no log line in the range")
