@@ -36,6 +36,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
                  "--disable-sync", "--no-first-run"]
 SERVER_START_TIMEOUT_S = 60
 UI_TIMEOUT_MS = 20_000
+RUN_TIMEOUT_MS = 120_000
+"""Longest wait for a notebook's cells to run (kernel start, imports, charts) on a loaded CI."""
 ARTIFACTS = Path(os.environ.get("TAU_TEST_ARTIFACTS_DIR", REPO / "test-artifacts"))
 UPDATE_SCREENSHOTS = os.environ.get("TAU_UPDATE_SCREENSHOTS") == "1"
 """With ``TAU_UPDATE_SCREENSHOTS=1`` the browser tests refresh ``docs/images/``."""
@@ -184,13 +186,19 @@ def running_lab(tmp_path: Path, notebooks: Mapping[str, str]) -> Iterator[Lab]:
 
 
 def start_all_cells(page: Any, lab: Lab, notebook: str) -> None:
-    """Open ``notebook`` in ``page`` and start "Run All Cells" (returns while it runs)."""
+    """Open ``notebook`` in ``page`` and start "Run All Cells" (returns while it runs).
+
+    Each notebook gets its own lab workspace, so pages open at once do not share tabs.
+    """
     from playwright.sync_api import expect
 
-    page.goto(f"{lab.url}/lab/tree/notebooks/{notebook}?token={lab.token}")
+    workspace = Path(notebook).stem
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/notebooks/{notebook}"
+              f"?token={lab.token}")
     page.locator(".jp-Notebook").first.wait_for()
     # Run All before the kernel is connected asks for a kernel: wait for "Idle" first.
-    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible()
+    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible(
+        timeout=RUN_TIMEOUT_MS)  # a kernel starting on a loaded machine
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
@@ -199,10 +207,10 @@ def wait_for_output(page: Any, ready: str) -> None:
     """Wait for ``ready`` (a selector), accepting the kernel dialog if the session was slower
     than the status bar."""
     dialog = page.locator(".jp-Dialog")
-    page.locator(f"{ready}, .jp-Dialog").first.wait_for()
+    page.locator(f"{ready}, .jp-Dialog").first.wait_for(timeout=RUN_TIMEOUT_MS)
     if dialog.count():
         dialog.locator("button.jp-mod-accept").click()
-        page.locator(ready).first.wait_for()
+        page.locator(ready).first.wait_for(timeout=RUN_TIMEOUT_MS)
 
 
 def run_all_cells(page: Any, lab: Lab, notebook: str, ready: str) -> None:

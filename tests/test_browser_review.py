@@ -1,9 +1,10 @@
 """Notebook 02 (incident review) in a real browser: JupyterLab on loopback, headless Chromium.
 
 Two copies of the notebook are served (``tests/_lab.py``), each given a
-state dir as a parameter: one with several cycles (healthy, an outage that
-reaches ``failing`` with queue backpressure, recovery; three blueprints with
-channel-store logs) and one with exactly one cycle. Both start on
+state dir as a parameter: one with the docs' demo incident history
+(``scripts/docs_images.py``: healthy, an outage that reaches ``failing`` with
+queue backpressure, recovery; three blueprints with channel-store logs) and
+one with exactly one cycle. Both start on
 2026-01-01 00:00 UTC, where a 12-hour clock shows ``12:..`` and Vega's
 default axis shows the bare year. Each is run with "Run All Cells", and the
 rendered charts (the notebook's SVG outputs and the review widget's tabs) and
@@ -14,6 +15,7 @@ also refreshes ``docs/images/incident-review.png``.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 from collections.abc import Iterator
@@ -37,7 +39,6 @@ from builders import REPO, TESTDATA
 import tau_ops
 from tau_ops import analysis
 from tau_ops.clock import FakeClock
-from tau_ops.models import Fixture
 from tau_ops.widgets.review import MAX_ROWS
 
 NOTEBOOK = "02-incident-review.ipynb"
@@ -47,24 +48,14 @@ DOCS_SCREENSHOT = REPO / "docs" / "images" / "incident-review.png"
 CHART_COUNT = 3
 
 
-def _renamed(fixture: Fixture, suffix: str) -> Fixture:
-    cases = [c.model_copy(update={"case_id": f"{c.case_id}-{suffix}"}) for c in fixture.cases]
-    return fixture.model_copy(update={"cases": cases})
-
-
-def several_cycles(state: Path) -> None:
-    """10 cycles, 10 minutes apart from midnight: 3 healthy, 4 of an outage with a queue
-    limit of 4 (backpressure, streak to 4, failing), 3 healthy."""
-    passing = tau_ops.load_fixture(TESTDATA / "deployment-contract" / "rollout-pass.json")
-    mixed = tau_ops.load_fixture(TESTDATA / "deployment-contract" / "mixed-outcomes.json")
-    plan = ([(_renamed(passing, f"warm{i}"), 16) for i in range(3)]
-            + [(_renamed(mixed, f"out{i}"), 4) for i in range(4)]
-            + [(_renamed(passing, f"rec{i}"), 16) for i in range(3)])
-    clock = FakeClock(MIDNIGHT_MS)
-    for fixture, limit in plan:
-        tau_ops.run_cycle(fixture, tau_ops.RunnerConfig(state_dir=state, queue_limit=limit),
-                          clock=clock, sleeper=clock.sleep)
-        clock.advance(STEP_MS)
+def _docs_images() -> Any:
+    """``scripts/docs_images.py``, which writes the demo incident history of the docs images."""
+    spec = importlib.util.spec_from_file_location("docs_images", REPO / "scripts" /
+                                                  "docs_images.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def one_cycle(state: Path) -> None:
@@ -98,7 +89,7 @@ def _history(tmp: Path, name: str, build: Any) -> History:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Lab, History, History]]:
-    several = _history(tmp_path, "several", several_cycles)
+    several = _history(tmp_path, "several", _docs_images().incident_history)
     one = _history(tmp_path, "one", one_cycle)
     notebooks = {h.notebook: notebook_with(NOTEBOOK, state_dir=str(h.state))
                  for h in (several, one)}
@@ -216,7 +207,7 @@ def test_incident_review_notebook_draws_readable_charts_in_jupyterlab(
         try:
             for history in (several, one):  # both notebooks run at once, in their own kernels
                 page = pages[history.notebook]
-                page.set_default_timeout(3 * UI_TIMEOUT_MS)  # a notebook run, loaded machine
+                page.set_default_timeout(UI_TIMEOUT_MS)
                 start_all_cells(page, lab, history.notebook)
             for history in (several, one):
                 page = pages[history.notebook]

@@ -206,3 +206,16 @@ def test_reload_after_the_history_was_replaced_shows_the_new_cycle(tmp_path: Pat
     assert review.time_range.value == (at(70), at(70))
     assert review.selected.get_column("timestamp").to_list() == [at(70)]
     assert review.channel_frame.get_column("case_id").to_list() == ["after"]
+
+
+def test_tables_show_utc_times_and_wrap_only_where_words_join(history: Path) -> None:
+    review = IncidentReview(history)
+    cell = "<td style='overflow-wrap:break-word;padding-right:0.8em'>{}</td>"
+    table = review.channel_table.value
+    assert "timestamp (UTC)</th>" in table
+    assert cell.format(f"{at(0):%Y-%m-%d %H:%M:%S}") in table  # no +00:00 offset
+    assert cell.format("deployment_<wbr>backend_<wbr>unavailable") in table
+    incidents = review.incident_table.value
+    assert cell.format(f"{at(40):%Y-%m-%d %H:%M:%S}") in incidents
+    assert cell.format("retry_<wbr>attempted,<wbr> retryable_<wbr>failures_<wbr>observed,<wbr> "
+                       "case_<wbr>processing_<wbr>failed") in incidents

@@ -88,9 +88,10 @@ def kv_table(rows: Mapping[str, Any]) -> str:
 
 
 TABLE_CELL = "overflow-wrap:break-word;padding-right:0.8em"
-BREAK_AFTER = re.compile(r"([_/,]|-(?=[A-Za-z]))")
-"""Where a cell's text may wrap besides spaces (after ``_``, ``/``, ``,`` and a ``-`` before a
-letter), so a wide table fits its notebook column without breaking inside a word or a date."""
+BREAK_AFTER = re.compile(r"([_/,]|(?<=[A-Za-z0-9])-(?=[A-Za-z]))")
+"""Where a cell's text may wrap besides spaces (after ``_``, ``/``, ``,`` and a hyphen joining
+words), so a wide table fits its notebook column without breaking inside a word, a date or
+an option's leading ``--``."""
 
 
 def table_html(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) -> str:
