@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from tau_ops import jsonio
 from tau_ops._gc import paused_gc
 from tau_ops.errors import ContractViolation, FixtureError, InputError
 from tau_ops.jsonio import LIMITS, JSONPolicyError, parse_json, read_bounded
@@ -102,9 +103,10 @@ def case_key(case: FixtureCase) -> str:
 
 
 def _describe_validation_error(exc: ValidationError, raw: Any) -> tuple[str, str | None, str]:
-    err = exc.errors()[0]
-    loc = list(err["loc"])
+    errors = exc.errors()
+    loc = list(errors[0]["loc"]) if errors else []
     case_id: str | None = None
+    skip = 0
     if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
         index = loc[1]
         try:
@@ -112,18 +114,13 @@ def _describe_validation_error(exc: ValidationError, raw: Any) -> tuple[str, str
         except (KeyError, IndexError, TypeError, AttributeError):
             cid = None
         case_id = cid if isinstance(cid, str) and cid.strip() else f"#{index}"
-        loc = loc[2:]
-    field = ".".join(str(part) for part in loc) or "(fixture)"
-    message = err["msg"]
-    if err["type"] == "missing":
-        message = "is required"
-    elif err["type"] == "string_pattern_mismatch":
+        skip = 2
+    field, message = jsonio.describe_schema_error(errors, skip=skip)
+    if errors and errors[0]["type"] == "string_pattern_mismatch":
         message = "must not be empty"
-    elif loc and loc[-1] == "schema_version":
-        message = f"must be 1 (got {err.get('input')!r})"
-    elif err["type"] == "literal_error":
-        message = f"{message} (got {err.get('input')!r})"
-    return field, case_id, message
+    elif loc and loc[-1] == "schema_version" and errors[0]["type"] != "missing":
+        message = f"must be 1 (got {jsonio.json_text(errors[0].get('input'))})"
+    return field or "(fixture)", case_id, message
 
 
 def _check_rules(fixture: Fixture, path: str) -> None:

@@ -404,8 +404,7 @@ def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: in
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return jsonio.error_text(exc)
 
 
 def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,

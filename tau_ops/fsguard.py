@@ -119,7 +119,14 @@ def parent_dir(path: Path, root: Path | None, *, create: bool = False) -> Iterat
             child = _open_child_dir(fd, folder, shown, create=create)
             os.close(fd)
             fd = child
-        yield fd, name
+        try:
+            yield fd, name
+        except OSError as exc:
+            # Calls made relative to the folder's descriptor name only the file; an operator
+            # needs the whole path (the CLI prints ``exc.filename``).
+            if isinstance(exc.filename, str) and os.sep not in exc.filename:
+                exc.filename = str(shown / exc.filename)
+            raise
     finally:
         os.close(fd)
 

@@ -283,3 +283,123 @@ def is_json_int(value: Any) -> bool:
     [True, False, False, False]
     """
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_JSON_KINDS: Final[dict[str, str]] = {
+    "int": "an integer", "string": "a string", "bool": "true or false", "float": "a number",
+    "list": "an array", "dict": "an object", "model": "an object", "model_attributes": "an object",
+}
+
+
+def json_text(value: Any, *, limit: int = 60) -> str:
+    """A value as JSON text for a one-line message, cut to ``limit`` characters.
+
+    Parameters
+    ----------
+    value : Any
+        A value as :func:`parse_json` returns it (anything else is shown with ``str``).
+    limit : int
+        Most characters shown; a longer text ends with ``...``.
+
+    Returns
+    -------
+    str
+        JSON notation (``true``, ``"eu"``, ``[1]``), never Python's (``True``, ``'eu'``).
+
+    Examples
+    --------
+    >>> json_text(True), json_text("eu"), json_text("x" * 80, limit=8)
+    ('true', '"eu"', '"xxxx...')
+    """
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
+
+
+def describe_schema_error(errors: list[Any], *, skip: int = 0) -> tuple[str, str]:
+    """The first schema error of a pydantic validation, in JSON terms, for one ``error:`` line.
+
+    Every reader that validates a document against a model (fixture, manifest,
+    DID payload, snapshot manifest, fleet member) words its message here, so
+    no message shows Python notation (``True``, ``'x'``) or library phrasing.
+
+    Parameters
+    ----------
+    errors : list of dict
+        ``ValidationError.errors()`` of pydantic.
+    skip : int
+        Leading location parts the caller names itself (e.g. ``cases``, index).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The field path (``expected.status_code``; ``""`` for the document) and
+        the message, such as ``must be an integer (got true)``.
+
+    Examples
+    --------
+    >>> from pydantic import BaseModel, ValidationError
+    >>> class Case(BaseModel, strict=True):
+    ...     replicas: int
+    >>> try:
+    ...     Case.model_validate({"replicas": True})
+    ... except ValidationError as exc:
+    ...     describe_schema_error(exc.errors())
+    ('replicas', 'must be an integer (got true)')
+    """
+    if not errors:
+        return "", "is not valid"
+    err = errors[0]
+    where = ".".join(str(part) for part in list(err.get("loc", ()))[skip:])
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    got = f" (got {json_text(err.get('input'))})"
+    base = kind.split("_", 1)[0] if kind.endswith(("_type", "_parsing", "_from_float")) else ""
+    if kind == "missing":
+        return where, "is required"
+    if kind == "extra_forbidden":
+        return where, "is not a known field"
+    if base == "model" or kind in ("model_type", "model_attributes_type"):
+        return where, "must be an object" + got
+    if base in _JSON_KINDS or kind in ("int_from_float",):
+        return where, f"must be {_JSON_KINDS.get(base, 'an integer')}{got}"
+    if kind in ("literal_error", "enum"):
+        expected = re.sub(r"'([^']*)'", r'"\1"', str(ctx.get("expected", "")))
+        return where, f"must be one of {expected}{got}"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        return where, f"must be {bounds[kind]} {json_text(limit)}{got}"
+    if kind in ("string_too_long", "too_long"):
+        return where, f"is too long (at most {ctx.get('max_length')}){got}"
+    if kind in ("string_too_short", "too_short"):
+        return where, f"is too short (at least {ctx.get('min_length')}){got}"
+    message = str(err.get("msg", "is not valid"))
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return where, message[:1].lower() + message[1:] + got
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying why a document was refused, whatever raised it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        A pydantic ``ValidationError`` (worded by :func:`describe_schema_error`),
+        a :class:`JSONPolicyError`, or any other error (its text on one line).
+
+    Returns
+    -------
+    str
+        For example ``field 'files.0.size': must be an integer (got "7")``.
+
+    Examples
+    --------
+    >>> error_text(JSONPolicyError("duplicate key 'a'"))
+    "duplicate key 'a'"
+    """
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        where, message = describe_schema_error(errors())
+        return f"field '{where}': {message}" if where else message
+    return " ".join((str(exc) or type(exc).__name__).split())

@@ -102,7 +102,8 @@ def read_state(state_dir: Path) -> DeploymentState | None:
     try:
         return parse_state(data)
     except (ValueError, ValidationError) as exc:
-        raise StateError(f"state file {path} is corrupt and cannot be parsed", path=path) from exc
+        raise StateError(f"state file {path} is corrupt and cannot be parsed: "
+                         f"{jsonio.error_text(exc)}", path=path) from exc
 
 
 def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
@@ -252,14 +253,20 @@ def _real_dirs(folders: list[Path]) -> list[Path]:
     kept = []
     for folder in folders:
         if folder.is_symlink():
-            log.warning("not cleaning %s: it is a symbolic link", folder)
+            log.debug("not cleaning %s: it is a symbolic link", folder)
         elif folder.is_dir():
             kept.append(folder)
     return kept
 
 
 def _remove_stale_temp_files(state_dir: Path) -> None:
-    """Delete dead writers' ``.*.tmp`` files; folders that are links are never entered."""
+    """Delete dead writers' ``.*.tmp`` files; folders that are links are never entered.
+
+    Only regular files are temp files of tau-ops: a folder, link or special
+    file that happens to be named like one is not ours and is left alone
+    (every writer refuses links and special files in its own way, with an
+    error naming the path).
+    """
     folders = [state_dir]
     store = StatePaths(state_dir).channel_store
     # The runbook's channel tree (deployment/*) and the seed's (channels/deployment/*).
@@ -269,6 +276,9 @@ def _remove_stale_temp_files(state_dir: Path) -> None:
             folders += _real_dirs(sorted(chain[-1].iterdir()))
     for folder in folders:
         for leftover in folder.glob(".*.tmp"):
+            if leftover.is_symlink() or not leftover.is_file():
+                log.debug("not removing %s: not a regular file", leftover)
+                continue
             storage.unlink(leftover, root=state_dir)
 
 

@@ -63,6 +63,16 @@ def test_repeatable_flags_take_pathsep_lists_from_the_environment(tmp_path: Path
         [str(PASS), str(PASS)], "pass")
 
 
+@pytest.mark.parametrize("listed", [os.pathsep, f"{PASS}{os.pathsep}", f"{os.pathsep}{PASS}"])
+def test_an_empty_entry_in_an_environment_list_is_bad_input(tmp_path: Path, listed: str) -> None:
+    result = run_cli("gate", "--deployment-state-dir", tmp_path / "s", "--evidence-dir",
+                     tmp_path / "e", env={"TAU_FIXTURE": listed})
+    assert (result.returncode, one_error_line(result.stderr)) == (
+        2, "error: environment variable TAU_FIXTURE (--fixture): has an empty entry in its "
+           f"'{os.pathsep}'-separated list")
+    assert not (tmp_path / "s").exists()
+
+
 def test_wasm_smoke_modules_and_preopen_dirs_from_the_environment(tmp_path: Path) -> None:
     result = run_cli("wasm-smoke", "--no-edge-probes", "--json",
                      "--deployment-state-dir", tmp_path / "s",

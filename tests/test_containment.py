@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -77,6 +78,28 @@ def test_demo_reuses_an_empty_dir_and_its_own_dir(tmp_path: Path) -> None:
     assert not (target / "leftover").exists() and (target / ".tau-ops-demo").is_file()
 
 
+@pytest.mark.parametrize("how", ["marker copied", "demo dir copied"])
+def test_a_copied_demo_marker_does_not_let_the_demo_empty_a_folder(tmp_path: Path,
+                                                                   how: str) -> None:
+    demo = tmp_path / "demo"
+    args = ("--module", REPO / "testdata/deployment-wasm/edge-runtime.wasm",
+            "--fixture", REPO / "testdata/deployment-contract/rollout-pass.json")
+    assert run_cli("demo", "--deployment-state-dir", demo, *args).returncode == 0
+    real = tmp_path / "real"
+    if how == "marker copied":
+        real.mkdir()
+        (real / "keep.txt").write_text("mine")
+        shutil.copy(demo / ".tau-ops-demo", real / ".tau-ops-demo")
+    else:
+        shutil.copytree(demo, real)
+        (real / "keep.txt").write_text("mine")
+    before = sorted(p.name for p in real.iterdir())
+    result = run_cli("demo", "--deployment-state-dir", real, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: refusing to use {real} as the demo state dir")
+    assert sorted(p.name for p in real.iterdir()) == before
+
+
 # --- item 2: links inside the state dir are never written through ------------------------------
 
 def test_events_file_symlink_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
@@ -113,6 +136,41 @@ def test_symlinked_channel_folder_gets_no_writes_and_no_cleanup(tmp_path: Path) 
     assert read_state(state).processed_case_keys == [  # type: ignore[union-attr]
         "kubernetes:native:staging:edge:a"]
     assert len((state / "runtime-events.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_linked_channel_folder_gives_exactly_one_error_line(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    cycle(state, success_case("a", blueprint_id="edge"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    channel = state / "channel-store/deployment/edge"
+    shutil.rmtree(channel)
+    channel.symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "f.json").write_text(json.dumps(fixture(success_case("b", blueprint_id="edge"))))
+    result = run_cli("--deployment-contract-runner", "--deployment-fixture", tmp_path / "f.json",
+                     "--deployment-state-dir", state)
+    assert (result.returncode, result.stderr) == (
+        2, f"error: refusing to write {channel}: it is a symbolic link, not a directory "
+           "(tau-ops never writes through links or special files inside the state dir)\n")
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_non_file_named_like_a_temp_file_is_left_alone(tmp_path: Path, kind: str) -> None:
+    state = tmp_path / "s"
+    cycle(state, success_case("a"))
+    odd = state / ".state.json.tmp"
+    if kind == "directory":
+        odd.mkdir()
+        (odd / "inside").write_text("not ours")
+    else:
+        (tmp_path / "target").write_text("not ours")
+        odd.symlink_to(tmp_path / "target")
+    (tmp_path / "f.json").write_text(json.dumps(fixture(success_case("b"))))
+    result = run_cli("--deployment-contract-runner", "--deployment-fixture", tmp_path / "f.json",
+                     "--deployment-state-dir", state)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert os.path.lexists(odd)
+    assert (tmp_path / "target").exists() if kind == "symlink" else (odd / "inside").exists()
 
 
 def test_state_dir_itself_may_be_a_symlink(tmp_path: Path) -> None:

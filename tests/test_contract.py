@@ -383,7 +383,7 @@ def test_schema_version_must_be_the_json_integer_1(where: str, value: Any) -> No
     with pytest.raises(FixtureError) as info:
         parse_fixture(json.dumps(doc))
     assert (info.value.field, info.value.message.rsplit(": ", 1)[1]) == (
-        "schema_version", f"must be 1 (got {value!r})")
+        "schema_version", f"must be 1 (got {json.dumps(value)})")
 
 
 @pytest.mark.parametrize(("field", "value"), [

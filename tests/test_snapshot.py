@@ -223,3 +223,18 @@ def test_snapshot_needs_only_read_access(tmp_path: Path) -> None:
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert verify_snapshot(out).ok and tree(state) == before
+
+
+def test_an_existing_archive_is_never_overwritten(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    cycle(state, success_case("a"))
+    first = create_snapshot(state, output=tmp_path / "snap.tar.gz")
+    before = Path(first.archive_path).read_bytes()
+    cycle(state, success_case("b"))
+    result = run_cli("snapshot", "--deployment-state-dir", state, "--output",
+                     tmp_path / "snap.tar.gz")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: snapshot output ") and "already exists" in result.stderr
+    assert Path(first.archive_path).read_bytes() == before
+    assert verify_snapshot(first.archive_path).ok
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -251,7 +251,11 @@ class ErrorParser(argparse.ArgumentParser):
             if isinstance(action, BoolFlag):
                 return parse_bool(raw)
             if isinstance(action, argparse._AppendAction):
-                return [self._convert(action, item) for item in raw.split(os.pathsep) if item]
+                items = raw.split(os.pathsep)
+                if "" in items:
+                    raise argparse.ArgumentTypeError(
+                        f"has an empty entry in its '{os.pathsep}'-separated list")
+                return [self._convert(action, item) for item in items]
             return self._convert(action, raw)
         except (argparse.ArgumentTypeError, argparse.ArgumentError, TypeError,
                 ValueError) as exc:

@@ -18,6 +18,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tau_ops import jsonio
 from tau_ops.errors import IdentifierError
 from tau_ops.identity.derive import (
     ED25519_PRIV_CODEC,
@@ -252,9 +253,8 @@ def payload_from_json(value: Any, *, source: str = "payload") -> DidPayload:
     try:
         payload = DidPayload.model_validate(value, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise IdentifierError(f"{source} is not a DID payload: {where}: {first['msg']}",
+        where, message = jsonio.describe_schema_error(exc.errors())
+        raise IdentifierError(f"{source} is not a DID payload: field '{where}' {message}",
                               field="document") from exc
     _check(payload)
     return payload

@@ -7,6 +7,7 @@ operator would see running those commands by hand.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,26 @@ DEMO_STATE_DIR = Path(".tau/demo-deployment")
 DEMO_MODULE = data_path("edge-runtime.wasm")
 DEMO_FIXTURE = data_path("rollout-pass.json")
 DEMO_MARKER = ".tau-ops-demo"
-"""File the demo puts in every state dir it creates; only such a dir is ever removed."""
+"""File the demo puts in every state dir it creates; only such a dir is ever removed.
+
+It names the directory it was made in (device and inode), so a marker copied
+into another folder, or a copied demo folder, is not taken for the demo's own.
+"""
+
+
+def _identity(folder: Path) -> str:
+    info = os.stat(folder, follow_symlinks=False)
+    return f"created by tau-ops demo; removed by the next demo; dir {info.st_dev}:{info.st_ino}\n"
+
+
+def _made_by_demo(folder: Path) -> bool:
+    marker = folder / DEMO_MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        return marker.read_text(encoding="utf-8", errors="replace")[:200] == _identity(folder)
+    except OSError:
+        return False
 
 
 def prepare_demo_dir(state_dir: Path) -> None:
@@ -36,7 +56,8 @@ def prepare_demo_dir(state_dir: Path) -> None:
     Parameters
     ----------
     state_dir : Path
-        Missing, empty, or holding :data:`DEMO_MARKER` (then it is removed and recreated).
+        Missing, empty, or holding the :data:`DEMO_MARKER` an earlier demo wrote
+        in this very directory (then it is removed and recreated).
 
     Raises
     ------
@@ -55,15 +76,14 @@ def prepare_demo_dir(state_dir: Path) -> None:
         raise InputError(f"refusing to use {state_dir} as the demo state dir: it is not a "
                          "plain directory; pick a new directory", path=state_dir)
     if state_dir.is_dir():
-        marker = state_dir / DEMO_MARKER
-        if marker.is_file() and not marker.is_symlink():
+        if _made_by_demo(state_dir):
             shutil.rmtree(state_dir)
         elif any(state_dir.iterdir()):
             raise InputError(f"refusing to use {state_dir} as the demo state dir: it is not "
                              "empty and the demo did not create it; pick a new or empty "
                              "directory", path=state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / DEMO_MARKER).write_text("created by tau-ops demo; removed by the next demo\n")
+    (state_dir / DEMO_MARKER).write_text(_identity(state_dir), encoding="utf-8")
 
 
 @dataclass(frozen=True)

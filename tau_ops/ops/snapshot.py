@@ -153,7 +153,8 @@ def create_snapshot(
     StateError
         The state dir does not exist.
     InputError
-        ``output`` is inside the state dir.
+        ``output`` is inside the state dir, or it (or its ``.manifest.json``)
+        already exists: a snapshot is evidence and is never overwritten.
     """
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
@@ -162,6 +163,10 @@ def create_snapshot(
     archive = Path(output) if output is not None else default_archive_path(state_dir, now_ms)
     if archive.resolve().is_relative_to(state_dir.resolve()):
         raise InputError(f"snapshot output {archive} must not be inside the state dir")
+    for taken in (archive, Path(f"{archive}.manifest.json")):
+        if os.path.lexists(taken):
+            raise InputError(f"snapshot output {taken} already exists; snapshots are never "
+                             "overwritten: choose another --output or move the old one")
     archive.parent.mkdir(parents=True, exist_ok=True)
     entries: list[SnapshotFile] = []
     fd, tmp_name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
@@ -183,10 +188,12 @@ def create_snapshot(
             tar.addfile(member, io.BytesIO(inner))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, archive)
-    except BaseException:
+        os.link(tmp, archive)  # no-clobber: a file made meanwhile at that name is kept
+    except FileExistsError:
+        raise InputError(f"snapshot output {archive} already exists; snapshots are never "
+                         "overwritten: choose another --output or move the old one") from None
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     report = SnapshotReport(
         state_dir=str(state_dir), archive_path=str(archive),
         manifest_path=str(archive) + ".manifest.json", archive_sha256=_sha256_file(archive),
@@ -261,7 +268,7 @@ def _scan(archive: Path, problems: list[str]) -> tuple[dict[str, str], dict[str,
                         inner = parse_inner(data or b"")
                     except (ValueError, ValidationError) as exc:
                         problems.append(f"{INNER_MANIFEST} is not valid: "
-                                        f"{str(exc).splitlines()[0]}")
+                                        f"{jsonio.error_text(exc)}")
                         inner = {}
                 else:
                     actual[rel] = sha

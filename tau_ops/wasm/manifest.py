@@ -169,6 +169,5 @@ def validate_manifest(raw: dict[str, Any]) -> WasmManifest | str:
     try:
         return WasmManifest.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(part) for part in err["loc"]) or "(manifest)"
-        return f"field '{where}': {err['msg']}"
+        where, message = jsonio.describe_schema_error(exc.errors())
+        return f"field '{where or '(manifest)'}': {message}"

@@ -191,7 +191,7 @@ def test_body_values_compare_by_json_type(tmp_path: Path, value: Any, code: int)
     (lambda t: t.replace('"replicas": 2,', '"replicas": 2, "replicas": 3,', 1),
      "invalid JSON: duplicate key 'replicas'"),
     (lambda t: t.replace('"schema_version": 1,', '"schema_version": true,', 1),
-     "field 'schema_version': must be 1 (got True)"),
+     "field 'schema_version': must be 1 (got true)"),
     (lambda t: t.replace('"schema_version": 1,', '"schema_version": 1.0,', 1),
      "field 'schema_version': must be 1 (got 1.0)"),
     (lambda t: t.replace('"replicas": 2,', '"replicas": true,', 1),
