@@ -39,6 +39,7 @@ from builders import REPO, TESTDATA
 import tau_ops
 from tau_ops import analysis
 from tau_ops.clock import FakeClock
+from tau_ops.models import REASON_CODES
 from tau_ops.widgets.review import MAX_ROWS
 
 NOTEBOOK = "02-incident-review.ipynb"
@@ -84,7 +85,7 @@ def _history(tmp: Path, name: str, build: Any) -> History:
     blueprints = sorted(set(analysis.load_channel_log(state).get_column("blueprint_id")))
     rows = min(MAX_ROWS, analysis.load_channel_log(state, blueprints[0]).height)
     return History(f"02-{name}.ipynb", state,
-                   [c for c in tau_ops.models.REASON_CODES if c in present], blueprints, rows)
+                   [c for c in REASON_CODES if c in present], blueprints, rows)
 
 
 @pytest.fixture
@@ -97,8 +98,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Lab, History, History]]:
         yield lab, several, one
 
 
-# Facts of one chart's SVG as drawn: its title, every text, the x axes' first label lines,
-# the data marks drawn, and texts drawn outside the SVG (cut off).
+# Facts of one chart's SVG as drawn: its title, every text, the x axes' first label lines
+# and the number of data marks drawn.
 CHART_FACTS = """svg => {
   const lines = t => t.querySelector('tspan')
       ? [...t.querySelectorAll('tspan')].map(s => s.textContent.trim()) : [t.textContent.trim()];
@@ -151,7 +152,7 @@ def check_chart(facts: dict[str, Any], history: History, where: str) -> None:
     texts = facts["texts"]
     assert not [t for t in texts if t.endswith("…") or re.search(r"\d ?[AP]M$", t)], where
     if facts["title"].startswith("Cycles reporting each reason code"):
-        drawn = [t for t in texts if t in tau_ops.models.REASON_CODES]
+        drawn = [t for t in texts if t in REASON_CODES]
         assert drawn == history.codes, where  # whole, only present, in SPEC order
 
 
