@@ -1,8 +1,9 @@
 """tau-ops: run and review deployment rollouts from a terminal, a script or a notebook.
 
-The core (fixtures, runner, health, status) is imported eagerly; names backed
-by heavier libraries (wasmtime, cryptography) load on first use, so the CLI
-starts fast and ``import tau_ops`` stays cheap.
+Only the error classes are imported eagerly; every other public name loads
+its module on first use, so ``import tau_ops`` stays cheap and each command of
+the CLI imports only what it needs (``tau-ops fleet gate`` never builds the
+runner's or the status reports' models, nor loads wasmtime or cryptography).
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tau_ops.channel_store import ChannelInspectReport, inspect_channel
-from tau_ops.clock import FakeClock
-from tau_ops.contract import case_key, evaluate_case, load_fixture, parse_fixture
 from tau_ops.errors import (
     ContractViolation,
     FixtureError,
@@ -26,25 +24,6 @@ from tau_ops.errors import (
     TauOpsError,
     UsageError,
     WasmModuleError,
-)
-from tau_ops.health import GateDecision, HealthVerdict, PauseMarker, classify, gate_decision
-from tau_ops.models import (
-    CaseResult,
-    CycleSummary,
-    DeploymentState,
-    Fixture,
-    FixtureCase,
-    HealthSnapshot,
-    RolloutRecord,
-    RuntimeEvent,
-)
-from tau_ops.runner import CycleReport, RunnerConfig, run_cycle
-from tau_ops.state import read_state
-from tau_ops.status import (
-    DeploymentStatusReport,
-    TransportHealthReport,
-    deployment_status,
-    transport_health,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +41,11 @@ if TYPE_CHECKING:
         write_report,
     )
     from tau_ops.analysis.export import export_events
+    from tau_ops.channel_store import ChannelInspectReport, inspect_channel
+    from tau_ops.clock import FakeClock
+    from tau_ops.contract import case_key, evaluate_case, load_fixture, parse_fixture
     from tau_ops.fleet import FleetPolicy, FleetReport, fleet_status
+    from tau_ops.health import GateDecision, HealthVerdict, PauseMarker, classify, gate_decision
     from tau_ops.identity import (
         BrowserIdentity,
         DidPayload,
@@ -74,6 +57,16 @@ if TYPE_CHECKING:
         sign_challenge,
         verify_signature,
     )
+    from tau_ops.models import (
+        CaseResult,
+        CycleSummary,
+        DeploymentState,
+        Fixture,
+        FixtureCase,
+        HealthSnapshot,
+        RolloutRecord,
+        RuntimeEvent,
+    )
     from tau_ops.ops import (
         create_snapshot,
         diagnose,
@@ -82,6 +75,14 @@ if TYPE_CHECKING:
         resume_runner,
         run_demo,
         verify_snapshot,
+    )
+    from tau_ops.runner import CycleReport, RunnerConfig, run_cycle
+    from tau_ops.state import read_state
+    from tau_ops.status import (
+        DeploymentStatusReport,
+        TransportHealthReport,
+        deployment_status,
+        transport_health,
     )
     from tau_ops.wasm import (
         ComplianceCheck,
@@ -100,6 +101,34 @@ if TYPE_CHECKING:
     from tau_ops.widgets.fleet import FleetView
 
 _LAZY = {
+    "ChannelInspectReport": "tau_ops.channel_store",
+    "inspect_channel": "tau_ops.channel_store",
+    "FakeClock": "tau_ops.clock",
+    "case_key": "tau_ops.contract",
+    "evaluate_case": "tau_ops.contract",
+    "load_fixture": "tau_ops.contract",
+    "parse_fixture": "tau_ops.contract",
+    "GateDecision": "tau_ops.health",
+    "HealthVerdict": "tau_ops.health",
+    "PauseMarker": "tau_ops.health",
+    "classify": "tau_ops.health",
+    "gate_decision": "tau_ops.health",
+    "CaseResult": "tau_ops.models",
+    "CycleSummary": "tau_ops.models",
+    "DeploymentState": "tau_ops.models",
+    "Fixture": "tau_ops.models",
+    "FixtureCase": "tau_ops.models",
+    "HealthSnapshot": "tau_ops.models",
+    "RolloutRecord": "tau_ops.models",
+    "RuntimeEvent": "tau_ops.models",
+    "CycleReport": "tau_ops.runner",
+    "RunnerConfig": "tau_ops.runner",
+    "run_cycle": "tau_ops.runner",
+    "read_state": "tau_ops.state",
+    "DeploymentStatusReport": "tau_ops.status",
+    "TransportHealthReport": "tau_ops.status",
+    "deployment_status": "tau_ops.status",
+    "transport_health": "tau_ops.status",
     "BrowserIdentity": "tau_ops.identity",
     "DidReport": "tau_ops.identity",
     "bootstrap_did": "tau_ops.identity",

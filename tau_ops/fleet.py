@@ -26,31 +26,30 @@ import glob
 import json
 import math
 import os
-import stat
-import tarfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from tau_ops import health, jsonio
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
-from tau_ops.models import HEALTH_STATES, DeploymentState, HealthSnapshot, RolloutGate
-from tau_ops.state import PAUSE_FILE, STATE_FILE, StatePaths, parse_state
+from tau_ops.fleet_pool import read_all
+from tau_ops.fleet_read import (
+    MemberRead,
+    one_line,
+    read_gateway,
+    read_snapshot,
+    read_state_dir,
+)
+from tau_ops.models import HealthSnapshot, RolloutGate
+from tau_ops.timefmt import plural
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
 MAX_MEMBERS = 10_000
 MAX_WORKERS = 32
-MAX_GATEWAY_BYTES = 8 * jsonio.MIB
-GATEWAY_PATH = "/gateway/status"
 
 FLEET_GATE_REASONS: tuple[str, ...] = (
     "no_members",
@@ -136,7 +135,26 @@ class FleetReport(BaseModel):
 
 @dataclass(frozen=True)
 class MemberSpec:
-    """A member to read: its location, kind and labels."""
+    """A member to read: its location, kind and labels.
+
+    Made by :func:`expand_members` from the command line's member arguments.
+
+    Attributes
+    ----------
+    location : str
+        A state dir path, a snapshot archive path (``.tar.gz``/``.tgz``) or a
+        gateway URL.
+    kind : {"state_dir", "snapshot", "gateway"}
+        How the member is read (told apart by its text).
+    labels : tuple of (str, str)
+        The ``key=value`` labels given with it, sorted by key.
+
+    Examples
+    --------
+    >>> spec = expand_members(["region=iad,tier=edge@/srv/iad/deployment"])[0]
+    >>> spec.location, spec.kind, spec.labels
+    ('/srv/iad/deployment', 'state_dir', (('region', 'iad'), ('tier', 'edge')))
+    """
 
     location: str
     kind: MemberKind
@@ -161,6 +179,16 @@ def _kind(location: str) -> MemberKind:
     if location.endswith((".tar.gz", ".tgz")):
         return "snapshot"
     return "state_dir"
+
+
+def _identity(path: str) -> object:
+    """What makes two paths one member: the same file or folder (device and inode, one
+    ``stat`` however deep the path), or for a path that does not exist, its resolved text."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (info.st_dev, info.st_ino)
 
 
 def expand_members(members: Sequence[str]) -> list[MemberSpec]:
@@ -210,9 +238,9 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
             raise UsageError(f"a fleet has at most {MAX_MEMBERS} members")
     if not specs:
         raise UsageError("a fleet needs at least one member")
-    seen: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for spec in specs:
-        key = spec.location if spec.kind == "gateway" else os.path.realpath(spec.location)
+        key = spec.location if spec.kind == "gateway" else _identity(spec.location)
         if key in seen:
             raise UsageError(f"fleet member {spec.location!r} is the same as {seen[key]!r}: "
                              "list each member once")
@@ -220,131 +248,7 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
     return specs
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What was read of a member before judging: its state and pause marker, or a document."""
-
-    state: DeploymentState | None = None
-    invalid: str = ""
-    paused: bool = False
-    document: dict[str, Any] | None = None
-
-
-def _read_state_dir(location: str) -> _Read:
-    paths = StatePaths(Path(location))
-    if not paths.root.exists():
-        raise FileNotFoundError(f"state dir {location} does not exist")
-    if not paths.root.is_dir():
-        raise NotADirectoryError(f"state dir {location} is not a directory")
-    try:
-        data = jsonio.read_bounded(paths.state, max_bytes=jsonio.LIMITS["state"], what="state")
-    except FileNotFoundError:
-        data = None
-    try:
-        pause = jsonio.read_bounded(paths.pause_marker, max_bytes=jsonio.LIMITS["pause_marker"],
-                                    what="pause marker")
-    except FileNotFoundError:
-        pause = None
-    return _state_read(data, pause)
-
-
-def _read_snapshot(location: str) -> _Read:
-    """State and pause marker of an archive that passes ``tau-ops snapshot --verify``.
-
-    Only a verified archive is judged: a tampered one, one without its inner
-    manifest, with several root folders or with a file twice is unreadable.
-    """
-    from tau_ops.ops.snapshot import verify_snapshot
-
-    info = os.stat(location)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"snapshot {location} is not a regular file")
-    wanted = {STATE_FILE: jsonio.LIMITS["state"], PAUSE_FILE: jsonio.LIMITS["pause_marker"]}
-    roots: set[str] = set()
-    names: set[str] = set()
-    with tarfile.open(location, "r:gz") as tar:  # headers first: refuse before reading data
-        for member in tar:
-            parts = member.name.split("/")
-            roots.add(parts[0])
-            if member.name in names:
-                raise ValueError(f"snapshot holds {member.name} twice")
-            names.add(member.name)
-            name = parts[-1] if len(parts) == 2 else ""
-            if name in wanted and member.size > wanted[name]:
-                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
-    if len(roots) != 1:
-        raise ValueError(f"snapshot has {len(roots)} root folders, not one")
-    verified = verify_snapshot(location)
-    if not verified.ok:
-        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
-    found: dict[str, bytes] = {}
-    with tarfile.open(location, "r:gz") as tar:
-        for member in tar:
-            parts = member.name.split("/")
-            name = parts[-1] if len(parts) == 2 else ""
-            if name in wanted and member.isfile():
-                handle = tar.extractfile(member)
-                found[name] = handle.read(wanted[name] + 1) if handle else b""
-    return _state_read(found.get(STATE_FILE), found.get(PAUSE_FILE))
-
-
-def _state_read(state: bytes | None, pause: bytes | None) -> _Read:
-    """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable."""
-    paused = pause is not None  # any marker, readable or not, means paused (as status reads it)
-    if state is None:
-        return _Read(paused=paused)
-    try:
-        return _Read(state=parse_state(state), paused=paused)
-    except (ValueError, ValidationError) as exc:
-        return _Read(invalid=_one_line(exc)[:200], paused=paused)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is refused: the bearer token must never follow it to another host."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> urllib.request.Request | None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
-                                     headers, fp)
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _gateway_document(document: Any) -> dict[str, Any]:
-    """A ``/gateway/status`` document whose verdict is consistent, or ValueError."""
-    if not isinstance(document, dict):
-        raise ValueError("not a /gateway/status document (not an object)")
-    gate = document.get("rollout_gate")
-    reasons = document.get("rollout_gate_reasons")
-    state = document.get("health_state")
-    if gate not in ("pass", "hold"):
-        raise ValueError("not a /gateway/status document (no rollout_gate)")
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
-    if state not in HEALTH_STATES:
-        raise ValueError("not a /gateway/status document (no health_state)")
-    if (gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy"):
-        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
-                         f"health_state={state} reasons={','.join(reasons) or 'none'}")
-    return document
-
-
-def _read_gateway(location: str, timeout_s: float) -> _Read:
-    url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
-        location.rstrip("/") + GATEWAY_PATH)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with _OPENER.open(request, timeout=timeout_s) as response:
-        body = response.read(MAX_GATEWAY_BYTES + 1)
-    if len(body) > MAX_GATEWAY_BYTES:
-        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
-    return _Read(document=_gateway_document(jsonio.parse_json(body)))
-
-
-def _judge(spec: MemberSpec, read: _Read, *, now_ms: int, stale_after_ms: int,
+def _judge(spec: MemberSpec, read: MemberRead, *, now_ms: int, stale_after_ms: int,
            elapsed_ms: int) -> FleetMember:
     labels = dict(spec.labels)
     if read.document is not None:
@@ -403,31 +307,64 @@ def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: in
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    return jsonio.error_text(exc)
+def _late(spec: MemberSpec, error: str, elapsed_ms: int) -> FleetMember:
+    return _unreadable(spec, error, timed_out=True, elapsed_ms=elapsed_ms)
 
 
 def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
                 timeout_s: float) -> FleetMember:
-    """Read and judge one member; never raises for a member's own fault."""
+    """Read and judge one member; never raises for a member's own fault.
+
+    A state dir or verified snapshot archive is judged here by
+    :func:`tau_ops.health.gate_decision`, as ``tau-ops gate`` judges it; a
+    gateway's ``/gateway/status`` verdict is taken as it answers (it judged
+    its own freshness), once checked for consistency.
+
+    Parameters
+    ----------
+    spec : MemberSpec
+        The member.
+    now_ms : int
+        When the fleet is judged, Unix epoch ms.
+    stale_after_ms : int
+        Freshness limit for state dirs and archives, in ms.
+    timeout_s : float
+        Deadline for the read, in seconds (a gateway's socket timeout; a
+        slower read of any kind is reported as timed out).
+
+    Returns
+    -------
+    FleetMember
+        The member's row; ``readable`` false with ``member_unreadable`` or
+        ``member_timeout`` when it could not be read in time (missing, not a
+        state dir, a tampered archive, an HTTP error, a refused redirect...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     row = read_member(MemberSpec(tmp, "state_dir"), now_ms=1_767_225_600_000,
+    ...                       stale_after_ms=86_400_000, timeout_s=5.0)
+    >>> row.readable, row.rollout_gate, row.rollout_gate_reasons
+    (True, 'hold', ['no_cycle'])
+    >>> row = read_member(MemberSpec("/nonexistent/state", "state_dir"),
+    ...                   now_ms=1_767_225_600_000, stale_after_ms=86_400_000, timeout_s=5.0)
+    >>> row.readable, row.rollout_gate_reasons, row.error
+    (False, ['member_unreadable'], 'state dir /nonexistent/state does not exist')
+    """
     start = time.monotonic()
     try:
         if spec.kind == "gateway":
-            read = _read_gateway(spec.location, timeout_s)
+            read = read_gateway(spec.location, timeout_s)
         elif spec.kind == "snapshot":
-            read = _read_snapshot(spec.location)
+            read = read_snapshot(spec.location)
         else:
-            read = _read_state_dir(spec.location)
+            read = read_state_dir(spec.location)
     except TimeoutError as exc:
-        return _unreadable(spec, f"no answer within {timeout_s:g} s ({_one_line(exc)})",
+        return _unreadable(spec, f"no answer within {timeout_s:g} s ({one_line(exc)})",
                            timed_out=True, elapsed_ms=int((time.monotonic() - start) * 1000))
-    except urllib.error.URLError as exc:
-        timed_out = isinstance(exc.reason, TimeoutError)
-        return _unreadable(spec, _one_line(exc), timed_out=timed_out,
-                           elapsed_ms=int((time.monotonic() - start) * 1000))
-    except (OSError, ValueError, ValidationError, tarfile.TarError, EOFError,
-            TauOpsError) as exc:
-        return _unreadable(spec, _one_line(exc), timed_out=False,
+    except (OSError, ValueError, ValidationError, EOFError, TauOpsError) as exc:
+        return _unreadable(spec, one_line(exc), timed_out=False,
                            elapsed_ms=int((time.monotonic() - start) * 1000))
     elapsed = int((time.monotonic() - start) * 1000)
     if elapsed > timeout_s * 1000:
@@ -445,10 +382,37 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
         RolloutGate, list[str], list[str]]:
     """The fleet's gate, its reason codes and one detail line per reason.
 
+    Holds when any member is unreadable or late, whatever the policy; then,
+    by default, when any member holds (``member_held``); with
+    ``min_pass_fraction`` below 1, when fewer members pass than that share of
+    the fleet, rounded up; and when a ``require`` label has no member, or one
+    of its members holds. Reasons come in :data:`FLEET_GATE_REASONS` order.
+
+    Parameters
+    ----------
+    rows : sequence of FleetMember
+        The members' rows (:func:`read_member`).
+    policy : FleetPolicy
+        When the fleet passes.
+
+    Returns
+    -------
+    tuple of (str, list of str, list of str)
+        ``pass`` or ``hold``; the fleet reason codes; one human line per
+        held member or missing label, grouped by reason.
+
     Examples
     --------
     >>> fleet_verdict([], FleetPolicy())
     ('hold', ['no_members'], ['the fleet has no members'])
+    >>> rows = [FleetMember(name=name, kind="state_dir", labels={"region": region},
+    ...                     readable=True, rollout_gate=gate,
+    ...                     rollout_gate_reasons=[] if gate == "pass" else ["stale_state"])
+    ...         for name, region, gate in [("a", "iad", "pass"), ("b", "fra", "hold")]]
+    >>> fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.5))
+    ('pass', [], [])
+    >>> fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.5, require=["region=fra"]))
+    ('hold', ['required_member_held'], ['b (region=fra) holds: stale_state'])
     """
     found: dict[str, list[str]] = {}
 
@@ -476,87 +440,13 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
                 hold("member_held", f"{row.name} holds: " + ",".join(row.rollout_gate_reasons))
     elif rows and passing < _required(policy.min_pass_fraction, len(rows)):
         hold("members_below_pass_fraction",
-             f"{passing} of {len(rows)} members pass; the policy needs "
+             f"{passing} of {plural(len(rows), 'member')} {'passes' if passing == 1 else 'pass'}; "
+             f"the policy needs "
              f"{_required(policy.min_pass_fraction, len(rows))} "
              f"(min_pass_fraction {policy.min_pass_fraction:g})")
     reasons = [code for code in FLEET_GATE_REASONS if code in found]
     details = [line for code in reasons for line in found[code]]
     return ("hold" if reasons else "pass"), reasons, details
-
-
-MAX_REPLACEMENT_READERS = 64
-
-
-def _read_all(specs: Sequence[MemberSpec], read_one: Callable[[MemberSpec], FleetMember], *,
-              timeout_s: float, max_workers: int) -> list[FleetMember]:
-    """Read members on daemon threads; a member still unread at its deadline is timed out.
-
-    A reader stuck past its deadline (a FIFO, a server that drips bytes) is left
-    behind on its daemon thread and replaced by a fresh one, at most
-    :data:`MAX_REPLACEMENT_READERS` times; members no reader could start then
-    are timed out too, so the call always returns within about the deadline
-    times the number of rounds.
-    """
-    count = len(specs)
-    results: list[FleetMember | None] = [None] * count
-    started = [0.0] * count
-    lock = threading.Lock()
-    cursor = [0]
-
-    def take() -> int | None:
-        with lock:
-            if cursor[0] >= count:
-                return None
-            index = cursor[0]
-            cursor[0] += 1
-            started[index] = time.monotonic()
-            return index
-
-    def work() -> None:
-        while (index := take()) is not None:
-            row = read_one(specs[index])
-            with lock:
-                if results[index] is None:
-                    results[index] = row
-
-    def spawn() -> None:
-        threading.Thread(target=work, daemon=True, name="tau-fleet-reader").start()
-
-    workers = min(max_workers, count)
-    for _ in range(workers):
-        spawn()
-    replacements = 0
-    while True:
-        with lock:
-            now = time.monotonic()
-            timed_out = 0
-            pending = False
-            for index in range(cursor[0]):
-                if results[index] is not None:
-                    continue
-                elapsed = now - started[index]
-                if elapsed > timeout_s:
-                    results[index] = _unreadable(
-                        specs[index], f"no answer within {timeout_s:g} s", timed_out=True,
-                        elapsed_ms=int(elapsed * 1000))
-                    timed_out += 1
-                else:
-                    pending = True
-            unstarted = cursor[0] < count
-            if unstarted and replacements + timed_out > MAX_REPLACEMENT_READERS:
-                for index in range(cursor[0], count):
-                    results[index] = _unreadable(
-                        specs[index], "not read: too many members hung before it",
-                        timed_out=True, elapsed_ms=0)
-                cursor[0] = count
-                unstarted = False
-        for _ in range(timed_out if unstarted else 0):
-            replacements += 1
-            spawn()
-        if not pending and not unstarted:
-            break
-        time.sleep(0.005)
-    return [row for row in results if row is not None]
 
 
 def fleet_status(
@@ -616,9 +506,9 @@ def fleet_status(
         _labels(label, what="fleet --require value")
     specs = expand_members(members)
     now_ms = clock()
-    rows = _read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
-                                                timeout_s=timeout_s),
-                     timeout_s=timeout_s, max_workers=max_workers)
+    rows = read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                               timeout_s=timeout_s),
+                    timeout_s=timeout_s, max_workers=max_workers, late=_late)
     gate, reasons, details = fleet_verdict(rows, policy)
     return FleetReport(
         fleet_gate=gate, fleet_gate_reasons=reasons, fleet_gate_details=details, policy=policy,
@@ -628,5 +518,26 @@ def fleet_status(
 
 
 def dumps(report: FleetReport) -> str:
-    """The report as one JSON document."""
+    """The report as one JSON document (what ``tau-ops fleet status --json`` prints).
+
+    Parameters
+    ----------
+    report : FleetReport
+        A fleet report.
+
+    Returns
+    -------
+    str
+        Indented JSON, non-ASCII kept as is.
+
+    Examples
+    --------
+    >>> report = FleetReport(fleet_gate="hold", fleet_gate_reasons=["no_members"],
+    ...                      fleet_gate_details=[], policy=FleetPolicy(), member_count=0,
+    ...                      pass_count=0, generated_unix_ms=0, members=[])
+    >>> import json
+    >>> text = dumps(report)
+    >>> text.splitlines()[1], json.loads(text)["policy"]
+    ('  "fleet_gate": "hold",', {'min_pass_fraction': 1.0, 'require': []})
+    """
     return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False)

@@ -79,7 +79,23 @@ _GATE_ACTION = {
 
 @dataclass(frozen=True)
 class HealthVerdict:
-    """Health state with its one-line reason and the runbook action to take."""
+    """Health state with its one-line reason and the runbook action to take.
+
+    Attributes
+    ----------
+    state : str
+        ``healthy``, ``degraded`` or ``failing``.
+    reason : str
+        One line saying why.
+    recommendation : str
+        The runbook's troubleshooting action for this state.
+
+    Examples
+    --------
+    >>> classify(None)
+    HealthVerdict(state='healthy', reason='no deployment cycle recorded yet', \
+recommendation='run --deployment-contract-runner once to record a cycle')
+    """
 
     state: HealthState
     reason: str
@@ -88,6 +104,16 @@ class HealthVerdict:
 
 def has_cycle(snapshot: HealthSnapshot | None) -> bool:
     """True when ``snapshot`` records a cycle (the default snapshot has ``updated_unix_ms`` 0).
+
+    Parameters
+    ----------
+    snapshot : HealthSnapshot or None
+        The stored health; None means no ``state.json``.
+
+    Returns
+    -------
+    bool
+        Whether ``updated_unix_ms`` is positive.
 
     Examples
     --------
@@ -217,7 +243,22 @@ def snapshot_problems(snapshot: HealthSnapshot | None) -> list[str]:
 
 @dataclass(frozen=True)
 class PauseMarker:
-    """What ``runner-paused.json`` says: who paused the runner, when (unix ms) and why."""
+    """What ``runner-paused.json`` says: who paused the runner, when (unix ms) and why.
+
+    Attributes
+    ----------
+    paused_unix_ms : int or None
+        When the runner was paused, Unix time in milliseconds (UTC); None when unknown.
+    paused_by : str or None
+        Who paused it; None when unknown.
+    reason : str or None
+        Why; None when unknown.
+
+    Examples
+    --------
+    >>> PauseMarker(paused_by="ops", reason="maintenance").describe(now_ms=0)
+    'runner paused by ops: maintenance'
+    """
 
     paused_unix_ms: int | None = None
     paused_by: str | None = None
@@ -238,6 +279,40 @@ class GateDecision:
     ``health_state``/``health_reason`` describe the last cycle's health alone;
     ``reason`` explains the whole decision in one line and ``recommendation``
     is the action for its first reason (the promotion action only on ``pass``).
+    Built by :func:`gate_decision`; the status reports render its fields.
+
+    Attributes
+    ----------
+    rollout_gate : str
+        ``pass`` or ``hold``.
+    rollout_gate_reasons : list of str
+        Reason codes in :data:`GATE_REASONS` order; empty exactly on ``pass``.
+    health_state, health_reason : str
+        The last cycle's health and why.
+    reason, recommendation : str
+        One line explaining the decision; the action for its first reason.
+    has_cycle : bool
+        Whether a cycle was ever recorded.
+    judged_unix_ms, updated_unix_ms : int
+        When the decision was made and when the last cycle ended, Unix ms (UTC).
+    state_age_ms, stale_after_ms : int
+        Age of the last cycle and the age limit, milliseconds.
+    stale : bool
+        Whether the age is over the limit.
+    clock_skew_ms, clock_skew_tolerance_ms : int
+        How far the last cycle lies in the future and how far it may, milliseconds.
+    runner_paused : bool
+        Whether the runner is paused.
+    pause : PauseMarker or None
+        The pause marker, when paused.
+    invalid_problems : list of str
+        Why the state is invalid (empty unless ``invalid_state``).
+
+    Examples
+    --------
+    >>> decision = gate_decision(None, now_ms=1_700_000_000_000, pause=PauseMarker())
+    >>> decision.rollout_gate, decision.rollout_gate_reasons
+    ('hold', ['no_cycle', 'runner_paused'])
     """
 
     rollout_gate: RolloutGate

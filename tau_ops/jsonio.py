@@ -233,7 +233,8 @@ def read_bounded(path: Path | str, *, max_bytes: int, what: str) -> bytes:
             raise OSError(f"{what} {path} is not a regular file ({_kind(info.st_mode)})")
         if info.st_size > max_bytes:
             raise OSError(
-                f"{what} {path} is {info.st_size} bytes, over the {max_bytes}-byte limit"
+                f"{what} {path} is {info.st_size} byte{'' if info.st_size == 1 else 's'}, "
+                f"over the {max_bytes}-byte limit"
             )
         chunks: list[bytes] = []
         total = 0
@@ -356,6 +357,8 @@ def describe_schema_error(errors: list[Any], *, skip: int = 0) -> tuple[str, str
     base = kind.split("_", 1)[0] if kind.endswith(("_type", "_parsing", "_from_float")) else ""
     if kind == "missing":
         return where, "is required"
+    if kind == "json_invalid":  # the document itself, not a value: no "got"
+        return where, f"not valid JSON: {ctx.get('error', err.get('msg', ''))}"
     if kind == "extra_forbidden":
         return where, "is not a known field"
     if base == "model" or kind in ("model_type", "model_attributes_type"):

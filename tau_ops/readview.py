@@ -24,7 +24,23 @@ READ_ATTEMPTS = 5
 
 
 def fingerprint(paths: Iterable[Path]) -> Fingerprint:
-    """(path, device, inode, size) of each path; a missing path has inode 0 and size -1."""
+    """(path, device, inode, size) of each path; a missing path has inode 0 and size -1.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        The files whose change matters.
+
+    Returns
+    -------
+    tuple
+        One ``(path, st_dev, st_ino, size in bytes)`` per path, in order.
+
+    Examples
+    --------
+    >>> fingerprint([Path("/nonexistent/x")])
+    (('/nonexistent/x', 0, 0, -1),)
+    """
     out = []
     for path in paths:
         try:
@@ -94,10 +110,30 @@ def read_consistently(
 def read_prefix(path: Path, limit: int) -> bytes:
     """The first ``limit`` bytes of a regular file (FIFOs and devices refused, never blocking).
 
+    Parameters
+    ----------
+    path : Path
+        The file.
+    limit : int
+        Bytes to read at most.
+
+    Returns
+    -------
+    bytes
+        The prefix (shorter when the file is).
+
     Raises
     ------
     OSError
         Missing, not a regular file, or unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "f").write_bytes(b"committed|uncommitted")
+    >>> read_prefix(folder / "f", 9)
+    b'committed'
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -118,11 +154,36 @@ def read_prefix(path: Path, limit: int) -> bytes:
 
 
 def read_jsonl_prefix(path: Path, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """JSONL objects in the first ``limit`` bytes: (objects, invalid line count).
+    r"""JSONL objects in the first ``limit`` bytes: (objects, invalid line count).
 
     Used for a file whose tail holds an uncommitted cycle (see
     :func:`tau_ops.state.committed_sizes`). Lines follow the one JSON policy
     (:func:`tau_ops.jsonio.parse_json`); blank lines are ignored.
+
+    Parameters
+    ----------
+    path : Path
+        A JSONL file (missing: no objects).
+    limit : int
+        The committed length in bytes.
+
+    Returns
+    -------
+    tuple of (list of dict, int)
+        The objects in file order and the count of invalid lines.
+
+    Raises
+    ------
+    OSError
+        Not a regular file, or unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "l.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    >>> read_jsonl_prefix(folder / "l.jsonl", 9)
+    ([{'a': 1}], 0)
     """
     try:
         data = read_prefix(path, limit)

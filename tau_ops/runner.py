@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from tau_ops import channel_store, health, storage
 from tau_ops._gc import paused_gc
@@ -53,7 +53,36 @@ MAX_BACKOFF_EXPONENT = 10
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """Options of one cycle; defaults are the runbook's."""
+    """Options of one cycle; defaults are the runbook's (and the CLI flags').
+
+    Parameters
+    ----------
+    state_dir : Path or str, default ``.tau/deployment``
+        The deployment state dir (``--deployment-state-dir``); created on first write.
+    queue_limit : int, default 64
+        Cases processed per cycle, at least 1; the rest stays queued (``queue_depth``).
+    processed_case_cap : int, default 10000
+        Processed case keys kept for duplicate suppression, at least 0 (0 keeps none).
+    retry_max_attempts : int, default 4
+        Attempts per retryable case in one cycle, at least 1.
+    retry_base_delay_ms : int, default 0
+        Backoff before the second attempt in milliseconds, doubled per further
+        attempt (exponent capped at 10); 0 means no delay.
+
+    Raises
+    ------
+    UsageError
+        A count is below its minimum (the message names the field).
+
+    Examples
+    --------
+    >>> RunnerConfig(state_dir="st", queue_limit=8).queue_limit
+    8
+    >>> RunnerConfig(queue_limit=0)
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.UsageError: queue_limit must be at least 1, got 0
+    """
 
     state_dir: Path | str = Path(".tau/deployment")
     queue_limit: int = 64
@@ -76,29 +105,104 @@ class RunnerConfig:
 
 
 class CycleReport(CycleSummary):
-    """A cycle's counters plus what it concluded: health, reason codes, timings."""
+    """A cycle's counters plus what it concluded: health, reason codes, timings.
 
-    reason_codes: list[str]
-    health_state: str
-    health_reason: str
-    recommendation: str
-    failure_streak: int
-    queue_depth: int
-    backlog_cases: int
-    cycle_duration_ms: int
-    timestamp_unix_ms: int
-    state_path: str
-    events_path: str
-    warnings: list[str] = []
+    Returned by :func:`run_cycle`; ``--deployment-runner-json`` prints it.
+    The counters (``discovered_cases`` ...) are those of
+    :class:`~tau_ops.models.CycleSummary`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import FakeClock, parse_fixture
+    >>> fixture = parse_fixture('''{"schema_version": 1, "name": "one", "cases": [
+    ...   {"case_id": "c-1", "deploy_target": "kubernetes", "runtime_profile": "native",
+    ...    "blueprint_id": "api", "environment": "staging", "region": "iad",
+    ...    "container_image": "api:1",
+    ...    "expected": {"outcome": "success", "status_code": 202, "response_body": {
+    ...      "status": "accepted", "blueprint_id": "api", "deploy_target": "kubernetes",
+    ...      "runtime_profile": "native", "environment": "staging", "region": "iad",
+    ...      "replicas": 1, "rollout_strategy": "rolling", "artifact": "api:1"}}}]}''')
+    >>> report = run_cycle(fixture, RunnerConfig(state_dir=tempfile.mkdtemp()),
+    ...                    clock=FakeClock())
+    >>> report.applied_cases, report.reason_codes, report.health_state
+    (1, ['cloud_rollout_applied'], 'healthy')
+    """
+
+    reason_codes: list[str] = Field(
+        description=("The cycle's reason codes, in the fixed order of reason codes "
+                     "(``healthy_cycle`` alone when none holds).")
+    )
+    health_state: str = Field(
+        description="Health after the cycle: ``healthy``, ``degraded`` or ``failing``."
+    )
+    health_reason: str = Field(description="One line saying why the health is what it is.")
+    recommendation: str = Field(description="The runbook's troubleshooting action for this health.")
+    failure_streak: int = Field(
+        description="Consecutive cycles with failed cases, this one included (0 when none failed)."
+    )
+    queue_depth: int = Field(
+        description="Cases left queued for the next cycle (over ``queue_limit``)."
+    )
+    backlog_cases: int = Field(description="Same as ``queue_depth`` (the event line's name).")
+    cycle_duration_ms: int = Field(
+        description="Duration of the cycle in milliseconds, by the injected clock."
+    )
+    timestamp_unix_ms: int = Field(description="End of the cycle, Unix time in milliseconds (UTC).")
+    state_path: str = Field(description="Path of the ``state.json`` written.")
+    events_path: str = Field(description="Path of the ``runtime-events.jsonl`` appended to.")
+    warnings: list[str] = Field(
+        default=[],
+        description=("Problems after the commit that did not undo it (for example a journal that "
+                     "could not be removed).")
+    )
 
 
 def backoff_delay_ms(base_ms: int, attempt: int) -> int:
-    """Delay after failed attempt ``attempt`` (1-based): ``base * 2^(attempt-1)``, capped."""
+    """Delay after failed attempt ``attempt`` (1-based): ``base * 2^(attempt-1)``, capped.
+
+    Parameters
+    ----------
+    base_ms : int
+        ``retry_base_delay_ms``, milliseconds.
+    attempt : int
+        The attempt that just failed, from 1.
+
+    Returns
+    -------
+    int
+        The delay in milliseconds; the exponent stops at 10 (``base * 1024``).
+
+    Examples
+    --------
+    >>> [backoff_delay_ms(100, a) for a in (1, 2, 3, 20)]
+    [100, 200, 400, 102400]
+    """
     return base_ms << min(attempt - 1, MAX_BACKOFF_EXPONENT)
 
 
 def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
-    """The cycle's reason codes in SPEC order; ``healthy_cycle`` alone when none holds."""
+    """The cycle's reason codes in SPEC order; ``healthy_cycle`` alone when none holds.
+
+    Parameters
+    ----------
+    summary : CycleSummary
+        The cycle's counters.
+    backlog : int
+        Cases left queued after the cycle.
+
+    Returns
+    -------
+    list of str
+        Codes from :data:`tau_ops.models.REASON_CODES`, in that order.
+
+    Examples
+    --------
+    >>> reason_codes_for(CycleSummary(failed_cases=1, retry_attempts=3), backlog=2)
+    ['queue_backpressure_applied', 'retry_attempted', 'case_processing_failed']
+    >>> reason_codes_for(CycleSummary(), backlog=0)
+    ['healthy_cycle']
+    """
     conditions = [
         ("queue_backpressure_applied", backlog > 0),
         ("duplicate_cases_skipped", summary.duplicate_skips > 0),
@@ -114,7 +218,33 @@ def reason_codes_for(summary: CycleSummary, backlog: int) -> list[str]:
 
 
 def queue_order(cases: list[FixtureCase]) -> list[FixtureCase]:
-    """Cases sorted by (case_id, blueprint_id, deploy_target) as the queue takes them."""
+    """Cases sorted by (case_id, blueprint_id, deploy_target) as the queue takes them.
+
+    Parameters
+    ----------
+    cases : list of FixtureCase
+        A fixture's cases.
+
+    Returns
+    -------
+    list of FixtureCase
+        The queue order; a cycle takes the first ``queue_limit``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import FakeClock, parse_fixture
+    >>> fixture = parse_fixture('''{"schema_version": 1, "name": "one", "cases": [
+    ...   {"case_id": "c-1", "deploy_target": "kubernetes", "runtime_profile": "native",
+    ...    "blueprint_id": "api", "environment": "staging", "region": "iad",
+    ...    "container_image": "api:1",
+    ...    "expected": {"outcome": "success", "status_code": 202, "response_body": {
+    ...      "status": "accepted", "blueprint_id": "api", "deploy_target": "kubernetes",
+    ...      "runtime_profile": "native", "environment": "staging", "region": "iad",
+    ...      "replicas": 1, "rollout_strategy": "rolling", "artifact": "api:1"}}}]}''')
+    >>> [c.case_id for c in queue_order(fixture.cases)]
+    ['c-1']
+    """
     return sorted(cases, key=lambda c: (c.case_id, c.blueprint_id, c.deploy_target))
 
 
@@ -258,7 +388,24 @@ def _mark_processed(processed: OrderedDict[str, None], key: str, cap: int) -> No
 
 
 def is_paused(state_dir: Path) -> bool:
-    """True when an operator paused the runner for this state dir."""
+    """True when an operator paused the runner for this state dir.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Returns
+    -------
+    bool
+        Whether ``runner-paused.json`` exists there (any content, even unreadable).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_paused(Path(tempfile.mkdtemp()))
+    False
+    """
     return os.path.lexists(StatePaths(state_dir).pause_marker)
 
 
@@ -272,8 +419,56 @@ def run_cycle(
 ) -> CycleReport:
     """Run one cycle of ``fixture`` against ``config.state_dir`` and persist its outcome.
 
-    Raises :class:`~tau_ops.errors.ContractViolation` (nothing persisted) when an
-    observed result differs from the fixture's expectation.
+    Holds the state-dir lock throughout: recovers an interrupted cycle,
+    evaluates the queue (retrying retryable cases), then commits
+    ``state.json``, one event line and the channel store together.
+
+    Parameters
+    ----------
+    fixture : Fixture
+        A validated fixture (:func:`tau_ops.load_fixture`).
+    config : RunnerConfig, optional
+        State dir, queue limit, cap and retry policy (default: the runbook's).
+    clock : callable, optional
+        ``() -> int``, Unix time in milliseconds (default: the wall clock).
+    sleeper : callable, optional
+        ``(seconds: float) -> None`` used for retry backoff (default: ``time.sleep``).
+    manifest_loader : callable, optional
+        ``Path -> ManifestInfo``, loads a case's WASM manifest (default: full verification).
+
+    Returns
+    -------
+    CycleReport
+        The cycle's counters, reason codes, health and timings.
+
+    Raises
+    ------
+    ContractViolation
+        An observed result differs from the case's ``expected`` (nothing persisted).
+    RunnerPaused
+        A pause marker exists in the state dir (nothing read or written).
+    StateError
+        The state dir cannot be locked or written, ``state.json`` is a link or
+        special file, or an interrupted cycle cannot be recovered; a failed
+        commit is rolled back.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import FakeClock, parse_fixture
+    >>> fixture = parse_fixture('''{"schema_version": 1, "name": "one", "cases": [
+    ...   {"case_id": "c-1", "deploy_target": "kubernetes", "runtime_profile": "native",
+    ...    "blueprint_id": "api", "environment": "staging", "region": "iad",
+    ...    "container_image": "api:1",
+    ...    "expected": {"outcome": "success", "status_code": 202, "response_body": {
+    ...      "status": "accepted", "blueprint_id": "api", "deploy_target": "kubernetes",
+    ...      "runtime_profile": "native", "environment": "staging", "region": "iad",
+    ...      "replicas": 1, "rollout_strategy": "rolling", "artifact": "api:1"}}}]}''')
+    >>> config = RunnerConfig(state_dir=tempfile.mkdtemp())
+    >>> run_cycle(fixture, config, clock=FakeClock()).upserted_rollouts
+    1
+    >>> run_cycle(fixture, config, clock=FakeClock()).duplicate_skips
+    1
     """
     config = config or RunnerConfig()
     state_dir = Path(config.state_dir)

@@ -42,7 +42,19 @@ WASM_ARTIFACTS_DIR = "wasm-artifacts"
 
 @dataclass(frozen=True)
 class StatePaths:
-    """Every well-known path under one state dir."""
+    """Every well-known path under one state dir.
+
+    Parameters
+    ----------
+    root : Path
+        The deployment state dir.
+
+    Examples
+    --------
+    >>> paths = StatePaths(Path("st"))
+    >>> paths.state.as_posix(), paths.events.name, paths.pause_marker.name
+    ('st/state.json', 'runtime-events.jsonl', 'runner-paused.json')
+    """
 
     root: Path
 
@@ -72,7 +84,32 @@ class StatePaths:
 
 
 def parse_state(data: bytes) -> DeploymentState:
-    """Parse ``state.json`` bytes; raises ValueError or ValidationError."""
+    """Parse ``state.json`` bytes (strict JSON integers, unknown fields kept).
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+
+    Returns
+    -------
+    DeploymentState
+
+    Raises
+    ------
+    ValueError
+        Not JSON, the wrong shape (a pydantic ``ValidationError``, a
+        ``ValueError``), or a ``schema_version`` other than 1.
+
+    Examples
+    --------
+    >>> parse_state(b'{"schema_version": 1}').rollouts
+    []
+    >>> parse_state(b'{"schema_version": 2}')
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported schema_version 2
+    """
     state = DeploymentState.model_validate_json(data)
     if state.schema_version != 1:
         raise ValueError(f"unsupported schema_version {state.schema_version}")
@@ -92,8 +129,28 @@ def _read_state_bytes(path: Path) -> bytes | None:
 def read_state(state_dir: Path) -> DeploymentState | None:
     """Read ``state.json`` without changing anything; None when there is none yet.
 
-    Raises :class:`StateError` when the file exists but cannot be parsed, or is
-    not a regular file (a FIFO is refused without blocking).
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Returns
+    -------
+    DeploymentState or None
+        The parsed file; None when ``state.json`` does not exist.
+
+    Raises
+    ------
+    StateError
+        The file exists but cannot be parsed, is over the size limit, or is
+        not a regular file (a FIFO is refused without blocking).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> read_state(state_dir) is None
+    True
     """
     path = StatePaths(state_dir).state
     data = _read_state_bytes(path)
@@ -112,10 +169,32 @@ def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
     The corrupt file moves to ``state.json.corrupt-<now_ms>`` (``-2``, ``-3``...
     when that name is taken), so no quarantined file is ever replaced.
 
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+    now_ms : int
+        The current time, Unix ms, used in the quarantine file's name.
+
+    Returns
+    -------
+    DeploymentState
+        The stored state, or a fresh one when there is none or it was quarantined.
+
     Raises
     ------
     StateError
         ``state.json`` is a symlink or special file, or cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> _ = (state_dir / "state.json").write_text("not json")
+    >>> load_state_for_update(state_dir, now_ms=5).rollouts
+    []
+    >>> sorted(p.name for p in state_dir.iterdir())
+    ['state.json.corrupt-5']
     """
     path = StatePaths(state_dir).state
     with contextlib.suppress(FileNotFoundError):
@@ -134,19 +213,87 @@ def load_state_for_update(state_dir: Path, *, now_ms: int) -> DeploymentState:
 
 
 def dump_state(state: DeploymentState) -> bytes:
-    """Serialize state as pretty JSON, unknown fields of other tools included."""
+    """Serialize state as pretty JSON, unknown fields of other tools included.
+
+    Parameters
+    ----------
+    state : DeploymentState
+
+    Returns
+    -------
+    bytes
+        UTF-8 JSON, indented by 2, with a final newline.
+
+    Examples
+    --------
+    >>> text = dump_state(DeploymentState.model_validate({"note": "kept"})).decode()
+    >>> text.splitlines()[-2:]
+    ['  "note": "kept"', '}']
+    """
     return state.model_dump_json(indent=2).encode("utf-8") + b"\n"
 
 
 def save_state(state_dir: Path, state: DeploymentState) -> None:
-    """Atomically replace ``state.json`` (callers hold the lock)."""
+    """Atomically replace ``state.json`` (callers hold the lock).
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+    state : DeploymentState
+        The state to write.
+
+    Raises
+    ------
+    StateError
+        A link or special file is in the way.
+    OSError
+        The write failed (disk full, permissions).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> save_state(state_dir, DeploymentState())
+    >>> read_state(state_dir).schema_version
+    1
+    """
     storage.atomic_write_bytes(StatePaths(state_dir).state, dump_state(state), root=state_dir)
 
 
 def update_state(
     state_dir: Path, change: Callable[[DeploymentState], None], *, now_ms: int
 ) -> DeploymentState:
-    """Read-modify-write ``state.json`` under the lock, keeping every other field."""
+    """Read-modify-write ``state.json`` under the lock, keeping every other field.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+    change : callable
+        ``(state) -> None``; changes the state in place.
+    now_ms : int
+        The current time, Unix ms (names a quarantined corrupt file).
+
+    Returns
+    -------
+    DeploymentState
+        The state as written.
+
+    Raises
+    ------
+    StateError
+        The state dir cannot be locked or written, or an interrupted cycle
+        cannot be recovered.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> def record(state): state.wasm_deliverables.append({"blueprint_id": "edge"})
+    >>> update_state(state_dir, record, now_ms=0).wasm_deliverables
+    [{'blueprint_id': 'edge'}]
+    """
     with storage.state_lock(state_dir):
         recover(state_dir)
         state = load_state_for_update(state_dir, now_ms=now_ms)
@@ -157,7 +304,22 @@ def update_state(
 
 @dataclass
 class Commit:
-    """Everything one cycle writes: appends, the new state, and rewritten files."""
+    """Everything one cycle writes: appends, the new state, and rewritten files.
+
+    Parameters
+    ----------
+    state : bytes
+        The new ``state.json`` content (the commit point).
+    appends : dict of Path to list of str
+        Lines to append per file (event log, channel logs), without newlines.
+    rewrites : dict of Path to str
+        Files rewritten whole after the commit point (``MEMORY.md``).
+
+    Examples
+    --------
+    >>> Commit(state=b"{}").appends
+    {}
+    """
 
     state: bytes
     appends: dict[Path, list[str]] = field(default_factory=dict)
@@ -175,6 +337,13 @@ def _write_error(path: Path, exc: OSError, outcome: str) -> StateError:
 def commit_cycle(state_dir: Path, commit: Commit) -> list[str]:
     """Write a cycle's files so that a crash at any point can be finished or undone.
 
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+    commit : Commit
+        What the cycle writes.
+
     Returns
     -------
     list of str
@@ -187,6 +356,17 @@ def commit_cycle(state_dir: Path, commit: Commit) -> list[str]:
     StateError
         Before the commit point: a file could not be written (named in the
         message); what was written is rolled back, nothing is committed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> commit = Commit(state=dump_state(DeploymentState()))
+    >>> commit.appends[StatePaths(state_dir).events] = ['{"cycle": 1}']
+    >>> commit_cycle(state_dir, commit)
+    []
+    >>> StatePaths(state_dir).events.read_text()
+    '{"cycle": 1}\\n'
     """
     paths = StatePaths(state_dir)
     sizes = {}
@@ -328,6 +508,11 @@ def committed_sizes(state_dir: Path | str) -> dict[Path, int]:
     Readers cut each file named here at the given length; files not named are
     wholly committed. Reads only; never changes a file.
 
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+
     Returns
     -------
     dict of Path to int
@@ -368,6 +553,18 @@ def recover(state_dir: Path) -> str | None:
         An uncommitted append cannot be undone (a file turned into a link, no
         permission); the message names the file and the operator's action, and
         the journal is kept so the next writer tries again once it is fixed.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> recover(state_dir) is None
+    True
     """
     paths = StatePaths(state_dir)
     _remove_stale_temp_files(state_dir)

@@ -57,6 +57,28 @@ def read_pause(state_dir: Path | str) -> health.PauseMarker | None:
     """The pause marker of ``state_dir``, or None when the runner is not paused.
 
     An unreadable or malformed marker still means paused (fields unknown).
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+
+    Returns
+    -------
+    PauseMarker or None
+        Who paused it, when (Unix ms) and why, as far as the marker says.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.ops import pause_runner
+    >>> state_dir = tempfile.mkdtemp()
+    >>> read_pause(state_dir) is None
+    True
+    >>> _ = pause_runner(state_dir, reason="maintenance", clock=lambda: 1_000)
+    >>> marker = read_pause(state_dir)
+    >>> marker.paused_unix_ms, marker.reason
+    (1000, 'maintenance')
     """
     path = StatePaths(Path(state_dir)).pause_marker
     try:
@@ -86,6 +108,24 @@ class StatusInputs:
     the gate depend on the current time. Keeping the two apart lets a poller
     (the gateway) read once per file change and still judge freshness anew
     on every request.
+
+    Attributes
+    ----------
+    state_dir : Path
+        The deployment state dir read.
+    state : DeploymentState or None
+        ``state.json``, or None when there is none.
+    pause : PauseMarker or None
+        The pause marker, or None when not paused.
+    counts : dict
+        The deployment-status counters (rollouts per target, cycle reports...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> inputs = read_status_inputs(tempfile.mkdtemp())
+    >>> inputs.state, inputs.counts["cycle_reports"]
+    (None, 0)
     """
 
     state_dir: Path
@@ -141,6 +181,22 @@ def read_status_inputs(state_dir: Path | str) -> StatusInputs:
         ``state.json`` cannot be parsed, holds health values no runner could
         have written (:func:`tau_ops.health.snapshot_problems`), or the files
         never held still long enough to read.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+
+    Returns
+    -------
+    StatusInputs
+        State, pause marker and event counts, to judge with :func:`decide`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_status_inputs(tempfile.mkdtemp()).pause is None
+    True
     """
     state_dir = Path(state_dir)
     paths = StatePaths(state_dir)
@@ -186,7 +242,30 @@ def decide(
     inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> health.GateDecision:
-    """The gate decision of already-read inputs at ``now_ms`` (:func:`health.gate_decision`)."""
+    """The gate decision of already-read inputs at ``now_ms`` (:func:`health.gate_decision`).
+
+    Parameters
+    ----------
+    inputs : StatusInputs
+        What :func:`read_status_inputs` read.
+    now_ms : int
+        The time to judge at, Unix time in milliseconds.
+    stale_after_ms : int
+        Age limit of the last cycle, milliseconds (default 24 h).
+    skew_tolerance_ms : int
+        How far ahead of ``now_ms`` a last cycle may be, milliseconds (default 5 min).
+
+    Returns
+    -------
+    GateDecision
+        The rollout gate, its reasons and the freshness figures.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> decide(read_status_inputs(tempfile.mkdtemp()), now_ms=0).rollout_gate_reasons
+    ['no_cycle']
+    """
     return health.gate_decision(
         inputs.state.health if inputs.state else None, now_ms=now_ms,
         stale_after_ms=stale_after_ms, skew_tolerance_ms=skew_tolerance_ms, pause=inputs.pause)
@@ -194,7 +273,30 @@ def decide(
 
 def verdict_fields(decision: health.GateDecision, state_dir: Path, *,
                    state_exists: bool) -> dict[str, object]:
-    """The added fields every status document carries, rendered from one decision."""
+    """The added fields every status document carries, rendered from one decision.
+
+    Parameters
+    ----------
+    decision : GateDecision
+        The decision to render.
+    state_dir : Path
+        The state dir it was made for.
+    state_exists : bool
+        Whether ``state.json`` exists.
+
+    Returns
+    -------
+    dict
+        ``health_state``, ``rollout_gate``, ``rollout_gate_reasons``, freshness
+        (``state_age_ms``, ``stale``, ``clock_skew_ms``, milliseconds) and ``pause``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> decision = health.gate_decision(None, now_ms=0)
+    >>> verdict_fields(decision, Path("st"), state_exists=False)["rollout_gate"]
+    'hold'
+    """
     pause = decision.pause
     return {
         "health_state": decision.health_state,
@@ -224,7 +326,31 @@ def transport_health_at(
     inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> TransportHealthReport:
-    """Transport health of already-read inputs, judged at ``now_ms`` (unix ms)."""
+    """Transport health of already-read inputs, judged at ``now_ms`` (unix ms).
+
+    Parameters
+    ----------
+    inputs : StatusInputs
+        What :func:`read_status_inputs` read.
+    now_ms : int
+        The time to judge at, Unix time in milliseconds.
+    stale_after_ms : int
+        Age limit of the last cycle, milliseconds (default 24 h).
+    skew_tolerance_ms : int
+        How far ahead of ``now_ms`` a last cycle may be, milliseconds (default 5 min).
+
+    Returns
+    -------
+    TransportHealthReport
+        The seed's row plus the gate decision.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> inputs = read_status_inputs(tempfile.mkdtemp())
+    >>> transport_health_at(inputs, now_ms=0).target
+    'cloud-and-wasm-runtime'
+    """
     decision = decide(inputs, now_ms=now_ms, stale_after_ms=stale_after_ms,
                       skew_tolerance_ms=skew_tolerance_ms)
     return TransportHealthReport.model_validate({
@@ -239,7 +365,31 @@ def deployment_status_at(
     inputs: StatusInputs, *, now_ms: int, stale_after_ms: int = health.DEFAULT_STALE_AFTER_MS,
     skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> DeploymentStatusReport:
-    """Deployment status of already-read inputs, judged at ``now_ms`` (unix ms)."""
+    """Deployment status of already-read inputs, judged at ``now_ms`` (unix ms).
+
+    Parameters
+    ----------
+    inputs : StatusInputs
+        What :func:`read_status_inputs` read.
+    now_ms : int
+        The time to judge at, Unix time in milliseconds.
+    stale_after_ms : int
+        Age limit of the last cycle, milliseconds (default 24 h).
+    skew_tolerance_ms : int
+        How far ahead of ``now_ms`` a last cycle may be, milliseconds (default 5 min).
+
+    Returns
+    -------
+    DeploymentStatusReport
+        The seed's status document plus the gate decision.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> inputs = read_status_inputs(tempfile.mkdtemp())
+    >>> deployment_status_at(inputs, now_ms=0).rollout_gate
+    'hold'
+    """
     decision = decide(inputs, now_ms=now_ms, stale_after_ms=stale_after_ms,
                       skew_tolerance_ms=skew_tolerance_ms)
     return DeploymentStatusReport.model_validate({
@@ -304,7 +454,16 @@ def deployment_status(
 ) -> DeploymentStatusReport:
     """Everything an operator checks before promotion, from state, pause marker and event files.
 
-    Parameters are those of :func:`transport_health`.
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+    now_ms : int, optional
+        The time to judge freshness at, unix ms (default: the wall clock).
+    stale_after_ms : int
+        Age limit of the last cycle, milliseconds (default 24 h).
+    skew_tolerance_ms : int
+        How far ahead of ``now_ms`` a last cycle may be, milliseconds (default 5 min).
 
     Returns
     -------
@@ -314,7 +473,15 @@ def deployment_status(
     Raises
     ------
     StateError
-        ``state.json`` is corrupt or holds impossible health values.
+        ``state.json`` is corrupt or holds impossible health values, or the
+        files kept changing while being read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = deployment_status(tempfile.mkdtemp(), now_ms=1_700_000_000_000)
+    >>> report.rollout_gate, report.rollout_gate_reasons, report.events_log_present
+    ('hold', ['no_cycle'], False)
     """
     inputs = read_status_inputs(state_dir)
     now = wall_clock_ms() if now_ms is None else now_ms

@@ -34,7 +34,23 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def safe_component(value: str) -> str:
-    """Turn input into one path component: only ``[A-Za-z0-9._-]``, never ``.``/``..``."""
+    """Turn input into one path component: only ``[A-Za-z0-9._-]``, never ``.``/``..``.
+
+    Parameters
+    ----------
+    value : str
+        Any text (a blueprint id, a case id).
+
+    Returns
+    -------
+    str
+        ``value`` with every other character replaced by ``_``; ``_`` for an empty value.
+
+    Examples
+    --------
+    >>> safe_component("edge/wasm v2"), safe_component("..")
+    ('edge_wasm_v2', '__')
+    """
     cleaned = _UNSAFE.sub("_", value)
     if cleaned in ("", ".", ".."):
         cleaned = cleaned.replace(".", "_") or "_"
@@ -62,6 +78,25 @@ def containment_root(path: Path) -> Path | None:
 
     Writers that know their state dir pass it as ``root=``; this is the fallback
     for callers (the packager) that only know a path. None: no state dir above.
+
+    Parameters
+    ----------
+    path : Path
+        A path inside (or outside) a state dir.
+
+    Returns
+    -------
+    Path or None
+        The folder holding ``.tau-ops.lock``, or None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with state_lock(folder):
+    ...     containment_root(folder / "channel-store" / "log.jsonl") == folder
+    True
     """
     folder = Path(os.path.abspath(path)).parent
     for candidate in (folder, *folder.parents):
@@ -77,10 +112,28 @@ def refuse_links_below(root: Path, path: Path) -> None:
     For writers that create folders (``mkdir -p``) inside a state dir before
     any lock file marks it: a planted link must not carry them outside.
 
+    Parameters
+    ----------
+    root : Path
+        The state dir.
+    path : Path
+        A folder path below ``root``.
+
     Raises
     ------
     StateError
         A component below ``root`` is a symbolic link or not a directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "out").symlink_to("/tmp")
+    >>> refuse_links_below(folder, folder / "out" / "x")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.StateError: refusing to write ...out: it is a symbolic link, not a directory ...
     """
     base = Path(os.path.abspath(root))
     current = base
@@ -110,7 +163,7 @@ def atomic_write_bytes(
     data : bytes
         The new content.
     mode : int
-        Permission bits of the new file.
+        Permission bits of the new file (default ``0o644``).
     root : Path, optional
         The state dir: no folder below it, and not ``path`` itself, may be a
         symlink or special file (default: found by :func:`containment_root`;
@@ -122,6 +175,15 @@ def atomic_write_bytes(
         A link or special file inside the state dir is in the way.
     OSError
         The write failed (disk full, permissions).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> atomic_write_bytes(folder / "a" / "f.bin", b"new")
+    >>> (folder / "a" / "f.bin").read_bytes()
+    b'new'
     """
     contained = _root(path, root)
     with fsguard.parent_dir(path, contained, create=True) as (dfd, name):
@@ -150,28 +212,124 @@ def atomic_write_bytes(
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644,
                       root: Path | None = None) -> None:
-    """Atomically replace ``path`` with UTF-8 ``text`` (see :func:`atomic_write_bytes`)."""
+    """Atomically replace ``path`` with UTF-8 ``text`` (see :func:`atomic_write_bytes`).
+
+    Parameters
+    ----------
+    path : Path
+        The file to replace.
+    text : str
+        The new content, written as UTF-8.
+    mode : int
+        Permission bits (default ``0o644``).
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Raises
+    ------
+    StateError
+        A link or special file inside the state dir is in the way.
+    OSError
+        The write failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> atomic_write_text(folder / "MEMORY.md", "# edge")
+    >>> (folder / "MEMORY.md").read_text()
+    '# edge'
+    """
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode, root=root)
 
 
 def dumps_json(value: Any) -> str:
-    """Stable pretty JSON used for every whole JSON file tau-ops writes."""
+    r"""Stable pretty JSON used for every whole JSON file tau-ops writes.
+
+    Parameters
+    ----------
+    value : Any
+        A JSON-serializable value.
+
+    Returns
+    -------
+    str
+        Indented by 2, keys in insertion order, non-ASCII kept, final newline.
+
+    Examples
+    --------
+    >>> dumps_json({"b": 1, "a": "é"})
+    '{\n  "b": 1,\n  "a": "é"\n}\n'
+    """
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
 def atomic_write_json(path: Path, value: Any, *, mode: int = 0o644,
                       root: Path | None = None) -> None:
-    """Atomically replace ``path`` with ``value`` as pretty JSON (see atomic_write_bytes)."""
+    r"""Atomically replace ``path`` with ``value`` as pretty JSON (see atomic_write_bytes).
+
+    Parameters
+    ----------
+    path : Path
+        The file to replace.
+    value : Any
+        A JSON-serializable value (written with :func:`dumps_json`).
+    mode : int
+        Permission bits (default ``0o644``).
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Raises
+    ------
+    StateError
+        A link or special file inside the state dir is in the way.
+    OSError
+        The write failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> atomic_write_json(folder / "x.json", {"ok": True})
+    >>> (folder / "x.json").read_text()
+    '{\n  "ok": true\n}\n'
+    """
     atomic_write_text(path, dumps_json(value), mode=mode, root=root)
 
 
 def unlink(path: Path, *, root: Path | None = None) -> bool:
     """Remove ``path`` (a link is removed, never followed); False when it was not there.
 
+    Parameters
+    ----------
+    path : Path
+        The file to remove.
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Returns
+    -------
+    bool
+        True when a file was removed.
+
     Raises
     ------
     StateError
         A folder below ``root`` is a symlink.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "f").write_text("x")
+    >>> unlink(folder / "f"), unlink(folder / "f")
+    (True, False)
     """
     try:
         with fsguard.parent_dir(path, _root(path, root)) as (dfd, name):
@@ -186,7 +344,29 @@ def move_aside(path: Path, tag: str, *, root: Path | None = None) -> Path:
     """Rename ``path`` to ``<name>.<tag>`` (``-2``, ``-3``... if taken), never replacing a file.
 
     Used for quarantine: two corrupt files set aside in the same millisecond
-    keep both. Returns the new path.
+    keep both.
+
+    Parameters
+    ----------
+    path : Path
+        The file to set aside.
+    tag : str
+        The suffix (``corrupt-<unix ms>``).
+    root : Path, optional
+        The state dir: no folder below it may be a symlink (default: found by
+        :func:`containment_root`).
+
+    Returns
+    -------
+    Path
+        The new path.
+
+    Raises
+    ------
+    StateError
+        A folder below ``root`` is a symlink.
+    OSError
+        The rename failed.
 
     Examples
     --------
@@ -226,10 +406,29 @@ def state_lock(state_dir: Path) -> Iterator[None]:
     The lock is an ``flock`` on a file inside the dir: the kernel drops it when
     the holder dies, so a killed runner never leaves a stale lock behind.
 
+    Parameters
+    ----------
+    state_dir : Path
+        The state dir; created when missing.
+
+    Yields
+    ------
+    None
+        While the lock is held.
+
     Raises
     ------
     StateError
         The dir cannot be created or the lock file opened (named in the message).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with state_lock(folder / "state"):
+    ...     (folder / "state" / ".tau-ops.lock").is_file()
+    True
     """
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -256,6 +455,25 @@ def shared_lock(state_dir: Path) -> Iterator[bool]:
     missing or unopenable one is not created; then the reader runs unlocked
     and this yields False (True when the lock is held). Waits for a writer
     holding :func:`state_lock` to finish.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The state dir (only read).
+
+    Yields
+    ------
+    bool
+        Whether the shared lock is held.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with shared_lock(folder) as held:
+    ...     held
+    False
     """
     try:
         with fsguard.parent_dir(state_dir / LOCK_NAME, state_dir) as (dfd, name):
@@ -285,9 +503,30 @@ def _complete_end(fd: int, size: int) -> int:
 
 
 def complete_lines_end(handle: BinaryIO, size: int) -> int:
-    """Offset just past the last newline in the first ``size`` bytes (0 when there is none).
+    r"""Offset just past the last newline in the first ``size`` bytes (0 when there is none).
 
     The bytes after it, if any, are a line still being written or torn by a crash.
+
+    Parameters
+    ----------
+    handle : BinaryIO
+        A file opened for binary reading (seekable).
+    size : int
+        How many bytes of it to consider.
+
+    Returns
+    -------
+    int
+        A byte offset, at most ``size``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as handle:
+    ...     _ = handle.write(b'{"a":1}\n{"b"')
+    ...     handle.flush()
+    ...     complete_lines_end(handle, 12)
+    8
     """
     return _complete_end(handle.fileno(), size)
 
@@ -314,10 +553,36 @@ def _open_log(path: Path, root: Path | None, *, create: bool) -> Iterator[int]:
 
 
 def repair_torn_tail(path: Path, *, root: Path | None = None) -> int:
-    """Cut a partial last line (no trailing newline) left by a killed writer.
+    r"""Cut a partial last line (no trailing newline) left by a killed writer.
 
-    Returns the file size after the repair (0 when the file does not exist).
-    Raises :class:`StateError` when ``path`` is a link or special file.
+    Parameters
+    ----------
+    path : Path
+        A JSONL file.
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Returns
+    -------
+    int
+        The file size after the repair, in bytes (0 when the file does not exist).
+
+    Raises
+    ------
+    StateError
+        ``path`` is a link or special file.
+    OSError
+        The file cannot be read or cut.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "log.jsonl").write_bytes(b'{"a":1}\n{"b"')
+    >>> repair_torn_tail(folder / "log.jsonl")
+    8
     """
     try:
         with _open_log(path, root, create=False) as fd:
@@ -329,8 +594,33 @@ def repair_torn_tail(path: Path, *, root: Path | None = None) -> int:
 def append_lines(path: Path, lines: Iterable[str], *, root: Path | None = None) -> None:
     """Append JSONL lines with one write and an fsync; callers hold the state lock.
 
-    A torn last line is cut first. Raises :class:`StateError` when ``path`` or
-    a folder below ``root`` is a link or special file.
+    A torn last line is cut first.
+
+    Parameters
+    ----------
+    path : Path
+        The JSONL file (created when missing).
+    lines : iterable of str
+        Lines without their newline.
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Raises
+    ------
+    StateError
+        ``path`` or a folder below ``root`` is a link or special file.
+    OSError
+        The write failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> append_lines(folder / "log.jsonl", ['{"a":1}', '{"b":2}'])
+    >>> (folder / "log.jsonl").read_text().splitlines()
+    ['{"a":1}', '{"b":2}']
     """
     payload = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     if not payload:
@@ -348,6 +638,33 @@ def truncate_to(path: Path, size: int, *, root: Path | None = None) -> None:
 
     A file that is missing, or whose name the file system cannot hold, had
     nothing appended, so there is nothing to undo.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    size : int
+        Its length before the append, in bytes.
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Raises
+    ------
+    StateError
+        ``path`` or a folder below ``root`` is a link or special file.
+    OSError
+        The file cannot be cut (permissions).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "log.jsonl").write_bytes(b"12345")
+    >>> truncate_to(folder / "log.jsonl", 2)
+    >>> (folder / "log.jsonl").read_bytes()
+    b'12'
     """
     try:
         with _open_log(path, root, create=False) as fd:
@@ -387,6 +704,21 @@ def rotation_limits() -> tuple[int, int]:
     Garbage or non-positive values fall back to the defaults (SPEC); values
     above :data:`ROTATION_MAX_BYTES_RANGE` / :data:`ROTATION_MAX_FILES_RANGE`
     are clamped to the range's top, with a warning.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Largest active file in bytes (default 10 MiB, ``TAU_LOG_ROTATION_MAX_BYTES``)
+        and files kept in all, the active one included (default 5,
+        ``TAU_LOG_ROTATION_MAX_FILES``).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.pop("TAU_LOG_ROTATION_MAX_BYTES", None) and None
+    >>> os.environ.pop("TAU_LOG_ROTATION_MAX_FILES", None) and None
+    >>> rotation_limits()
+    (10485760, 5)
     """
     return (
         _ranged_env("TAU_LOG_ROTATION_MAX_BYTES", DEFAULT_ROTATION_MAX_BYTES,
@@ -408,12 +740,40 @@ def _backup_indices(dfd: int, name: str) -> list[int]:
 
 
 def rotate_if_needed(path: Path, incoming_bytes: int, *, root: Path | None = None) -> bool:
-    """Shift backups up by one when appending ``incoming_bytes`` would exceed the limit.
+    r"""Shift backups up by one when appending ``incoming_bytes`` would exceed the limit.
 
     ``path.1`` is the newest backup; at most ``max_files`` files exist in all,
     the active one included. Only existing backups are touched, so the cost
-    does not depend on the configured maximum. Returns True when a rotation
-    happened. Raises :class:`StateError` when ``path`` is a link or special file.
+    does not depend on the configured maximum.
+
+    Parameters
+    ----------
+    path : Path
+        The active log file.
+    incoming_bytes : int
+        Size of the append about to happen, in bytes.
+    root : Path, optional
+        The state dir: no folder below it may be a symlink or special file
+        (default: found by :func:`containment_root`).
+
+    Returns
+    -------
+    bool
+        True when a rotation happened.
+
+    Raises
+    ------
+    StateError
+        ``path`` is a link or special file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "log.jsonl").write_text("x\n")
+    >>> rotate_if_needed(folder / "log.jsonl", 10)
+    False
     """
     max_bytes, max_files = rotation_limits()
     try:
@@ -443,7 +803,28 @@ def rotate_if_needed(path: Path, incoming_bytes: int, *, root: Path | None = Non
 
 
 def rotated_files(path: Path) -> list[Path]:
-    """The backups of ``path`` oldest first, then ``path`` itself, those that exist."""
+    """The backups of ``path`` oldest first, then ``path`` itself, those that exist.
+
+    Parameters
+    ----------
+    path : Path
+        The active log file.
+
+    Returns
+    -------
+    list of Path
+        ``path.N`` ... ``path.1`` then ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("log.jsonl", "log.jsonl.1", "log.jsonl.2"):
+    ...     _ = (folder / name).write_text("")
+    >>> [p.name for p in rotated_files(folder / "log.jsonl")]
+    ['log.jsonl.2', 'log.jsonl.1', 'log.jsonl']
+    """
     backups: list[tuple[int, Path]] = []
     prefix = path.name + "."
     if path.parent.is_dir():
@@ -460,12 +841,29 @@ def rotated_files(path: Path) -> list[Path]:
 def open_regular_for_read(path: Path) -> BinaryIO:
     """Open a file for reading without blocking on a FIFO; non-regular files are refused.
 
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    BinaryIO
+        An open binary handle (the caller closes it).
+
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     OSError
         It is a FIFO, device, socket or directory (the message says which).
+
+    Examples
+    --------
+    >>> open_regular_for_read(Path("/dev/null"))
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] /dev/null is a character device, not a regular file
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     mode = os.fstat(fd).st_mode
@@ -476,7 +874,7 @@ def open_regular_for_read(path: Path) -> BinaryIO:
 
 
 def read_jsonl_values(path: Path, limit: int | None = None) -> tuple[list[Any], int]:
-    """Parse a JSONL file under the JSON policy: (values, invalid line count).
+    r"""Parse a JSONL file under the JSON policy: (values, invalid line count).
 
     Every non-blank line goes through :func:`tau_ops.jsonio.parse_json`, so a
     line too deep, with a duplicate key, NaN or a lone surrogate is an invalid
@@ -500,6 +898,15 @@ def read_jsonl_values(path: Path, limit: int | None = None) -> tuple[list[Any], 
     ------
     OSError
         Not a regular file (a FIFO, a device), over the size limit, or unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "l.jsonl").write_text('{"a": 1}\n[2]\n{"a": 1, "a": 2}\n')
+    >>> read_jsonl_values(folder / "l.jsonl")
+    ([{'a': 1}, [2]], 1)
     """
     try:
         data = read_bounded(path, max_bytes=LIMITS["jsonl_file"], what="JSONL file")
@@ -520,9 +927,33 @@ def read_jsonl_values(path: Path, limit: int | None = None) -> tuple[list[Any], 
 
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Parse a JSONL file: (objects, invalid line count); see :func:`read_jsonl_values`.
+    r"""Parse a JSONL file: (objects, invalid line count); see :func:`read_jsonl_values`.
 
     A line that is valid JSON but not an object counts as invalid.
+
+    Parameters
+    ----------
+    path : Path
+        A JSONL file.
+
+    Returns
+    -------
+    tuple of (list of dict, int)
+        The objects in file order and the count of invalid lines.
+
+    Raises
+    ------
+    OSError
+        Not a regular file, over the size limit, or unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "l.jsonl").write_text('{"a": 1}\n[2]\n{"a": NaN}\n')
+    >>> read_jsonl(folder / "l.jsonl")
+    ([{'a': 1}], 2)
     """
     values, invalid = read_jsonl_values(path)
     records = [value for value in values if isinstance(value, dict)]

@@ -114,6 +114,26 @@ def test_export_cli_bad_input_exits_2(tmp_path: Path) -> None:
         assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
 
 
+def test_an_unreachable_gs_destination_is_refused_quickly_naming_it(tmp_path: Path) -> None:
+    (source,) = _fleet(tmp_path, 1, 10)
+    # No credentials anywhere and the metadata server on a closed loopback port: Google's
+    # client would keep retrying for 15 minutes; the export gives up within its limit.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TAU_", "GOOGLE_", "CLOUDSDK_", "GCE_"))}
+    env |= {"HOME": str(tmp_path), "GCE_METADATA_ROOT": "127.0.0.1:9",
+            "GCE_METADATA_HOST": "127.0.0.1:9"}
+    url = "gs://tau-ops-no-such-bucket/fleet"
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "tau_ops", "export", "events", "--to", url,
+                             str(source)], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    elapsed = time.monotonic() - start
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"error: cannot open export destination {url}: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert elapsed < 90, elapsed  # GCS_RETRY_LIMIT_S (10 s) plus start-up on a loaded machine
+
+
 def test_export_json_report(tmp_path: Path) -> None:
     (source,) = _fleet(tmp_path, 1, 10)
     result = run_cli("export", "events", "--to", tmp_path / "o", source, "--json")

@@ -223,7 +223,8 @@ def test_corrupt_state_answers_503_then_recovers_once_fixed(healthy: Path) -> No
         fixed = gw.get("/gateway/status")
     for response in broken:
         assert response.status_code == 503
-        message = f"state file {state_file} is corrupt and cannot be parsed"
+        message = (f"state file {state_file} is corrupt and cannot be parsed: "
+                   "not valid JSON: key must be a string at line 1 column 2")
         assert response.json() == {
             "error": "state_corrupt",
             "message": message,

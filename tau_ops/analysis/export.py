@@ -17,13 +17,18 @@ identical lines of one source are one cycle.
 (``file://``, ``s3://``, ``gs://``), with credentials from the environment
 those filesystems read (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``). Only
 local paths are tested here: an object store renames by copying, so a partition
-there is replaced by a copy of its finished temporary object.
+there is replaced by a copy of its finished temporary object. The destination
+is probed before any source is read: one that cannot be reached (no network,
+no credentials) is refused with its URL. A ``gs://`` URL retries for at most
+:data:`GCS_RETRY_LIMIT_S` seconds unless it sets ``?retry_limit_seconds=N``
+itself (Google's client otherwise keeps retrying for 15 minutes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +45,9 @@ from tau_ops.analysis.loaders import load_events
 from tau_ops.errors import InputError, UsageError
 
 PART_FILE = "part-0.parquet"
+GCS_RETRY_LIMIT_S = 10
+"""Seconds a ``gs://`` destination retries a failing request (no credentials, no network)
+before the export is refused, unless the URL sets ``retry_limit_seconds`` itself."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 EXPORT_SCHEMA: dict[str, pl.DataType] = {
@@ -53,9 +61,27 @@ partition columns ``source`` (string) and ``date`` (date) come from the paths.""
 
 
 class ExportedSource(BaseModel):
-    """What one source contributed to an export."""
+    """What one source contributed to an export (a row of :class:`ExportReport`).
 
-    source: str = Field(description="partition value (source=...)")
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     state = Path(tmp) / "state"
+    ...     _ = run_cycle(load_fixture(data_path("rollout-pass.json")),
+    ...                   RunnerConfig(state_dir=state), clock=lambda: 1_767_225_600_000)
+    ...     row = export_events([f"iad={state}"], f"{tmp}/events").sources[0]
+    >>> row.source, row.cycles_read, row.cycles_added, row.partitions_written
+    ('iad', 1, 1, 1)
+
+    Exporting the same source again reads the cycle and adds nothing
+    (``cycles_added`` 0, ``partitions_written`` 0).
+    """
+
+    source: str = Field(description="partition value (`source=...`): the given name or the "
+                        "sanitized path")
     path: str = Field(description="the state dir or events file read")
     cycles_read: int = Field(description="valid cycles in the source's event log")
     cycles_added: int = Field(description="cycles not in the dataset before")
@@ -63,10 +89,25 @@ class ExportedSource(BaseModel):
 
 
 class ExportReport(BaseModel):
-    """``tau-ops export events --json``."""
+    """``tau-ops export events --json``: what an export added, per source and in all.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     state = Path(tmp) / "state"
+    ...     _ = run_cycle(load_fixture(data_path("rollout-pass.json")),
+    ...                   RunnerConfig(state_dir=state), clock=lambda: 1_767_225_600_000)
+    ...     report = export_events([str(state)], f"{tmp}/events")
+    ...     files = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp, "events").rglob("*"))
+    >>> report.cycles_added, report.partitions_written, files[-1].split("/")[-2:]
+    (1, 1, ['date=2026-01-01', 'part-0.parquet'])
+    """
 
     destination: str = Field(description="the dataset root as given")
-    sources: list[ExportedSource]
+    sources: list[ExportedSource] = Field(description="one row per source, in the order given")
     cycles_added: int = Field(description="new cycles across all sources")
     partitions_written: int = Field(description="partition files (re)written")
 
@@ -122,15 +163,33 @@ def _parse_sources(sources: Sequence[str]) -> list[_Source]:
     return parsed
 
 
+def _bounded(destination: str) -> str:
+    """A ``gs://`` URL with a retry limit (:data:`GCS_RETRY_LIMIT_S`) unless it has one."""
+    parts = urllib.parse.urlsplit(destination)
+    if parts.scheme not in ("gs", "gcs"):
+        return destination
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "retry_limit_seconds" for key, _ in query):
+        return destination
+    query.append(("retry_limit_seconds", str(GCS_RETRY_LIMIT_S)))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
 def _filesystem(destination: str) -> tuple[pafs.FileSystem, str]:
+    """Open and probe the destination; InputError naming it when it cannot be used."""
     try:
         if "://" in destination:
-            fs, root = pafs.FileSystem.from_uri(destination)
+            fs, root = pafs.FileSystem.from_uri(_bounded(destination))
         else:
             fs, root = pafs.LocalFileSystem(), str(Path(destination).absolute())
+        root = root.rstrip("/")
+        if "://" in destination:  # reach it now, before reading any source
+            fs.get_file_info(root)
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise InputError(f"cannot open export destination {destination}: {exc}") from exc
-    return fs, root.rstrip("/")
+        reason = " ".join(str(exc).split())
+        raise InputError(f"cannot open export destination {destination}: "
+                         f"{reason[:300]}") from exc
+    return fs, root
 
 
 def _existing_dates(fs: pafs.FileSystem, folder: str) -> list[date]:

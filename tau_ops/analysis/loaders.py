@@ -36,7 +36,29 @@ EVENT_SCHEMA = _parse.EVENT_SCHEMA
 
 @dataclass(frozen=True)
 class EventLog:
-    """Loaded events plus what the loader skipped and read."""
+    """Loaded events plus what the loader skipped and read.
+
+    Attributes
+    ----------
+    frame : polars.DataFrame
+        The events, as :func:`load_events` returns them.
+    invalid_lines : int
+        Lines skipped because they are not valid cycle reports.
+    files : tuple of Path
+        The event files read, oldest first.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> _ = (state_dir / "runtime-events.jsonl").write_text(json.dumps({
+    ...     "timestamp_unix_ms": 1767225600000, "health_state": "healthy", "health_reason": "ok",
+    ...     "reason_codes": ["healthy_cycle"], "applied_cases": 2}) + "\\nnot json\\n")
+    >>> log = read_events(state_dir)
+    >>> log.frame.height, log.invalid_lines, [p.name for p in log.files]
+    (1, 1, ['runtime-events.jsonl'])
+    """
 
     frame: pl.DataFrame
     invalid_lines: int
@@ -129,6 +151,38 @@ def read_events(source: EventSource, *, cache: bool = True) -> EventLog:
 
     A load that overlaps a rotation or a commit is retried (see
     :func:`tau_ops.readview.read_consistently`); only committed cycles are read.
+
+    Parameters
+    ----------
+    source : str, Path or sequence of them
+        A state dir, an events file (``runtime-events.jsonl``; its rotated
+        backups are read too), or a list of either for a fleet frame.
+    cache : bool
+        Use the Parquet cache in the log's folder (default True).
+
+    Returns
+    -------
+    EventLog
+        ``frame`` (columns as for :func:`load_events`), ``invalid_lines`` and ``files``.
+
+    Raises
+    ------
+    InputError
+        A source is neither a state dir nor an events file, or an events file
+        cannot be read (a link, a special file, over the size limit).
+    StateError
+        The files kept changing while being read.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> _ = (state_dir / "runtime-events.jsonl").write_text(json.dumps({
+    ...     "timestamp_unix_ms": 1767225600000, "health_state": "healthy", "health_reason": "ok",
+    ...     "reason_codes": ["healthy_cycle"], "applied_cases": 2}) + "\\nnot json\\n")
+    >>> read_events(state_dir).invalid_lines
+    1
     """
     def listing() -> list[Path]:
         found = []
@@ -170,6 +224,44 @@ def load_events(source: EventSource, *, cache: bool = True) -> pl.DataFrame:
 
     Invalid lines are skipped and logged; :func:`read_events` also returns
     their count. With several sources a ``source`` column names each one.
+
+    Parameters
+    ----------
+    source : str, Path or sequence of them
+        A state dir, an events file (``runtime-events.jsonl``; its rotated
+        backups are read too), or a list of either for a fleet frame.
+    cache : bool
+        Use the Parquet cache in the log's folder (default True).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns (:data:`EVENT_SCHEMA`): ``timestamp`` (Datetime ms, UTC, the
+        cycle's end), ``health_state`` (Enum healthy/degraded/failing),
+        ``health_reason`` (String), ``reason_codes`` (List of Enum), the
+        counters ``discovered_cases`` ... ``cloud_rollouts``, ``backlog_cases``
+        and ``failure_streak`` (Int32, cases/cycles) and ``cycle_duration_ms``
+        (Int32, ms); with several sources a leading-order ``source`` column
+        (Enum of the source names). Oldest first.
+
+    Raises
+    ------
+    InputError
+        A source is neither a state dir nor an events file, or an events file
+        cannot be read (a link, a special file, over the size limit).
+    StateError
+        The files kept changing while being read.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> _ = (state_dir / "runtime-events.jsonl").write_text(json.dumps({
+    ...     "timestamp_unix_ms": 1767225600000, "health_state": "healthy", "health_reason": "ok",
+    ...     "reason_codes": ["healthy_cycle"], "applied_cases": 2}) + "\\nnot json\\n")
+    >>> load_events(state_dir).select("health_state", "applied_cases").rows()
+    [('healthy', 2)]
     """
     return read_events(source, cache=cache).frame
 
@@ -206,6 +298,36 @@ def scan_events(source: EventSource, *, cache: bool = True) -> pl.LazyFrame:
     Files the cache already covers are scanned from Parquet (new bytes are
     parsed and added first); other files are parsed when the plan runs,
     reading only the columns the query needs, and are not cached.
+
+    Parameters
+    ----------
+    source : str, Path or sequence of them
+        A state dir, an events file (``runtime-events.jsonl``; its rotated
+        backups are read too), or a list of either for a fleet frame.
+    cache : bool
+        Use the Parquet cache in the log's folder (default True).
+
+    Returns
+    -------
+    polars.LazyFrame
+        The columns of :func:`load_events`; invalid lines are skipped (and
+        logged) when the plan runs.
+
+    Raises
+    ------
+    InputError
+        A source is neither a state dir nor an events file.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> state_dir = Path(tempfile.mkdtemp())
+    >>> _ = (state_dir / "runtime-events.jsonl").write_text(json.dumps({
+    ...     "timestamp_unix_ms": 1767225600000, "health_state": "healthy", "health_reason": "ok",
+    ...     "reason_codes": ["healthy_cycle"], "applied_cases": 2}) + "\\nnot json\\n")
+    >>> scan_events(state_dir).select("applied_cases").collect().rows()
+    [(2,)]
     """
     logs = _resolve(source)
     names = [item.name for item in logs]
@@ -253,7 +375,34 @@ def _cached_scan(store: EventCache, path: Path) -> pl.LazyFrame | None:
 
 
 def load_rollouts(state_dir: Path) -> pl.DataFrame:
-    """The rollout records of ``state.json``, one row per case key (empty when none)."""
+    """The rollout records of ``state.json``, one row per case key (empty when none).
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Returns
+    -------
+    polars.DataFrame
+        The fields of :class:`~tau_ops.models.RolloutRecord` (String, except
+        ``artifact_size_bytes`` Int64 bytes, ``replicas`` and ``status_code``
+        Int32, ``runtime_constraints`` List of String, ``updated_unix_ms`` Int64
+        Unix ms) plus ``updated`` (Datetime ms, UTC), sorted by ``case_key``.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` cannot be read or parsed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> frame = load_rollouts(Path(tempfile.mkdtemp()))
+    >>> frame.height, frame.columns[0], frame.columns[-1]
+    (0, 'case_key', 'updated')
+    """
     state = read_state(Path(state_dir))
     rows = [r.model_dump(mode="json") for r in state.rollouts] if state else []
     schema: dict[str, Any] = {
@@ -274,7 +423,32 @@ def load_rollouts(state_dir: Path) -> pl.DataFrame:
 
 
 def load_wasm_deliverables(state_dir: Path) -> pl.DataFrame:
-    """``state.json`` WASM deliverables, one row each, fields as recorded (empty when none)."""
+    """``state.json`` WASM deliverables, one row each, fields as recorded (empty when none).
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Returns
+    -------
+    polars.DataFrame
+        One column per recorded field (``blueprint_id``, ``artifact_sha256``,
+        ``artifact_size_bytes`` in bytes, ``manifest_path``...), types inferred;
+        only ``blueprint_id`` and ``artifact_sha256`` (String) when empty.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` cannot be read or parsed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> load_wasm_deliverables(Path(tempfile.mkdtemp())).columns
+    ['blueprint_id', 'artifact_sha256']
+    """
     state = read_state(Path(state_dir))
     rows = list(state.wasm_deliverables) if state else []
     if not rows:
@@ -299,7 +473,30 @@ CHANNEL_SCHEMA: dict[str, pl.DataType] = {
 
 
 def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.DataFrame:
-    """Channel-store ``log.jsonl`` lines of one blueprint, or of all, with payload fields flat."""
+    """Channel-store ``log.jsonl`` lines of one blueprint, or of all, with payload fields flat.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir (its ``channel-store``).
+    blueprint_id : str, optional
+        One blueprint's channel; all channels when None (default).
+
+    Returns
+    -------
+    polars.DataFrame
+        Oldest first: ``timestamp`` (Datetime ms, UTC), ``blueprint_id``,
+        ``event_key``, ``direction``, ``source``, ``outcome``, ``case_id``,
+        ``target``, ``runtime`` (String), ``status_code`` (Int32, HTTP),
+        ``error_code`` and ``artifact`` (String); null where a line lacks the field.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> load_channel_log(Path(tempfile.mkdtemp())).shape
+    (0, 12)
+    """
     root = StatePaths(Path(state_dir)).channel_store
     folders = channel_dirs(root) if blueprint_id is None else [channel_dir(root, blueprint_id)]
     rows: list[dict[str, Any]] = []

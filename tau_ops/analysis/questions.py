@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops.analysis._parse import REASON_CODE
 from tau_ops.errors import UsageError
@@ -49,7 +49,23 @@ which only the rollout gate gives (it also weighs pause, freshness, clock skew).
 
 
 def troubleshooting_action(reason_code: str) -> str:
-    """The runbook action for a problem reason code; :data:`NO_HISTORY_ACTION` otherwise."""
+    """The runbook action for a problem reason code; :data:`NO_HISTORY_ACTION` otherwise.
+
+    Parameters
+    ----------
+    reason_code : str
+        A cycle reason code (``retry_attempted``, ``healthy_cycle``...).
+
+    Returns
+    -------
+    str
+        The action, one line.
+
+    Examples
+    --------
+    >>> troubleshooting_action("retry_attempted")
+    'verify retryable failure simulation and retry policy settings'
+    """
     return ACTION_BY_REASON_CODE.get(reason_code, NO_HISTORY_ACTION)
 
 
@@ -61,7 +77,32 @@ _EVERY = re.compile(r"(\d+(ns|us|ms|s|m|h|d|w|mo|q|y))+")
 
 
 def check_every(every: str) -> str:
-    """Refuse a bucket width polars cannot read (``15m``, ``1h``, ``1d`` are fine)."""
+    """Refuse a bucket width polars cannot read (``15m``, ``1h``, ``1d`` are fine).
+
+    Parameters
+    ----------
+    every : str
+        A polars duration string.
+
+    Returns
+    -------
+    str
+        ``every``, unchanged.
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> check_every("15m")
+    '15m'
+    >>> check_every("soon")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.UsageError: bucket width must look like 15m, 1h or 1d, got 'soon'
+    """
     if not _EVERY.fullmatch(every) or not any(ch in "123456789" for ch in every):
         raise UsageError(f"bucket width must look like 15m, 1h or 1d, got {every!r}")
     return every
@@ -76,6 +117,42 @@ def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
 
     ``cycles`` counts cycles that reported the code (a code listed twice in one
     cycle counts once).
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+    every : str
+        Bucket width as polars reads it (``15m``, ``1h``, ``1d``; default ``1h``);
+        buckets start at whole multiples of it, in UTC.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        (same kind as ``events``) sorted by bucket: ``bucket`` (Datetime, UTC,
+        bucket start), [``source``], ``reason_code`` (Enum of reason codes) and
+        ``cycles`` (Int64, count of cycles).
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> [row[1:] for row in reason_code_trends(events, every="1h").rows()]
+    [('case_processing_failed', 1), ('cloud_rollout_applied', 1), ('healthy_cycle', 1), \
+('retry_attempted', 1)]
     """
     keys: list[str] = _keys(events)
     return (
@@ -93,7 +170,45 @@ def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
 
 
 def health_timeline(events: Frame, *, every: str = "1h") -> Frame:
-    """Health per cycle, with its bucket and the share of each state in that bucket."""
+    """Health per cycle, with its bucket and the share of each state in that bucket.
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+    every : str
+        Bucket width as polars reads it (``15m``, ``1h``, ``1d``; default ``1h``);
+        buckets start at whole multiples of it, in UTC.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        One row per cycle, oldest first: [``source``], ``timestamp`` (Datetime,
+        UTC), ``health_state`` (Enum), ``failure_streak`` (Int32, cycles),
+        ``bucket`` (Datetime, UTC), ``bucket_cycles`` (Int64, cycles in the
+        bucket) and ``healthy_share``, ``degraded_share``, ``failing_share``
+        (Float64, 0..1 of the bucket's cycles).
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> health_timeline(events, every="20m").select("bucket_cycles", "degraded_share").rows()
+    [(2, 0.5), (2, 0.5), (2, 0.5), (2, 0.5)]
+    """
     keys: list[str] = _keys(events)
     bucket = pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket")
     group = ["bucket", *keys]
@@ -111,7 +226,43 @@ def health_timeline(events: Frame, *, every: str = "1h") -> Frame:
 
 
 def health_shares(events: Frame, *, every: str = "1h") -> Frame:
-    """Per bucket and state: ``cycles`` and ``share`` of the bucket's cycles (for charts)."""
+    """Per bucket and state: ``cycles`` and ``share`` of the bucket's cycles (for charts).
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+    every : str
+        Bucket width as polars reads it (``15m``, ``1h``, ``1d``; default ``1h``);
+        buckets start at whole multiples of it, in UTC.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        Sorted by bucket and state: ``bucket`` (Datetime, UTC), [``source``],
+        ``health_state`` (Enum), ``cycles`` (Int64) and ``share`` (Float64,
+        0..1 of the bucket's cycles); states with no cycle have no row.
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> health_shares(events).select("health_state", "cycles", "share").rows()
+    [('degraded', 2, 0.5), ('healthy', 2, 0.5)]
+    """
     keys: list[str] = _keys(events)
     counted = (
         events.select(*keys, pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
@@ -131,6 +282,34 @@ def incidents(events: Frame) -> Frame:
     ``cycles``, ``worst_state``, ``peak_failure_streak``, ``dominant_reason_codes``
     (the most frequent problem codes, at most three, most frequent first) and
     ``action`` (the runbook action for the worst state or the top code).
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        One row per incident: [``source``], ``start``, ``end`` (Datetime, UTC),
+        ``duration`` (Duration, ms), ``cycles`` (Int64), ``worst_state`` (Enum),
+        ``peak_failure_streak`` (Int32, cycles), ``dominant_reason_codes``
+        (List of Enum) and ``action`` (String).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> incidents(events).select("cycles", "worst_state", "dominant_reason_codes").rows()
+    [(2, 'degraded', ['case_processing_failed', 'retry_attempted'])]
     """
     keys: list[str] = _keys(events)
     bad = pl.col("health_state") != "healthy"
@@ -179,7 +358,44 @@ def incidents(events: Frame) -> Frame:
 
 def backlog_trend(events: Frame, *, every: str = "1h") -> Frame:
     """Queue backlog per bucket: ``cycles``, ``backlog_last``, ``backlog_max``,
-    ``backlog_mean`` and ``change`` (``backlog_last`` minus the previous bucket's)."""
+    ``backlog_mean`` and ``change`` (``backlog_last`` minus the previous bucket's).
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+    every : str
+        Bucket width as polars reads it (``15m``, ``1h``, ``1d``; default ``1h``);
+        buckets start at whole multiples of it, in UTC.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        Sorted by bucket: ``bucket`` (Datetime, UTC), [``source``], ``cycles``
+        (Int64), ``backlog_last``, ``backlog_max`` (Int32, cases),
+        ``backlog_mean`` (Float64, cases) and ``change`` (Int32, cases; 0 for
+        the first bucket).
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> backlog_trend(events, every="20m").drop("bucket").rows()
+    [(2, 2, 2, 1.0, 0), (2, 0, 5, 2.5, -2)]
+    """
     keys: list[str] = _keys(events)
     return (
         events.select(*keys, "timestamp", "backlog_cases")
@@ -201,23 +417,51 @@ def backlog_trend(events: Frame, *, every: str = "1h") -> Frame:
 
 
 class EventsSummary(BaseModel):
-    """The posture of one log in a few numbers, and as one line (:attr:`line`)."""
+    """The posture of one log in a few numbers, and as one line (:attr:`line`).
 
-    cycles: int
-    first: datetime | None
-    last: datetime | None
-    health_state: str | None
-    failure_streak: int
-    backlog_cases: int
-    healthy_cycles: int
-    degraded_cycles: int
-    failing_cycles: int
-    incidents: int
-    non_healthy_since: datetime | None
-    top_reason_codes: list[str]
-    action: str
-    by_source: dict[str, EventsSummary] = {}
-    """For a fleet frame: the posture of each source on its own (empty otherwise)."""
+    Built by :func:`summary`; times are timezone-aware UTC datetimes.
+
+    Examples
+    --------
+    >>> EventsSummary(cycles=0, first=None, last=None, health_state=None, failure_streak=0,
+    ...               backlog_cases=0, healthy_cycles=0, degraded_cycles=0, failing_cycles=0,
+    ...               incidents=0, non_healthy_since=None, top_reason_codes=[],
+    ...               action="run a cycle").line
+    'no cycles recorded'
+    """
+
+    cycles: int = Field(description="Cycles in the log.")
+    first: datetime | None = Field(
+        description="Time of the first cycle (UTC); null when there is none."
+    )
+    last: datetime | None = Field(
+        description="Time of the last cycle (UTC); null when there is none."
+    )
+    health_state: str | None = Field(
+        description="Health after the last cycle; null when there is none."
+    )
+    failure_streak: int = Field(description="``failure_streak`` of the last cycle.")
+    backlog_cases: int = Field(description="Cases left queued after the last cycle.")
+    healthy_cycles: int = Field(description="Cycles that ended ``healthy``.")
+    degraded_cycles: int = Field(description="Cycles that ended ``degraded``.")
+    failing_cycles: int = Field(description="Cycles that ended ``failing``.")
+    incidents: int = Field(
+        description="Runs of consecutive non-healthy cycles (see ``incidents``)."
+    )
+    non_healthy_since: datetime | None = Field(
+        description="Start of the ongoing incident (UTC); null when the last cycle is healthy."
+    )
+    top_reason_codes: list[str] = Field(
+        description=("The most frequent problem reason codes (three, plus ties), most frequent "
+                     "first.")
+    )
+    action: str = Field(
+        description="The runbook action the history asks for (never a promotion verdict)."
+    )
+    by_source: dict[str, EventsSummary] = Field(
+        default={},
+        description="For a fleet frame: the posture of each source on its own (empty otherwise)."
+    )
 
     @property
     def section_lines(self) -> list[str]:
@@ -252,6 +496,31 @@ def summary(events: pl.DataFrame | pl.LazyFrame) -> EventsSummary:
     With a fleet frame (a ``source`` column) the fields describe all sources
     together and :attr:`EventsSummary.by_source` holds each source's own
     posture, in the order the sources were given.
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (collected here).
+
+    Returns
+    -------
+    EventsSummary
+        Counts of cycles per state, incidents, last streak and backlog, the
+        top problem codes and the history's action.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> posture = summary(events)
+    >>> posture.cycles, posture.incidents, posture.top_reason_codes
+    (4, 1, ['case_processing_failed', 'retry_attempted'])
     """
     frame = events.lazy().sort("timestamp", maintain_order=True).collect()
     if "source" in frame.columns:
@@ -325,7 +594,39 @@ def select_events(
     reason_codes: Sequence[str] = (),
 ) -> Frame:
     """Cycles in ``[start, end]`` whose health is one of ``health_states`` and that carry
-    any of ``reason_codes`` (all cycles when none is given)."""
+    any of ``reason_codes`` (all cycles when none is given).
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        An events frame (:func:`~tau_ops.analysis.load_events` or
+        :func:`~tau_ops.analysis.scan_events`); a ``source`` column, when present,
+        keeps the sources apart.
+    start, end : datetime, optional
+        Bounds on ``timestamp``, inclusive (timezone-aware, UTC); none by default.
+    health_states : sequence of str
+        States to keep (default all three).
+    reason_codes : sequence of str
+        Keep cycles carrying any of these codes (default: no filter).
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The matching rows of ``events``, same columns.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, UTC
+    >>> events = pl.DataFrame({
+    ...     "timestamp": [datetime(2026, 1, 1, 0, m, tzinfo=UTC) for m in (0, 10, 20, 30)],
+    ...     "health_state": ["healthy", "degraded", "degraded", "healthy"],
+    ...     "reason_codes": [["healthy_cycle"], ["retry_attempted"],
+    ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
+    ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
+    >>> select_events(events, health_states=["degraded"], reason_codes=["retry_attempted"]).height
+    1
+    """
     keep = pl.col("health_state").cast(pl.String).is_in(list(health_states))
     if start is not None:
         keep &= pl.col("timestamp") >= start

@@ -10,6 +10,11 @@ row on a 20-member fleet).
 Buckets are fixed widths counted from the Unix epoch in UTC (``15m``,
 ``1h``, ``1d``), as polars truncates them; calendar widths (weeks, months)
 are refused. The session must use UTC (:func:`local_session` sets it).
+
+The examples here are skipped by the doctest run (``# doctest: +SKIP``):
+each needs a Spark session, which takes tens of seconds and a Java runtime to
+start. ``tests/test_fleet_export_spark.py`` runs the same calls for real.
+They read ``fleet-history``, a folder written by ``tau-ops export events``.
 """
 
 from __future__ import annotations
@@ -62,7 +67,40 @@ def bucket_ms(every: str) -> int:
 
 
 def local_session(app_name: str = "tau-ops", *, cores: int = 2) -> SparkSession:
-    """A local Spark session in UTC, quiet, bound to loopback, with ``cores`` threads."""
+    """A local Spark session in UTC, quiet, bound to loopback, with ``cores`` threads.
+
+    Settings: master ``local[cores]``, ``spark.sql.session.timeZone`` UTC (the
+    buckets need it), driver bound to 127.0.0.1, no web UI, ``2 * cores``
+    shuffle partitions. An existing session is returned as it is
+    (``getOrCreate``).
+
+    Parameters
+    ----------
+    app_name : str, default "tau-ops"
+        The Spark application name.
+    cores : int, default 2
+        Worker threads of the local master.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        pyspark is not installed (``pip install 'tau-ops[spark]'``).
+    pyspark.errors.PySparkRuntimeError
+        The JVM cannot start (no Java 17+ runtime).
+
+    Examples
+    --------
+    A Spark session is needed, so this example is skipped by the doctest run.
+
+    >>> spark = local_session(cores=2)  # doctest: +SKIP
+    >>> spark.conf.get("spark.sql.session.timeZone")  # doctest: +SKIP
+    'UTC'
+    """
     from pyspark.sql import SparkSession
 
     return (
@@ -77,7 +115,39 @@ def local_session(app_name: str = "tau-ops", *, cores: int = 2) -> SparkSession:
 
 
 def read_export(spark: SparkSession, path: str) -> DataFrame:
-    """The exported dataset as a Spark frame (``source`` and ``date`` from the partitions)."""
+    """The exported dataset as a Spark frame (``source`` and ``date`` from the partitions).
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        A session in UTC (:func:`local_session`, or a cluster's).
+    path : str
+        The export destination (``tau-ops export events --to``): a local
+        folder or a URI Spark reads (``s3a://``, ``gs://``...).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        One row per cycle: ``timestamp`` (timestamp, UTC, ms precision),
+        ``health_state``, ``health_reason`` (string), ``reason_codes``
+        (array<string>), the counters of SPEC section 3 plus
+        ``backlog_cases``, ``failure_streak`` and ``cycle_duration_ms`` (ms)
+        as int, then ``source`` (string) and ``date`` (date, UTC) from the
+        partition folders.
+
+    Raises
+    ------
+    pyspark.errors.AnalysisException
+        ``path`` holds no exported partition.
+
+    Examples
+    --------
+    A Spark session is needed, so this example is skipped by the doctest run.
+
+    >>> events = read_export(local_session(), "fleet-history")  # doctest: +SKIP
+    >>> events.columns[:4], events.columns[-2:]  # doctest: +SKIP
+    (['timestamp', 'health_state', 'health_reason', 'reason_codes'], ['source', 'date'])
+    """
     return spark.read.option("basePath", path).parquet(f"{path.rstrip('/')}/source=*/date=*")
 
 
@@ -93,7 +163,38 @@ def _bucket(every: str) -> Any:
 
 
 def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
-    """Cycles per reason code per bucket: ``bucket``, [``source``], ``reason_code``, ``cycles``."""
+    """Cycles per reason code per bucket, as :func:`tau_ops.analysis.reason_code_trends`.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        :func:`read_export`'s frame (a ``source`` column splits the answer
+        per source).
+    every : str, default "1h"
+        Bucket width: a sum of fixed widths (``15m``, ``1h30m``, ``1d``),
+        counted from the Unix epoch in UTC.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``bucket`` (timestamp, start of the bucket), ``source`` (string,
+        when the input has it), ``reason_code`` (string), ``cycles`` (bigint:
+        cycles in the bucket that reported the code); ordered by bucket,
+        source, reason code.
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a sum of fixed widths (see :func:`bucket_ms`).
+
+    Examples
+    --------
+    A Spark session is needed, so this example is skipped by the doctest run.
+
+    >>> events = read_export(local_session(), "fleet-history")  # doctest: +SKIP
+    >>> reason_code_trends(events, every="15m").columns  # doctest: +SKIP
+    ['bucket', 'source', 'reason_code', 'cycles']
+    """
     from pyspark.sql import functions as F
 
     keys = _keys(events)
@@ -108,7 +209,40 @@ def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
 
 
 def health_timeline(events: DataFrame, *, every: str = "1h") -> DataFrame:
-    """Health per cycle with its bucket, the bucket's cycle count and each state's share."""
+    """Health per cycle with its bucket, the bucket's cycle count and each state's share.
+
+    The Spark twin of :func:`tau_ops.analysis.health_timeline`.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        :func:`read_export`'s frame.
+    every : str, default "1h"
+        Bucket width: a sum of fixed widths, counted from the Unix epoch in UTC.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``source`` (string, when the input has it), ``timestamp``
+        (timestamp), ``health_state`` (string), ``failure_streak`` (int),
+        ``bucket`` (timestamp), ``bucket_cycles`` (bigint: cycles in that
+        bucket and source), ``healthy_share``, ``degraded_share``,
+        ``failing_share`` (double, 0..1, share of the bucket's cycles); one
+        row per cycle, ordered by source and time.
+
+    Raises
+    ------
+    UsageError
+        ``every`` is not a sum of fixed widths (see :func:`bucket_ms`).
+
+    Examples
+    --------
+    A Spark session is needed, so this example is skipped by the doctest run.
+
+    >>> events = read_export(local_session(), "fleet-history")  # doctest: +SKIP
+    >>> health_timeline(events).columns[-4:]  # doctest: +SKIP
+    ['bucket_cycles', 'healthy_share', 'degraded_share', 'failing_share']
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -125,7 +259,46 @@ def health_timeline(events: DataFrame, *, every: str = "1h") -> DataFrame:
 
 
 def incidents(events: DataFrame) -> DataFrame:
-    """Maximal runs of non-healthy cycles, with the polars answer's columns and rules."""
+    """Maximal runs of non-healthy cycles, with the polars answer's columns and rules.
+
+    The Spark twin of :func:`tau_ops.analysis.incidents`: per source, each
+    unbroken run of cycles whose ``health_state`` is not ``healthy`` is one
+    incident.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        :func:`read_export`'s frame.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``source`` (string, when the input has it), ``start`` and ``end``
+        (timestamp: first and last non-healthy cycle), ``duration`` (interval
+        day to second, ``end - start``), ``cycles`` (bigint),
+        ``worst_state`` (string: failing or degraded), ``peak_failure_streak``
+        (int), ``dominant_reason_codes`` (array<string>: the most frequent
+        problem codes, at most three, most frequent first) and ``action``
+        (string: the runbook action for the worst state or the top code);
+        ordered by source and start.
+
+    Examples
+    --------
+    A Spark session is needed, so this example is skipped by the doctest run.
+
+    >>> events = read_export(local_session(), "fleet-history")  # doctest: +SKIP
+    >>> for field in incidents(events).schema:  # doctest: +SKIP
+    ...     print(field.name, field.dataType.simpleString())
+    source string
+    start timestamp
+    end timestamp
+    duration interval day to second
+    cycles bigint
+    worst_state string
+    peak_failure_streak int
+    dominant_reason_codes array<string>
+    action string
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 

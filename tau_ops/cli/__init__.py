@@ -5,8 +5,9 @@ Two ways in, routed to the same functions: the runbook's flags verbatim
 (``tau-ops demo``, ``tau-ops gate`` ...). Each concern lives in its own module
 under ``tau_ops/cli/`` exposing ``add_flags``, ``dispatch`` and
 ``SUBCOMMANDS`` (each a function whose docstring's first line, after
-```tau-ops NAME``: ``, is its one-line description in ``tau-ops --help``).
-Every ``TauOpsError`` becomes a one-line ``error:`` and its exit code; any
+```tau-ops NAME``: ``, is its one-line description in ``tau-ops --help``); a subcommand imports its
+own module alone (:data:`SUBCOMMAND_MODULES`), so its start-up pays only for
+what it uses. Every ``TauOpsError`` becomes a one-line ``error:`` and its exit code; any
 other exception, a Rust panic from a dependency included, is an internal error:
 one line and exit status 70 (``EXIT_INTERNAL_ERROR``), never a traceback.
 """
@@ -14,36 +15,48 @@ one line and exit status 70 (``EXIT_INTERNAL_ERROR``), never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import tau_ops
-from tau_ops.cli import (
-    _base,
-    analysis,
-    deployment,
-    export,
-    fleet,
-    gateway,
-    identity,
-    ops,
-    schema,
-    wasm,
-)
+from tau_ops.cli import _base
 from tau_ops.cli._parser import EnvHelpFormatter
 from tau_ops.errors import EXIT_INTERNAL_ERROR, EXIT_USAGE, TauOpsError
 
 # Order matters: the first feature whose flags were given handles the command.
-FEATURES: tuple[_base.Feature, ...] = (
-    deployment, wasm, identity, gateway, analysis, ops, schema, fleet, export,
+FEATURE_MODULES: tuple[str, ...] = (
+    "deployment", "wasm", "identity", "gateway", "analysis", "ops", "schema", "fleet", "export",
 )
+
+SUBCOMMAND_MODULES: dict[str, str] = {
+    "demo": "ops", "diagnose": "ops", "gate": "ops", "runner": "ops", "snapshot": "ops",
+    "did-resolve": "identity", "did-sign": "identity", "did-verify": "identity",
+    "export": "export", "fleet": "fleet", "gateway": "gateway", "report": "analysis",
+    "schema": "schema", "wasm-smoke": "wasm",
+}
+"""Which feature module holds each subcommand: ``tau-ops fleet ...`` imports the fleet
+module alone, not every feature's libraries (a test keeps this table complete)."""
+
+
+def _feature(name: str) -> _base.Feature:
+    return cast(_base.Feature, importlib.import_module(f"tau_ops.cli.{name}"))
 
 
 def _features() -> list[_base.Feature]:
-    return list(FEATURES)
+    return [_feature(name) for name in FEATURE_MODULES]
+
+
+def __getattr__(name: str) -> Any:
+    """``FEATURES`` and the feature modules (``tau_ops.cli.ops``) load on first use."""
+    if name == "FEATURES":
+        return tuple(_features())
+    if name in FEATURE_MODULES:
+        return _feature(name)
+    raise AttributeError(f"module 'tau_ops.cli' has no attribute {name!r}")
 
 
 class _MainFormatter(argparse.RawDescriptionHelpFormatter, EnvHelpFormatter):
@@ -68,6 +81,7 @@ def describe(command: _base.Subcommand) -> str:
 
     Examples
     --------
+    >>> from tau_ops.cli import ops
     >>> describe(ops.gate)
     'decide promotion, pass (exit 0) or hold (exit 1), with evidence.'
     """
@@ -108,6 +122,10 @@ def _subcommands(features: list[_base.Feature]) -> dict[str, _base.Subcommand]:
 
 
 def _run(argv: list[str]) -> int:
+    if argv and argv[0] in SUBCOMMAND_MODULES:  # a subcommand: import its module alone
+        command = _feature(SUBCOMMAND_MODULES[argv[0]]).SUBCOMMANDS.get(argv[0])
+        if command is not None:
+            return command(argv[1:])
     features = _features()
     subcommands = _subcommands(features)
     if argv and argv[0] in subcommands:

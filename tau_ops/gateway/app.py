@@ -122,20 +122,65 @@ def create_app(
     clock: Clock = wall_clock_ms,
     request_log: RequestLog | None = None,
 ) -> Starlette:
-    """The gateway ASGI app for ``state_dir``; ``auth_token`` makes every path need it.
+    """The gateway ASGI app for ``state_dir`` (SPEC section 9), to serve with uvicorn.
 
-    Each request is reported as one line (method, path, status, duration; never
-    a header) to ``request_log``, or to the ``tau_ops.gateway`` logger at INFO
-    when none is given.
+    Routes (``GET`` only): ``/gateway/status`` (:class:`GatewayStatus`),
+    ``/deployment/status`` (the ``--deployment-status-json`` document),
+    ``/transport/health`` (the CLI's ``--transport-health-json`` document: a
+    list of one row) and ``/metrics`` (Prometheus text; OpenMetrics when the
+    ``Accept`` header asks for it). Other paths answer a JSON 404, other
+    methods a JSON 405.
 
     The files are checked (three ``stat`` calls) at most once per millisecond
-    and re-read only when they changed; freshness is judged on every request.
-    A missing ``state.json`` (no cycle recorded yet) or a corrupt or
-    impossible one makes the three status documents answer 503 with a JSON
-    error carrying the gate decision (``rollout_gate`` hold and
-    ``rollout_gate_reasons``); ``/metrics`` still answers 200 and says so in
-    ``tau_state_valid`` and ``tau_state_exists``. ``/transport/health``
-    answers the CLI's ``--transport-health-json`` document: a list of one row.
+    and re-read only when they changed (:class:`StatusCache`); freshness is
+    judged on every request. A missing ``state.json`` (no cycle recorded yet)
+    or a corrupt or impossible one makes the three status documents answer
+    503 with a JSON error carrying the gate decision (``rollout_gate`` hold
+    and ``rollout_gate_reasons``); ``/metrics`` still answers 200 and says so
+    in ``tau_state_valid`` and ``tau_state_exists``.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The state dir to report on; it need not exist yet.
+    auth_token : str, optional
+        When given, every path needs ``Authorization: Bearer <token>``
+        (401 otherwise, compared in constant time); the CLI takes it from
+        ``TAU_GATEWAY_AUTH_TOKEN``.
+    stale_after_ms : int, default 86400000 (24 h)
+        Freshness limit of the rollout gate, in ms.
+    skew_tolerance_ms : int, default 300000 (5 min)
+        How far in the future the last cycle may lie before the gate holds
+        with ``clock_skew``, in ms.
+    clock : callable, default wall_clock_ms
+        ``() -> int``, Unix epoch ms; injected by tests.
+    request_log : callable, optional
+        Gets one line per request (method, path, status, duration in ms;
+        never a header); default: the ``tau_ops.gateway`` logger at INFO.
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        The ASGI app; serve it with :func:`serve_asgi` (or call it in-process,
+        e.g. through ``httpx.ASGITransport``).
+
+    Raises
+    ------
+    UsageError
+        ``auth_token`` is empty or holds a character outside visible ASCII
+        (exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     app = create_app(state_dir=tmp, auth_token="s3cret-token")
+    >>> [route.path for route in app.routes]
+    ['/gateway/status', '/deployment/status', '/transport/health', '/metrics']
+    >>> create_app(state_dir=".", auth_token="two words")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.UsageError: TAU_GATEWAY_AUTH_TOKEN must be non-empty visible ASCII without spaces
     """
     if auth_token is not None and (
         not auth_token or any(not (33 <= ord(c) <= 126) for c in auth_token)

@@ -45,6 +45,34 @@ class StatusCache:
     replaces ``runtime-events.jsonl``). A read that failed (corrupt state) is
     cached the same way, so a broken file is not re-parsed on every poll, and
     its fix is seen on the next one.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The state dir whose ``state.json`` and ``runtime-events.jsonl*`` the
+        status documents read (SPEC section 1); it need not exist yet.
+
+    Attributes
+    ----------
+    state_dir : Path
+        The state dir, as a path.
+    reads : int
+        How many times the files were read and parsed (a miss count).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> cache = StatusCache(tmp.name)
+    >>> cache.get().state is None, cache.get().state is None, cache.reads  # nothing yet
+    (True, True, 1)
+    >>> fixture = load_fixture(data_path("rollout-pass.json"))
+    >>> _ = run_cycle(fixture, RunnerConfig(state_dir=tmp.name))
+    >>> len(cache.get().state.rollouts), cache.reads  # the cycle changed the files
+    (3, 2)
+    >>> tmp.cleanup()
     """
 
     def __init__(self, state_dir: Path | str) -> None:
@@ -101,7 +129,20 @@ class StatusCache:
         return value
 
     def get(self) -> StatusInputs:
-        """Current inputs, from cache when possible. Raises StateError on a corrupt state."""
+        """Current inputs, from cache when possible.
+
+        Returns
+        -------
+        StatusInputs
+            The parsed state (``None`` before the first cycle), pause marker
+            and event files.
+
+        Raises
+        ------
+        StateError
+            ``state.json`` is corrupt or holds impossible values, or the
+            folder cannot be listed (a fresh error each call).
+        """
         value = self.cached()
         if value is None:
             value = self.refresh()

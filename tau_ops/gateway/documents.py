@@ -5,35 +5,59 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops import health
 from tau_ops.status import DeploymentStatusReport, read_pause
 
 
 class GatewayStatus(BaseModel):
-    """``GET /gateway/status``: the essentials on top, the full deployment status inside."""
+    """``GET /gateway/status``: the essentials on top, the full deployment status inside.
 
-    service: str
-    health_state: str
-    health_reason: str
-    recommendation: str
-    rollout_gate: str
-    rollout_gate_reasons: list[str]
-    rollout_gate_reason: str
-    reason_codes: list[str]
-    updated_unix_ms: int
-    updated_utc: str | None
-    state_age_ms: int
-    stale_after_ms: int
-    stale: bool
-    runner_paused: bool
-    failure_streak: int
-    queue_depth: int
-    rollout_count: int
-    cycle_reports: int
-    generated_unix_ms: int
-    deployment: DeploymentStatusReport
+    SPEC section 9 asks for ``health_state``, ``rollout_gate``,
+    ``reason_codes`` and the deployment status of section 4; the top-level
+    fields are copies of :class:`~tau_ops.status.DeploymentStatusReport`
+    fields (the gate is judged once, by :func:`tau_ops.health.gate_decision`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import RunnerConfig, deployment_status, load_fixture, run_cycle
+    >>> from tau_ops._data import data_path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     cycle = run_cycle(load_fixture(data_path("rollout-pass.json")),
+    ...                       RunnerConfig(state_dir=tmp), clock=lambda: 1_767_225_600_000)
+    ...     report = deployment_status(tmp, now_ms=1_767_225_660_000)
+    >>> doc = gateway_status(report, now_ms=1_767_225_660_000)
+    >>> doc.health_state, doc.rollout_gate, doc.state_age_ms, doc.reason_codes
+    ('healthy', 'pass', 60000, ['wasm_rollout_applied', 'cloud_rollout_applied'])
+    """
+
+    service: str = Field(description="always tau-ops-gateway")
+    health_state: str = Field(description="healthy, degraded or failing (SPEC section 4)")
+    health_reason: str = Field(description="one line on why the health state holds")
+    recommendation: str = Field(
+        description="the runbook action for the current state; never promotion while the "
+        "gate holds")
+    rollout_gate: str = Field(description="pass or hold")
+    rollout_gate_reasons: list[str] = Field(
+        description="why the gate holds, in the shared order (empty when it passes)")
+    rollout_gate_reason: str = Field(description="one line explaining the gate decision")
+    reason_codes: list[str] = Field(description="the last cycle's reason codes (SPEC section 3)")
+    updated_unix_ms: int = Field(description="when the last cycle ended, Unix epoch ms")
+    updated_utc: str | None = Field(
+        description="updated_unix_ms as ISO 8601 UTC, or null before the first cycle")
+    state_age_ms: int = Field(description="age of the last cycle when judged (ms)")
+    stale_after_ms: int = Field(description="freshness limit the gate used (ms; default 24 h)")
+    stale: bool = Field(description="true when state_age_ms exceeds stale_after_ms")
+    runner_paused: bool = Field(description="true when the runner's pause marker is present")
+    failure_streak: int = Field(description="consecutive cycles with failed cases")
+    queue_depth: int = Field(description="cases left in the backlog after the last cycle")
+    rollout_count: int = Field(description="rollout records in state.json")
+    cycle_reports: int = Field(description="valid event lines (cycles) in the event log")
+    generated_unix_ms: int = Field(description="when this document was generated, Unix epoch ms")
+    deployment: DeploymentStatusReport = Field(
+        description="the whole --deployment-status-json document, judged at generated_unix_ms")
 
 
 def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewayStatus:
@@ -44,13 +68,23 @@ def gateway_status(report: DeploymentStatusReport, *, now_ms: int) -> GatewaySta
     report : DeploymentStatusReport
         The deployment status judged at ``now_ms``.
     now_ms : int
-        When the document is generated, unix ms.
+        When the document is generated, Unix epoch ms.
 
     Returns
     -------
     GatewayStatus
         The gate decision's fields copied from ``report`` (never re-judged)
         and the whole report under ``deployment``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops import deployment_status
+    >>> with tempfile.TemporaryDirectory() as tmp:  # no cycle has run there yet
+    ...     report = deployment_status(tmp, now_ms=1_767_225_600_000)
+    >>> doc = gateway_status(report, now_ms=1_767_225_600_000)
+    >>> doc.rollout_gate, doc.rollout_gate_reasons, doc.deployment.state_exists
+    ('hold', ['no_cycle'], False)
     """
     return GatewayStatus(
         service="tau-ops-gateway",

@@ -118,6 +118,23 @@ def _b64url(data: bytes) -> str:
 def proof_material(fingerprint: str) -> str:
     """The seed's ``proof_material``: base64url (no padding) of the fingerprint's bytes.
 
+    Parameters
+    ----------
+    fingerprint : str
+        64 hex digits (SHA-256 of the public key).
+
+    Returns
+    -------
+    str
+        43 base64url characters.
+
+    Raises
+    ------
+    ValueError
+        ``fingerprint`` is not hex.
+
+    Examples
+    --------
     >>> proof_material("00" * 31 + "ff")
     'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAP8'
     """
@@ -125,7 +142,32 @@ def proof_material(fingerprint: str) -> str:
 
 
 def private_key_material(identity: BrowserIdentity) -> DidPrivateKey:
-    """The seed as Multikey ``privateKeyMultibase`` (0x8026) and as an OKP JWK."""
+    """The private key of an identity, in the two forms wallets and WebCrypto read.
+
+    The 32-byte Ed25519 seed as a Multikey ``privateKeyMultibase`` (``z`` +
+    base58btc of the multicodec ``ed25519-priv`` prefix 0x8026 + seed) and as
+    an OKP JWK (RFC 8037: ``kty``, ``crv``, ``d``, ``x``, base64url without
+    padding). Only ever written on explicit request (SPEC section 7).
+
+    Parameters
+    ----------
+    identity : BrowserIdentity
+        A derived identity (:func:`~tau_ops.identity.derive_identity`).
+
+    Returns
+    -------
+    DidPrivateKey
+        ``key_id``, ``private_key_multibase`` and ``private_key_jwk``.
+
+    Examples
+    --------
+    >>> from tau_ops.identity import derive_identity
+    >>> identity = derive_identity(method="key", network="tau-devnet",
+    ...                            subject="browser-agent", entropy="demo")
+    >>> key = private_key_material(identity)
+    >>> key.private_key_multibase[:4], sorted(key.private_key_jwk), key.key_id == identity.key_id
+    ('z3u2', ['crv', 'd', 'kty', 'x'], True)
+    """
     seed = identity.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     jwk = {"kty": "OKP", "crv": "Ed25519", "d": _b64url(seed), "x": _b64url(identity.public_key)}
     return DidPrivateKey(
@@ -136,7 +178,36 @@ def private_key_material(identity: BrowserIdentity) -> DidPrivateKey:
 
 
 def build_payload(identity: BrowserIdentity, *, include_private_key: bool = False) -> DidPayload:
-    """The payload of an identity: seed layout, DID document, private key only if asked."""
+    """The payload of an identity: seed layout, DID document, private key only if asked.
+
+    The layout is the seed's (``kamn-sdk``: ``schema_version``, ``runtime``,
+    ``interoperability_profile``, ``identity{...}``) plus tau-ops's
+    ``identity.public_key_multibase``, ``did_document`` and ``private_key``.
+
+    Parameters
+    ----------
+    identity : BrowserIdentity
+        A derived identity (:func:`~tau_ops.identity.derive_identity`).
+    include_private_key : bool, default False
+        Also hold the private key (:func:`private_key_material`).
+
+    Returns
+    -------
+    DidPayload
+        What :func:`~tau_ops.identity.bootstrap_did` writes (with
+        ``exclude_none``, so no ``private_key`` key unless asked).
+
+    Examples
+    --------
+    >>> from tau_ops.identity import derive_identity
+    >>> identity = derive_identity(method="key", network="tau-devnet",
+    ...                            subject="browser-agent", entropy="demo")
+    >>> payload = build_payload(identity)
+    >>> payload.identity.proof_material, payload.private_key
+    ('Xd22sxeY7DzmRd8bwTnSVXx1n0Um7vJTfKb1I3Ry7cU', None)
+    >>> payload.did_document["verificationMethod"][0]["type"]
+    'Multikey'
+    """
     return DidPayload(
         runtime=RUNTIME,
         interoperability_profile=INTEROPERABILITY_PROFILE,
@@ -237,6 +308,20 @@ def payload_from_json(value: Any, *, source: str = "payload") -> DidPayload:
         no real key and it has no DID document); fields of the wrong type; or
         an identity, document and key that disagree or a key that is
         non-canonical, off the curve or of small order.
+
+    Examples
+    --------
+    >>> from tau_ops.identity import build_payload, derive_identity
+    >>> identity = derive_identity(method="web", network="tau.devnet", subject="agent",
+    ...                            entropy="demo")
+    >>> document = build_payload(identity).model_dump(mode="json", exclude_none=True)
+    >>> payload_from_json(document).identity.key_id
+    'did:web:tau:devnet:agent#primary'
+    >>> document["identity"]["fingerprint"] = "00" * 32
+    >>> payload_from_json(document, source="agent.json")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.IdentifierError: payload fingerprint is not SHA-256 of its public key
     """
     if not isinstance(value, dict):
         raise IdentifierError(f"{source} is not a DID payload (not an object)", field="document")
@@ -263,11 +348,37 @@ def payload_from_json(value: Any, *, source: str = "payload") -> DidPayload:
 def load_did_payload(path: Path) -> DidPayload:
     """Read a payload file (seed layout or tau-ops 0.1), checked as :func:`payload_from_json`.
 
+    The file is read under the one JSON policy (:mod:`tau_ops.jsonio`).
+
+    Parameters
+    ----------
+    path : Path
+        A file written by ``--deployment-wasm-browser-did-init`` (or
+        :func:`~tau_ops.identity.bootstrap_did`), at most
+        ``LIMITS['did_document']`` bytes.
+
+    Returns
+    -------
+    DidPayload
+        The checked payload, in the current layout.
+
     Raises
     ------
     IdentifierError
         Unreadable, not a regular file, over ``LIMITS['did_document']`` bytes,
-        JSON the policy refuses, or a payload :func:`payload_from_json` refuses.
+        JSON the policy refuses, or a payload :func:`payload_from_json` refuses
+        (exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.identity import bootstrap_did
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     report = bootstrap_did(method="key", network="tau-devnet", subject="browser-agent",
+    ...                            entropy="demo", output_path=Path(tmp) / "did.json")
+    ...     payload = load_did_payload(Path(tmp) / "did.json")
+    >>> payload.identity.did == report.did, payload.runtime
+    (True, 'wasm_browser')
     """
     return payload_from_json(_read(path), source=str(path))
 
@@ -291,6 +402,19 @@ def load_did_document(path: Path) -> dict[str, Any]:
         As :func:`load_did_payload`; or the document has no ``id``, too many
         methods, an over-long key text, or a key that is non-canonical, off the
         curve or of small order (exit status 2).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from tau_ops.identity import derive_identity, did_document
+    >>> identity = derive_identity(method="key", network="tau-devnet",
+    ...                            subject="browser-agent", entropy="demo")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "did.json"
+    ...     _ = path.write_text(json.dumps(did_document(identity)))
+    ...     document = load_did_document(path)
+    >>> document["id"] == identity.did
+    True
     """
     value = _read(path)
     if isinstance(value, dict) and ("identity" in value or "report" in value):
@@ -304,11 +428,37 @@ def load_did_document(path: Path) -> dict[str, Any]:
 def identity_from_payload(payload: DidPayload) -> BrowserIdentity:
     """The signing identity of a payload written with its private key.
 
+    Parameters
+    ----------
+    payload : DidPayload
+        A payload that holds ``private_key`` (written with
+        ``--deployment-wasm-browser-did-include-private-key``).
+
+    Returns
+    -------
+    BrowserIdentity
+        The identity rebuilt from the private key, able to sign
+        (:func:`~tau_ops.identity.sign_challenge`).
+
     Raises
     ------
     IdentifierError
-        The payload holds no private key, or its private key does not give
-        the payload's DID and public key.
+        The payload holds no private key, its private key is not a Multikey
+        Ed25519 seed (0x8026, 32 bytes), or it does not give the payload's DID
+        and public key.
+
+    Examples
+    --------
+    >>> from tau_ops.identity import build_payload, derive_identity
+    >>> identity = derive_identity(method="key", network="tau-devnet",
+    ...                            subject="browser-agent", entropy="demo")
+    >>> payload = build_payload(identity, include_private_key=True)
+    >>> identity_from_payload(payload).did == identity.did
+    True
+    >>> identity_from_payload(build_payload(identity))
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.IdentifierError: payload holds no private key: ...
     """
     if payload.private_key is None:
         raise IdentifierError(

@@ -88,7 +88,25 @@ def prepare_demo_dir(state_dir: Path) -> None:
 
 @dataclass(frozen=True)
 class DemoStep:
-    """One demo step: the equivalent command line and its report."""
+    """One demo step: the equivalent command line and its report.
+
+    Attributes
+    ----------
+    name : str
+        ``package``, ``runner``, ``health``, ``status`` or ``channel``.
+    command : str
+        The ``tau-ops`` command line that does the same.
+    report : BaseModel
+        The step's report (``PackageReport``, ``CycleReport``, ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> steps = run_demo(state_dir=Path(tempfile.mkdtemp()) / "demo")
+    >>> steps[1].name, steps[1].command.split()[3]
+    ('runner', '--deployment-contract-runner')
+    """
 
     name: str
     command: str
@@ -110,6 +128,41 @@ def run_demo(
 
     By default the clock is frozen at the demo's start, so two runs print the
     same output apart from that one timestamp.
+
+    Parameters
+    ----------
+    state_dir : Path
+        Where the demo writes (default ``.tau/demo-deployment``).
+    module : Path
+        The WASM module to package (default: the packaged ``edge-runtime.wasm``).
+    fixture : Path
+        The fixture to run (default: the packaged ``rollout-pass.json``).
+    clock : callable, optional
+        ``() -> int``, Unix time in milliseconds (default: frozen at start).
+    sleeper : callable, optional
+        ``(seconds) -> None`` for retry backoff (default: the frozen clock's).
+
+    Returns
+    -------
+    list of DemoStep
+        package, runner, health, status and channel, in that order.
+
+    Raises
+    ------
+    InputError
+        ``module`` or ``fixture`` is missing, or ``state_dir`` is a non-empty
+        folder the demo did not create.
+    TauOpsError
+        A step failed: the module is not compliant, the fixture invalid or
+        violated, or the state dir cannot be written (the error's own class).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> steps = run_demo(state_dir=Path(tempfile.mkdtemp()) / "demo")
+    >>> [s.name for s in steps], steps[3].report.rollout_gate
+    (['package', 'runner', 'health', 'status', 'channel'], 'pass')
     """
     from tau_ops.wasm.package import package_module
 

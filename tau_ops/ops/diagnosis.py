@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops import health
 from tau_ops.channel_store import LOG_FILE, channel_dirs
@@ -23,51 +23,93 @@ from tau_ops.timefmt import plural
 
 
 class CycleEvidence(BaseModel):
-    """One cycle that shows a symptom."""
+    """One cycle that shows a symptom (evidence of a :class:`Finding`).
 
-    timestamp_unix_ms: int
-    health_state: str
-    reason_codes: list[str]
+    Examples
+    --------
+    >>> CycleEvidence(timestamp_unix_ms=1_700_000_000_000, health_state="degraded",
+    ...               reason_codes=["retry_attempted"]).health_state
+    'degraded'
+    """
+
+    timestamp_unix_ms: int = Field(description="End of the cycle, Unix time in milliseconds (UTC).")
+    health_state: str = Field(description="Health after that cycle.")
+    reason_codes: list[str] = Field(description="That cycle's reason codes.")
 
 
 class CaseEvidence(BaseModel):
-    """One case from the channel store that shows a symptom."""
+    """One case from the channel store that shows a symptom (evidence of a :class:`Finding`).
 
-    blueprint_id: str
-    case_id: str
-    event_key: str
-    outcome: str
-    status_code: int | None
-    error_code: str | None
-    reason: str | None
+    Examples
+    --------
+    >>> CaseEvidence(blueprint_id="api", case_id="c-1", event_key="k", outcome="malformed_input",
+    ...              status_code=400, error_code=None, reason=None).status_code
+    400
+    """
+
+    blueprint_id: str = Field(description="Blueprint whose channel-store log holds the case.")
+    case_id: str = Field(description="The case.")
+    event_key: str = Field(description="The log line's key (the case key).")
+    outcome: str = Field(description="``malformed_input`` or ``retryable_failure``.")
+    status_code: int | None = Field(description="HTTP status code logged; null when absent.")
+    error_code: str | None = Field(description="Error code logged; null when absent.")
+    reason: str | None = Field(description="Rejection reason logged; null when absent.")
 
 
 class Finding(BaseModel):
-    """A runbook symptom that is present now."""
+    """A runbook symptom that is present now, with its action and evidence.
 
-    symptom: str
-    reason_code: str | None
-    action: str
-    detail: str
-    cycles: list[CycleEvidence]
-    cases: list[CaseEvidence]
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = diagnose(tempfile.mkdtemp(), now_ms=1_700_000_000_000)
+    >>> finding = report.findings[0]
+    >>> finding.symptom, finding.reason_code
+    ('no_cycle_hold', None)
+    """
+
+    symptom: str = Field(
+        description=("The runbook symptom (``failing_streak``, ``stale_hold``, "
+                     "``degraded_...``, ``queue_depth_nonzero``...).")
+    )
+    reason_code: str | None = Field(
+        description="The reason code that shows it; null when none does."
+    )
+    action: str = Field(description="The runbook's troubleshooting action.")
+    detail: str = Field(description="One line with the figures behind it.")
+    cycles: list[CycleEvidence] = Field(
+        description="Latest cycles that show the symptom (at most 50)."
+    )
+    cases: list[CaseEvidence] = Field(
+        description="Cases in the channel store that show it (at most 50)."
+    )
 
 
 class Diagnosis(BaseModel):
-    """``tau-ops diagnose``: current posture and every symptom present."""
+    """``tau-ops diagnose``: current posture and every symptom present.
 
-    state_dir: str
-    health_state: str
-    health_reason: str
-    rollout_gate: str
-    rollout_gate_reasons: list[str]
-    rollout_gate_reason: str
-    recommendation: str
-    failure_streak: int
-    queue_depth: int
-    stale: bool
-    healthy: bool
-    findings: list[Finding]
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = diagnose(tempfile.mkdtemp(), now_ms=1_700_000_000_000)
+    >>> report.healthy, report.rollout_gate_reasons
+    (False, ['no_cycle'])
+    """
+
+    state_dir: str = Field(description="The state dir diagnosed.")
+    health_state: str = Field(description="``healthy``, ``degraded`` or ``failing``.")
+    health_reason: str = Field(description="Why the health is what it is.")
+    rollout_gate: str = Field(description="``pass`` or ``hold``.")
+    rollout_gate_reasons: list[str] = Field(
+        description="The rollout gate's reason codes (empty on pass)."
+    )
+    rollout_gate_reason: str = Field(description="One line explaining the gate.")
+    recommendation: str = Field(description="The runbook's next action.")
+    failure_streak: int = Field(description="Consecutive cycles with failed cases.")
+    queue_depth: int = Field(description="Cases left queued after the last cycle.")
+    stale: bool = Field(description="Whether the last cycle is older than the freshness limit.")
+    healthy: bool = Field(description="True when no symptom is present and the gate passes.")
+    findings: list[Finding] = Field(description="One finding per symptom present.")
 
 
 # (symptom, reason code, outcome in the channel-store log that shows it)
@@ -151,6 +193,13 @@ def diagnose(
     ------
     StateError
         ``state.json`` is corrupt or holds impossible health values.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = diagnose(tempfile.mkdtemp(), now_ms=1_700_000_000_000)
+    >>> [f.symptom for f in report.findings], report.rollout_gate
+    (['no_cycle_hold'], 'hold')
     """
     state_dir = Path(state_dir)
     now = wall_clock_ms() if now_ms is None else now_ms

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops import storage
 from tau_ops.clock import Clock, Sleeper, real_sleep, wall_clock_ms
@@ -43,50 +43,126 @@ MONITORED = ("failure_streak", "last_cycle_failed", "queue_depth", "rollout_gate
 
 
 class DeliverableCheck(BaseModel):
-    """Re-verification of one packaged WASM deliverable."""
+    """Re-verification of one packaged WASM deliverable (part of :class:`GateStep`).
 
-    blueprint_id: str
-    runtime_profile: str
-    manifest_path: str
-    compliant: bool
-    reason_codes: list[str]
+    Examples
+    --------
+    >>> DeliverableCheck(blueprint_id="edge", runtime_profile="wasm_wasi",
+    ...                  manifest_path="m.json", compliant=True, reason_codes=[]).compliant
+    True
+    """
+
+    blueprint_id: str = Field(
+        description="Blueprint of the deliverable, as ``state.json`` lists it."
+    )
+    runtime_profile: str = Field(description="Runtime profile of the deliverable.")
+    manifest_path: str = Field(description="Path of the deliverable's manifest.")
+    compliant: bool = Field(
+        description="Whether the artifact still matches its manifest (hash, size) and is compliant."
+    )
+    reason_codes: list[str] = Field(
+        description=("Why it is not compliant (``manifest_unreadable: ...`` when unreadable); "
+                     "empty when it is.")
+    )
 
 
 class GateStep(BaseModel):
-    """One step of the gate: a fixture (or the last cycle) and what it showed."""
+    """One step of the gate: a fixture (or the last cycle) and what it showed.
 
-    index: int
-    fixture: str | None
-    verdict: Literal["pass", "hold"]
-    rollout_gate_reasons: list[str]
-    reasons: list[str]
-    recommendation: str
-    monitored: dict[str, Any]
-    health_state: str
-    deliverables: list[DeliverableCheck]
-    cycle: dict[str, Any] | None
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops import FakeClock
+    >>> from tau_ops._data import data_path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> verdict = promotion_gate(state_dir=work / "state",
+    ...                          fixtures=[data_path("rollout-pass.json")],
+    ...                          evidence_root=work / "evidence", clock=FakeClock())
+    >>> step = verdict.steps[0]
+    >>> step.index, step.verdict, step.cycle["applied_cases"]
+    (1, 'pass', 3)
+    """
+
+    index: int = Field(description="Step number, from 1.")
+    fixture: str | None = Field(
+        description="Fixture run by this step; null when the step judged the last recorded cycle."
+    )
+    verdict: Literal["pass", "hold"] = Field(description="``pass`` or ``hold`` for this step.")
+    rollout_gate_reasons: list[str] = Field(
+        description="The rollout gate's reason codes after this step (empty on pass)."
+    )
+    reasons: list[str] = Field(
+        description="Lines for people: contract violations, gate reason, failed deliverables."
+    )
+    recommendation: str = Field(description="The runbook's next action.")
+    monitored: dict[str, Any] = Field(
+        description=("The monitored fields of the deployment status after this step "
+                     "(failure_streak, queue_depth, ...; null when the state is unreadable).")
+    )
+    health_state: str = Field(
+        description="``healthy``, ``degraded`` or ``failing`` after this step."
+    )
+    deliverables: list[DeliverableCheck] = Field(
+        description="Every WASM deliverable re-verified at this step."
+    )
+    cycle: dict[str, Any] | None = Field(
+        description="The cycle report of this step's fixture; null when none ran."
+    )
 
 
 class EvidenceFile(BaseModel):
-    """One evidence file and its hash."""
+    """One evidence file and its hash (an entry of the evidence ``summary.json``).
 
-    path: str
-    sha256: str
-    size_bytes: int
+    Examples
+    --------
+    >>> EvidenceFile(path="verdict.json", sha256="0" * 64, size_bytes=512).size_bytes
+    512
+    """
+
+    path: str = Field(description="File name inside the evidence dir.")
+    sha256: str = Field(description="SHA-256 of the file (hex).")
+    size_bytes: int = Field(description="Size of the file in bytes.")
 
 
 class GateVerdict(BaseModel):
-    """``tau-ops gate``: the decision, why, the steps taken and where the evidence is."""
+    """``tau-ops gate``: the decision, why, the steps taken and where the evidence is.
 
-    verdict: Literal["pass", "hold"]
-    rollout_gate_reasons: list[str]
-    reasons: list[str]
-    recommendation: str
-    state_dir: str
-    steps: list[GateStep]
-    steps_planned: int
-    evidence_dir: str
-    summary_path: str
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops import FakeClock
+    >>> from tau_ops._data import data_path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> verdict = promotion_gate(state_dir=work / "state",
+    ...                          fixtures=[data_path("rollout-pass.json")],
+    ...                          evidence_root=work / "evidence", clock=FakeClock())
+    >>> verdict.verdict, verdict.rollout_gate_reasons, verdict.steps_planned
+    ('pass', [], 1)
+    """
+
+    verdict: Literal["pass", "hold"] = Field(
+        description="``pass`` when every step passed, else ``hold`` (exit 1)."
+    )
+    rollout_gate_reasons: list[str] = Field(
+        description="The rollout gate's reason codes at the last step."
+    )
+    reasons: list[str] = Field(
+        description="Why the last step holds, lines for people; empty on pass."
+    )
+    recommendation: str = Field(description="The runbook's next action.")
+    state_dir: str = Field(description="The state dir gated.")
+    steps: list[GateStep] = Field(
+        description="The steps taken; the gate stops at the first that holds."
+    )
+    steps_planned: int = Field(
+        description="Steps planned (one per fixture, or 1 without fixtures)."
+    )
+    evidence_dir: str = Field(description="Folder holding this run's evidence files.")
+    summary_path: str = Field(
+        description="Path of ``summary.json`` (every evidence file with its SHA-256)."
+    )
 
 
 class _Evidence:
@@ -121,7 +197,31 @@ def _evidence_dir(root: Path, now_ms: int) -> Path:
 
 
 def verify_deliverables(state_dir: Path) -> list[DeliverableCheck]:
-    """Re-inspect every deliverable ``state.json`` lists (hash, size, parse, compliance)."""
+    """Re-inspect every deliverable ``state.json`` lists (hash, size, parse, compliance).
+
+    Parameters
+    ----------
+    state_dir : Path
+        The deployment state dir.
+
+    Returns
+    -------
+    list of DeliverableCheck
+        One check per ``wasm_deliverables`` entry; an unreadable manifest is a
+        non-compliant check, not an error.
+
+    Raises
+    ------
+    StateError
+        ``state.json`` is corrupt.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> verify_deliverables(Path(tempfile.mkdtemp()))
+    []
+    """
     from tau_ops.wasm.inspect import inspect_manifest
 
     state = read_state(state_dir)
@@ -180,7 +280,60 @@ def promotion_gate(
     clock: Clock = wall_clock_ms,
     sleeper: Sleeper = real_sleep,
 ) -> GateVerdict:
-    """Run the promotion gate; fixtures are all validated before anything runs."""
+    """Run the promotion gate; fixtures are all validated before anything runs.
+
+    Each fixture is one step: run a cycle, re-verify the WASM deliverables,
+    judge the rollout gate; the gate stops at the first step that holds.
+    Without fixtures the last recorded cycle is judged. Every step's reports
+    are written as evidence with a ``summary.json`` of SHA-256 hashes.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir.
+    fixtures : list of Path, optional
+        Fixture files, one step each (default: none, judge the last cycle).
+    queue_limit, processed_case_cap, retry_max_attempts : int
+        Runner options (counts), as for :class:`~tau_ops.runner.RunnerConfig`.
+    retry_base_delay_ms : int
+        Retry backoff base, milliseconds.
+    stale_after_ms, skew_tolerance_ms : int
+        Freshness limit and clock-skew tolerance, milliseconds.
+    evidence_root : Path or str
+        Folder under which this run's evidence dir is created.
+    clock : callable, optional
+        ``() -> int``, Unix time in milliseconds (default: the wall clock).
+    sleeper : callable, optional
+        ``(seconds) -> None`` for retry backoff.
+
+    Returns
+    -------
+    GateVerdict
+        ``pass`` or ``hold``, the reasons, every step and the evidence paths.
+        A contract violation or a paused runner is a ``hold``, not an error.
+
+    Raises
+    ------
+    FixtureError
+        A fixture is unreadable or invalid (nothing ran).
+    UsageError
+        A runner option is out of range.
+    StateError
+        The state dir cannot be locked or written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops import FakeClock
+    >>> from tau_ops._data import data_path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> verdict = promotion_gate(state_dir=work / "state",
+    ...                          fixtures=[data_path("rollout-pass.json")],
+    ...                          evidence_root=work / "evidence", clock=FakeClock())
+    >>> verdict.verdict, Path(verdict.summary_path).name
+    ('pass', 'summary.json')
+    """
     state_dir = Path(state_dir)
     fixture_paths = list(fixtures or [])
     loaded = [load_fixture(path) for path in fixture_paths]  # FixtureError -> exit 2

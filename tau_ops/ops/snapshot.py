@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tau_ops import fsguard, jsonio, storage
 from tau_ops.clock import Clock, wall_clock_ms
@@ -42,35 +42,75 @@ log = logging.getLogger("tau_ops")
 
 
 class SnapshotFile(BaseModel):
-    """One file inside a snapshot."""
+    """One file inside a snapshot.
 
-    path: str
-    sha256: str
-    size_bytes: int
-    mode: int = 0o644
+    Examples
+    --------
+    >>> SnapshotFile(path="state.json", sha256="0" * 64, size_bytes=2).mode == 0o644
+    True
+    """
+
+    path: str = Field(description="Path of the file relative to the state dir (POSIX separators).")
+    sha256: str = Field(description="SHA-256 of the file's content (hex).")
+    size_bytes: int = Field(description="Size of the file in bytes.")
+    mode: int = Field(
+        default=0o644,
+        description="Permission bits of the file (restored as recorded)."
+    )
 
 
 class SnapshotReport(BaseModel):
-    """What ``tau-ops snapshot`` wrote."""
+    """What ``tau-ops snapshot`` wrote; also the sidecar ``<archive>.manifest.json``.
 
-    state_dir: str
-    archive_path: str
-    manifest_path: str
-    archive_sha256: str
-    archive_size_bytes: int
-    created_unix_ms: int
-    file_count: int
-    files: list[SnapshotFile]
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> (work / "state").mkdir()
+    >>> _ = (work / "state" / "state.json").write_text("{}")
+    >>> report = create_snapshot(work / "state", output=work / "snap.tar.gz", clock=lambda: 1_000)
+    >>> report.file_count, [f.path for f in report.files], report.created_unix_ms
+    (1, ['state.json'], 1000)
+    """
+
+    state_dir: str = Field(description="The state dir archived.")
+    archive_path: str = Field(description="Path of the ``.tar.gz`` archive.")
+    manifest_path: str = Field(
+        description="Path of this sidecar manifest (``<archive>.manifest.json``)."
+    )
+    archive_sha256: str = Field(description="SHA-256 of the archive file (hex).")
+    archive_size_bytes: int = Field(description="Size of the archive file in bytes.")
+    created_unix_ms: int = Field(
+        description="When the snapshot was taken, Unix time in milliseconds (UTC)."
+    )
+    file_count: int = Field(description="Files archived.")
+    files: list[SnapshotFile] = Field(description="One entry per archived file.")
 
 
 class VerifyReport(BaseModel):
-    """What ``tau-ops snapshot --verify`` found."""
+    """What ``tau-ops snapshot --verify`` found.
 
-    archive_path: str
-    manifest_path: str | None
-    ok: bool
-    file_count: int
-    problems: list[str]
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> (work / "state").mkdir()
+    >>> _ = (work / "state" / "state.json").write_text("{}")
+    >>> report = create_snapshot(work / "state", output=work / "snap.tar.gz", clock=lambda: 1_000)
+    >>> checked = verify_snapshot(report.archive_path)
+    >>> checked.ok, checked.file_count, checked.problems
+    (True, 1, [])
+    """
+
+    archive_path: str = Field(description="The archive verified.")
+    manifest_path: str | None = Field(
+        description="The sidecar manifest compared with; null when there was none."
+    )
+    ok: bool = Field(description="True when no problem was found.")
+    file_count: int = Field(description="Files found in the archive.")
+    problems: list[str] = Field(description="Every mismatch or refused member, one line each.")
 
 
 def _sha256_file(path: Path) -> str:
@@ -123,7 +163,25 @@ def _members(state_dir: Path) -> Iterator[tuple[str, bytes, os.stat_result]]:
 
 
 def default_archive_path(state_dir: Path, now_ms: int) -> Path:
-    """``<parent>/<name>-snapshot-<UTC>.tar.gz`` beside the state dir."""
+    """``<parent>/<name>-snapshot-<UTC>.tar.gz`` beside the state dir.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The state dir.
+    now_ms : int
+        The time to stamp, Unix time in milliseconds.
+
+    Returns
+    -------
+    Path
+        An absolute path in the state dir's parent folder.
+
+    Examples
+    --------
+    >>> default_archive_path(Path("/srv/state"), 1_767_225_600_123).name
+    'state-snapshot-20260101T000000.123Z.tar.gz'
+    """
     stamp = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     absolute = Path(os.path.abspath(state_dir))
     return absolute.parent / f"{absolute.name}-snapshot-{stamp[:-4]}Z.tar.gz"
@@ -155,6 +213,19 @@ def create_snapshot(
     InputError
         ``output`` is inside the state dir, or it (or its ``.manifest.json``)
         already exists: a snapshot is evidence and is never overwritten.
+    OSError
+        The archive or its manifest cannot be written (nothing is left half-written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> (work / "state").mkdir()
+    >>> _ = (work / "state" / "state.json").write_text("{}")
+    >>> report = create_snapshot(work / "state", output=work / "snap.tar.gz", clock=lambda: 1_000)
+    >>> Path(report.manifest_path).name
+    'snap.tar.gz.manifest.json'
     """
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
@@ -205,7 +276,25 @@ def create_snapshot(
 
 
 def member_problem(member: tarfile.TarInfo) -> str | None:
-    """Why a member may not be restored (None when it is a plain file under the root)."""
+    """Why a member may not be restored (None when it is a plain file under the root).
+
+    Parameters
+    ----------
+    member : tarfile.TarInfo
+        A member of a snapshot archive.
+
+    Returns
+    -------
+    str or None
+        One line naming the member and the problem, or None.
+
+    Examples
+    --------
+    >>> member_problem(tarfile.TarInfo("state/../etc/passwd"))
+    'state/../etc/passwd: not a plain relative path'
+    >>> member_problem(tarfile.TarInfo("state/state.json")) is None
+    True
+    """
     name = member.name
     parts = name.split("/")
     if name.startswith("/") or len(parts) < 2 or parts[0] != ROOT:
@@ -233,7 +322,28 @@ def _hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, by
 
 
 def parse_inner(data: bytes) -> dict[str, SnapshotFile]:
-    """The files an inner ``SNAPSHOT-MANIFEST.json`` lists; raises ValueError when invalid."""
+    """The files an inner ``SNAPSHOT-MANIFEST.json`` lists.
+
+    Parameters
+    ----------
+    data : bytes
+        The member's content.
+
+    Returns
+    -------
+    dict
+        :class:`SnapshotFile` per relative path.
+
+    Raises
+    ------
+    ValueError
+        Over the size limit, not JSON under the policy, or not the manifest's shape.
+
+    Examples
+    --------
+    >>> parse_inner(b'{"state_dir": "st", "created_unix_ms": 1, "files": []}')
+    {}
+    """
     if len(data) > jsonio.LIMITS["manifest"] * 64:
         raise ValueError("too large")
     parsed = _InnerManifest.model_validate(jsonio.parse_json(data))
@@ -282,10 +392,33 @@ def _scan(archive: Path, problems: list[str]) -> tuple[dict[str, str], dict[str,
 def verify_snapshot(archive: Path | str, *, manifest: Path | str | None = None) -> VerifyReport:
     """Re-hash every file of an archive against its manifests; report every mismatch.
 
+    Parameters
+    ----------
+    archive : Path or str
+        The ``.tar.gz`` snapshot.
+    manifest : Path or str, optional
+        The sidecar manifest (default ``<archive>.manifest.json`` when it exists).
+
+    Returns
+    -------
+    VerifyReport
+        ``ok`` and every problem found; a bad archive is reported, not raised.
+
     Raises
     ------
     InputError
         The archive or the given sidecar manifest is missing or unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> work = Path(tempfile.mkdtemp())
+    >>> (work / "state").mkdir()
+    >>> _ = (work / "state" / "state.json").write_text("{}")
+    >>> report = create_snapshot(work / "state", output=work / "snap.tar.gz", clock=lambda: 1_000)
+    >>> verify_snapshot(report.archive_path).ok
+    True
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -322,7 +455,26 @@ def verify_snapshot(archive: Path | str, *, manifest: Path | str | None = None) 
 
 
 def require_verified(report: VerifyReport) -> None:
-    """Turn a failed verification into an operation failure (exit 1)."""
+    """Turn a failed verification into an operation failure (exit 1).
+
+    Parameters
+    ----------
+    report : VerifyReport
+        What :func:`verify_snapshot` found.
+
+    Raises
+    ------
+    OperationFailed
+        ``report.ok`` is false; the message lists the problems.
+
+    Examples
+    --------
+    >>> require_verified(VerifyReport(archive_path="a.tar.gz", manifest_path=None, ok=False,
+    ...                               file_count=0, problems=["archive has no manifest"]))
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.OperationFailed: snapshot a.tar.gz failed verification: archive has no manifest
+    """
     if not report.ok:
         raise OperationFailed(f"snapshot {report.archive_path} failed verification: "
                               + "; ".join(report.problems))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops import jsonio, storage
 from tau_ops.errors import ManifestError, WasmModuleError
@@ -66,31 +66,94 @@ INTEGRITY_REASON_CODES: tuple[str, ...] = (
 
 
 class InspectReport(BaseModel):
-    """SPEC section 6 inspect report, plus what was found on disk and why it failed."""
+    """SPEC section 6 inspect report, plus what was found on disk and why it failed.
 
-    manifest_path: str
-    blueprint_id: str
-    runtime_profile: str
-    constraint_profile_id: str
-    constraint_target_role: str
-    required_runtime_profile: str
-    required_abi: str
-    compliant: bool
-    reason_codes: list[str]
-    observed_import_modules: list[str]
-    required_feature_gates: list[str]
-    max_artifact_size_bytes: int
-    capability_constraints: list[str]
-    artifact_path: str
-    artifact_sha256: str
-    artifact_size_bytes: int
-    module_kind: str
-    details: list[str]
+    Returned by :func:`inspect_manifest`; printed by
+    ``--deployment-wasm-inspect-json``. ``reason_codes`` holds the compliance
+    codes first, then the integrity codes (:data:`INTEGRITY_REASON_CODES`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm import package_module
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     _ = Path(packaged.artifact_path).write_bytes(large_core_module(300))
+    ...     report = inspect_manifest(packaged.manifest_path)
+    >>> report.compliant, report.reason_codes
+    (False, ['artifact_sha256_mismatch', 'artifact_size_mismatch'])
+    """
+
+    manifest_path: str = Field(description="the manifest inspected, as given")
+    blueprint_id: str = Field(description="the manifest's blueprint id")
+    runtime_profile: str = Field(description="the manifest's runtime profile")
+    constraint_profile_id: str = Field(
+        description="the built-in profile's constraint profile id (the manifest's when the "
+        "profile is unknown, '' when the manifest breaks the schema)")
+    constraint_target_role: str = Field(description="the constraint profile's target role")
+    required_runtime_profile: str = Field(
+        description="the runtime profile the constraints require")
+    required_abi: str = Field(description="the required ABI pattern (wasi:*)")
+    compliant: bool = Field(
+        description="true when no code other than abi_assumed_no_imports was found")
+    reason_codes: list[str] = Field(
+        description="compliance codes (SPEC section 6 order), then integrity codes")
+    observed_import_modules: list[str] = Field(
+        description="import modules re-read from the artifact (the manifest's when unreadable)")
+    required_feature_gates: list[str] = Field(description="the constraint profile's feature gates")
+    max_artifact_size_bytes: int = Field(description="the profile's size limit, in bytes")
+    capability_constraints: list[str] = Field(
+        description="capability constraints the manifest declares")
+    artifact_path: str = Field(description="the artifact file checked (beside the manifest)")
+    artifact_sha256: str = Field(description="SHA-256 the manifest declares")
+    artifact_size_bytes: int = Field(description="size the manifest declares, in bytes")
+    module_kind: str = Field(
+        description="core or component as parsed ('' when the artifact could not be parsed)")
+    details: list[str] = Field(description="one line per integrity problem: `<code>: <detail>`")
 
 
 @dataclass(frozen=True)
 class VerifiedManifest:
-    """A manifest that passed inspection; what a rollout needs from it."""
+    """A manifest that passed inspection; what a rollout needs from it.
+
+    Attributes
+    ----------
+    manifest_path : Path
+        The manifest file.
+    blueprint_id : str
+        The blueprint packaged.
+    runtime_profile : str
+        The runtime profile it complies with.
+    constraint_profile_id : str
+        The built-in profile's constraint profile id.
+    artifact_path : str
+        The artifact's file name, relative to the manifest (see
+        :attr:`artifact_file`).
+    artifact_sha256 : str
+        SHA-256 of the artifact (64 lowercase hex digits), checked.
+    artifact_size_bytes : int
+        Size of the artifact in bytes, checked.
+    capability_constraints : list of str
+        What a rollout success body reports as ``runtime_constraints``.
+    observed_import_modules : list of str
+        Import modules the manifest lists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm import package_module
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     verified = load_verified_manifest(Path(packaged.manifest_path))
+    ...     verified.artifact_file == Path(packaged.artifact_path)
+    True
+    """
 
     manifest_path: Path
     blueprint_id: str

@@ -34,25 +34,47 @@ def _default_constraints() -> RuntimeConstraints:
 class WasmManifest(BaseModel):
     """``<sha>.manifest.json``: what was packaged, under which constraints, and its hash.
 
-    Field order is the seed's (it is also the order written to disk).
+    The fields are SPEC section 6's manifest, in the seed's order (also the
+    order written to disk). Written by :func:`~tau_ops.wasm.package_module`;
+    re-verified against its artifact by :func:`~tau_ops.wasm.inspect_manifest`.
+
+    Examples
+    --------
+    >>> m = WasmManifest.model_validate({
+    ...     "blueprint_id": "edge-wasm", "deploy_target": "wasm", "runtime_profile": "wasm_wasi",
+    ...     "source_module_path": "edge.wasm", "artifact_path": "ab" * 32 + ".wasm",
+    ...     "artifact_sha256": "ab" * 32, "artifact_size_bytes": 8,
+    ...     "generated_unix_ms": 1_700_000_000_000})
+    >>> m.manifest_kind, m.runtime_constraints.profile_id, m.observed_import_modules
+    ('tau_wasm_deliverable', 'control_plane_gateway_v1', [])
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    schema_version: Literal[1] = 1
-    manifest_kind: str = MANIFEST_KIND
-    blueprint_id: str
-    deploy_target: str
-    runtime_profile: str
-    source_module_path: str
-    artifact_path: str
-    artifact_sha256: str
-    artifact_size_bytes: int = Field(gt=0)
-    generated_unix_ms: int = Field(gt=0, le=jsonio.MAX_UNIX_MS)
+    schema_version: Literal[1] = Field(default=1, description="manifest schema version (1)")
+    manifest_kind: str = Field(default=MANIFEST_KIND, description="always tau_wasm_deliverable")
+    blueprint_id: str = Field(
+        description="the blueprint the artifact is for; also the name of its folder")
+    deploy_target: str = Field(description="always wasm")
+    runtime_profile: str = Field(
+        description="runtime profile it was checked against: wasm_wasi or "
+        "channel_automation_wasi")
+    source_module_path: str = Field(description="the module file as packaging was given it")
+    artifact_path: str = Field(
+        description="the artifact's file name, relative to the manifest (`<sha256>.wasm`)")
+    artifact_sha256: str = Field(description="SHA-256 of the artifact, 64 lowercase hex digits")
+    artifact_size_bytes: int = Field(gt=0, description="size of the artifact, in bytes")
+    generated_unix_ms: int = Field(gt=0, le=jsonio.MAX_UNIX_MS,
+                                   description="when it was packaged, Unix epoch ms")
     capability_constraints: list[str] = Field(
-        default_factory=lambda: list(BASE_FEATURE_GATES), min_length=1)
-    runtime_constraints: RuntimeConstraints = Field(default_factory=_default_constraints)
-    observed_import_modules: list[str] = Field(default_factory=list)
+        default_factory=lambda: list(BASE_FEATURE_GATES), min_length=1,
+        description="capabilities the module may rely on: the profile's feature gates")
+    runtime_constraints: RuntimeConstraints = Field(
+        default_factory=_default_constraints,
+        description="the constraint profile the module was checked against")
+    observed_import_modules: list[str] = Field(
+        default_factory=list,
+        description="sorted, distinct import module names read from the artifact by wasmtime")
 
     @field_validator("schema_version", mode="before")
     @classmethod
@@ -106,23 +128,36 @@ class WasmDeliverable(BaseModel):
     """One ``state.json`` ``wasm_deliverables`` entry: the seed's fields, in the seed's order.
 
     Keyed by (``blueprint_id``, ``runtime_profile``); ``artifact_path`` and
-    ``manifest_path`` are the paths as packaging wrote them.
+    ``manifest_path`` are the paths as packaging wrote them. Unknown fields
+    are kept, so a state written by a newer tool loses nothing.
+
+    Examples
+    --------
+    >>> entry = WasmDeliverable(
+    ...     blueprint_id="edge-wasm", runtime_profile="wasm_wasi",
+    ...     constraint_profile_id="control_plane_gateway_v1", required_abi="wasi:*",
+    ...     required_feature_gates=["no_native_process_exec"],
+    ...     artifact_path="out/edge-wasm/ab.wasm", artifact_sha256="ab" * 32,
+    ...     artifact_size_bytes=8, manifest_path="out/edge-wasm/ab.manifest.json",
+    ...     generated_unix_ms=1_700_000_000_000)
+    >>> entry.key, entry.deploy_target
+    (('edge-wasm', 'wasm_wasi'), 'wasm')
     """
 
     model_config = ConfigDict(extra="allow")
 
-    schema_version: int = 1
-    blueprint_id: str
-    deploy_target: str = "wasm"
-    runtime_profile: str
-    constraint_profile_id: str
-    required_abi: str
-    required_feature_gates: list[str]
-    artifact_path: str
-    artifact_sha256: str
-    artifact_size_bytes: int
-    manifest_path: str
-    generated_unix_ms: int
+    schema_version: int = Field(default=1, description="entry schema version (1)")
+    blueprint_id: str = Field(description="the blueprint packaged (first half of the key)")
+    deploy_target: str = Field(default="wasm", description="always wasm")
+    runtime_profile: str = Field(description="the runtime profile (second half of the key)")
+    constraint_profile_id: str = Field(description="the profile's constraint profile id")
+    required_abi: str = Field(description="the profile's required ABI pattern (wasi:*)")
+    required_feature_gates: list[str] = Field(description="the profile's feature gates")
+    artifact_path: str = Field(description="the artifact file as packaging wrote it")
+    artifact_sha256: str = Field(description="SHA-256 of the artifact, 64 lowercase hex digits")
+    artifact_size_bytes: int = Field(description="size of the artifact, in bytes")
+    manifest_path: str = Field(description="the manifest file as packaging wrote it")
+    generated_unix_ms: int = Field(description="the manifest's generated_unix_ms (Unix epoch ms)")
 
     @property
     def key(self) -> tuple[str, str]:

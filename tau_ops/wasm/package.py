@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tau_ops import jsonio, storage
 from tau_ops.clock import Clock, wall_clock_ms
@@ -45,39 +45,82 @@ DEFAULT_RUNTIME_PROFILE = "wasm_wasi"
 
 
 class ComplianceCheck(BaseModel):
-    """The verdict on one module under one runtime profile, before anything is written."""
+    """The verdict on one module under one runtime profile, before anything is written.
 
-    blueprint_id: str
-    runtime_profile: str
-    source_module_path: str
-    module_kind: ModuleKind
-    artifact_sha256: str
-    artifact_size_bytes: int
-    constraint_profile_id: str
-    max_artifact_size_bytes: int
-    observed_import_modules: list[str]
-    capability_constraints: list[str]
-    compliance_reason_codes: list[str]
-    compliant: bool
+    Returned by :func:`check_module`; carried by :class:`NonCompliantPackage`
+    when packaging refuses a module. The rules are SPEC section 6's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(
+    ...         400, import_modules=["wasi_snapshot_preview1"]))
+    ...     check = check_module(module)
+    >>> check.compliant, check.observed_import_modules
+    (False, ['wasi_snapshot_preview1'])
+    >>> check.compliance_reason_codes
+    ['required_abi_missing', 'import_module_not_allowlisted', 'import_module_forbidden']
+    """
+
+    blueprint_id: str = Field(description="the blueprint the module is for (trimmed)")
+    runtime_profile: str = Field(description="the runtime profile checked against (normalized)")
+    source_module_path: str = Field(description="the module file as given")
+    module_kind: ModuleKind = Field(description="core (a core module) or component")
+    artifact_sha256: str = Field(description="SHA-256 of the module, 64 lowercase hex digits")
+    artifact_size_bytes: int = Field(description="size of the module, in bytes")
+    constraint_profile_id: str = Field(description="the profile's constraint profile id")
+    max_artifact_size_bytes: int = Field(description="the profile's size limit, in bytes")
+    observed_import_modules: list[str] = Field(
+        description="sorted, distinct import module names, as wasmtime reads them")
+    capability_constraints: list[str] = Field(
+        description="the profile's capability constraints (its feature gates)")
+    compliance_reason_codes: list[str] = Field(
+        description="compliance reason codes, in SPEC section 6 order (empty: none)")
+    compliant: bool = Field(
+        description="true when no code other than abi_assumed_no_imports was found")
 
 
 class PackageReport(BaseModel):
-    """What packaging wrote (SPEC section 6 package report, plus the module kind)."""
+    """What packaging wrote (SPEC section 6 package report, plus the module kind and imports).
 
-    blueprint_id: str
-    runtime_profile: str
-    source_module_path: str
-    module_kind: ModuleKind
-    artifact_path: str
-    artifact_sha256: str
-    artifact_size_bytes: int
-    manifest_path: str
-    state_path: str
-    state_updated: bool
-    capability_constraints: list[str]
-    constraint_profile_id: str
-    compliance_reason_codes: list[str]
-    observed_import_modules: list[str]
+    Returned by :func:`package_module`; printed by
+    ``--deployment-wasm-package-json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     report = package_module(module, state_dir=Path(tmp) / "state",
+    ...                             clock=lambda: 1_700_000_000_000)
+    >>> report.constraint_profile_id, report.state_updated, report.observed_import_modules
+    ('control_plane_gateway_v1', True, ['wasi:cli/environment@0.2.0'])
+    """
+
+    blueprint_id: str = Field(description="the blueprint packaged (trimmed)")
+    runtime_profile: str = Field(description="the runtime profile it complies with")
+    source_module_path: str = Field(description="the module file as given")
+    module_kind: ModuleKind = Field(description="core (a core module) or component")
+    artifact_path: str = Field(
+        description="the artifact written: `<output dir>/<blueprint_id>/<sha256>.wasm`")
+    artifact_sha256: str = Field(description="SHA-256 of the artifact, 64 lowercase hex digits")
+    artifact_size_bytes: int = Field(description="size of the artifact, in bytes")
+    manifest_path: str = Field(
+        description="the manifest written: `<output dir>/<blueprint_id>/<sha256>.manifest.json`")
+    state_path: str = Field(description="the state.json that lists the deliverable")
+    state_updated: bool = Field(description="whether state.json was written (always, as the seed)")
+    capability_constraints: list[str] = Field(
+        description="the profile's capability constraints (its feature gates)")
+    constraint_profile_id: str = Field(description="the profile's constraint profile id")
+    compliance_reason_codes: list[str] = Field(
+        description="advisory codes found (only abi_assumed_no_imports can appear)")
+    observed_import_modules: list[str] = Field(
+        description="sorted, distinct import module names, as wasmtime reads them")
 
 
 class NonCompliantPackage(NonCompliantModule):

@@ -22,6 +22,7 @@ import wasmtime.component as wc
 
 from tau_ops import jsonio
 from tau_ops.errors import WasmModuleError
+from tau_ops.timefmt import plural
 from tau_ops.wasm.skeleton import CannotSkeleton, skeleton
 
 MAGIC = b"\0asm"
@@ -53,6 +54,13 @@ class ParsedModule:
     validated : bool
         True when wasmtime has already validated the binary (components always,
         core modules unless ``validate=False`` was asked for).
+
+    Examples
+    --------
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> parsed = parse_module(large_core_module(400, import_modules=["env", "wasi:io/poll"]))
+    >>> parsed.kind, parsed.import_modules, parsed.validated
+    ('core', ('env', 'wasi:io/poll'), True)
     """
 
     kind: ModuleKind
@@ -273,7 +281,8 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
         raise WasmModuleError(f"{source} is not WebAssembly (missing \\0asm magic)",
                               path=source)
     if len(data) < 8:
-        raise WasmModuleError(f"{source} is truncated ({len(data)} bytes, a header needs 8)",
+        raise WasmModuleError(f"{source} is truncated ({plural(len(data), 'byte')}, "
+                              "a header needs 8)",
                               path=source)
     header = data[4:8]
     try:
@@ -303,10 +312,26 @@ def parse_module(data: bytes, *, source: str = "<module>", validate: bool = True
 def validate_module(data: bytes, *, source: str = "<module>") -> None:
     """Full validation only (what :func:`parse_module` does besides listing imports).
 
+    Parameters
+    ----------
+    data : bytes
+        The whole binary.
+    source : str, default "<module>"
+        Where it came from, for error messages.
+
     Raises
     ------
     WasmModuleError
         wasmtime refuses the binary.
+
+    Examples
+    --------
+    A function section whose function has no type:
+
+    >>> validate_module(b"\\0asm\\x01\\x00\\x00\\x00\\x03\\x02\\x01\\x00", source="bad.wasm")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.WasmModuleError: bad.wasm does not validate: unknown type 0: ...
     """
     parse_module(data, source=source, validate=True)
 
@@ -322,11 +347,19 @@ def read_module_bytes(path: Path) -> bytes:
     Returns
     -------
     bytes
+        The whole file.
 
     Raises
     ------
     WasmModuleError
         Missing, not a regular file, too large or unreadable (exit 2).
+
+    Examples
+    --------
+    >>> read_module_bytes(Path("/dev/zero"))
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.WasmModuleError: cannot read ...
     """
     try:
         return jsonio.read_bounded(path, max_bytes=jsonio.LIMITS["wasm_module"], what="module")
@@ -338,6 +371,45 @@ def read_module_bytes(path: Path) -> bytes:
 
 
 def parse_file(path: Path) -> tuple[bytes, ParsedModule]:
-    """Read and parse a module file (see :func:`read_module_bytes`, :func:`parse_module`)."""
+    """Read and validate a module file and list its imports.
+
+    Reads as :func:`read_module_bytes` (bounded, regular files only), then
+    parses and validates as :func:`parse_module` (wasmtime decides, SPEC
+    section 6).
+
+    Parameters
+    ----------
+    path : Path
+        A WebAssembly core module or component, at most
+        ``jsonio.LIMITS['wasm_module']`` bytes.
+
+    Returns
+    -------
+    tuple of (bytes, ParsedModule)
+        The file's bytes and what was learned from them.
+
+    Raises
+    ------
+    WasmModuleError
+        The file is missing, not a regular file, too large or unreadable, or
+        not WebAssembly that wasmtime accepts (exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     data, parsed = parse_file(module)
+    >>> len(data) == parsed.size_bytes, parsed.import_modules
+    (True, ('wasi:cli/environment@0.2.0',))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "x.wasm").write_bytes(b"not wasm")
+    ...     parse_file(Path(tmp) / "x.wasm")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.WasmModuleError: ... is not WebAssembly (missing \\0asm magic)
+    """
     data = read_module_bytes(path)
     return data, parse_module(data, source=str(path))

@@ -49,27 +49,69 @@ class RuntimeConstraints(BaseModel):
 
     Read as the seed reads it: unknown fields are ignored, and the gate and
     import lists default to the base profile's when omitted. Field order is
-    the seed's.
+    the seed's. The two built-in profiles are SPEC section 6's table; see
+    :data:`PROFILES`.
+
+    Examples
+    --------
+    >>> c = PROFILES["channel_automation_wasi"].constraints
+    >>> c.profile_id, c.required_abi, c.max_artifact_size_bytes
+    ('channel_automation_runtime_v1', 'wasi:*', 1048576)
+    >>> RuntimeConstraints.model_validate({
+    ...     "schema_version": 1, "profile_id": "p", "target_role": "r",
+    ...     "required_runtime_profile": "wasm_wasi", "required_abi": "wasi:*",
+    ...     "max_artifact_size_bytes": 1024, "unknown": "ignored"}).allowed_import_modules
+    ['wasi:*', 'env']
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    schema_version: int
-    profile_id: str
-    target_role: str
-    required_runtime_profile: str
-    required_abi: str
-    required_feature_gates: list[str] = Field(default_factory=lambda: list(BASE_FEATURE_GATES))
+    schema_version: int = Field(description="constraint profile schema version (1)")
+    profile_id: str = Field(
+        description="constraint profile id: control_plane_gateway_v1 or "
+        "channel_automation_runtime_v1")
+    target_role: str = Field(
+        description="what the module runs as: control_plane_gateway or "
+        "channel_automation_runtime")
+    required_runtime_profile: str = Field(
+        description="the runtime profile a module must be packaged under (wasm_wasi, "
+        "channel_automation_wasi)")
+    required_abi: str = Field(
+        description="pattern at least one import module must match (wasi:*; a trailing * "
+        "is a prefix match)")
+    required_feature_gates: list[str] = Field(
+        default_factory=lambda: list(BASE_FEATURE_GATES),
+        description="capability constraints a deliverable must declare (SPEC section 6)")
     allowed_import_modules: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_ALLOWED_IMPORT_MODULES))
+        default_factory=lambda: list(DEFAULT_ALLOWED_IMPORT_MODULES),
+        description="patterns every import module must match (empty: any module)")
     forbidden_import_modules: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_FORBIDDEN_IMPORT_MODULES))
-    max_artifact_size_bytes: int
+        default_factory=lambda: list(DEFAULT_FORBIDDEN_IMPORT_MODULES),
+        description="patterns no import module may match (pre-component WASI ABIs)")
+    max_artifact_size_bytes: int = Field(
+        description="largest artifact allowed, in bytes (2 MiB or 1 MiB)")
 
 
 @dataclass(frozen=True)
 class RuntimeProfile:
-    """A runtime profile and the constraints a module must meet to ship under it."""
+    """A runtime profile and the constraints a module must meet to ship under it.
+
+    Attributes
+    ----------
+    name : str
+        The runtime profile as a fixture case and a manifest name it
+        (``wasm_wasi`` or ``channel_automation_wasi``).
+    constraints : RuntimeConstraints
+        Its constraint profile (SPEC section 6's table, the seed's values).
+
+    Examples
+    --------
+    >>> profile = get_profile("wasm-wasi")
+    >>> profile.name, profile.constraints.profile_id
+    ('wasm_wasi', 'control_plane_gateway_v1')
+    >>> profile.capability_constraints[0]
+    'no_native_process_exec'
+    """
 
     name: str
     constraints: RuntimeConstraints
@@ -112,12 +154,57 @@ PROFILES: dict[str, RuntimeProfile] = {
 
 
 def normalize_profile_name(value: str) -> str:
-    """``wasm-wasi``/``Wasm_WASI`` -> ``wasm_wasi``; no check that it exists."""
+    """``wasm-wasi``/``Wasm_WASI`` -> ``wasm_wasi``; no check that it exists.
+
+    Parameters
+    ----------
+    value : str
+        A runtime profile as an operator may spell it.
+
+    Returns
+    -------
+    str
+        Trimmed, lower-cased, dashes as underscores.
+
+    Examples
+    --------
+    >>> normalize_profile_name(" Channel-Automation-WASI ")
+    'channel_automation_wasi'
+    """
     return value.strip().lower().replace("-", "_")
 
 
 def get_profile(value: str) -> RuntimeProfile:
-    """The runtime profile named ``value`` (dashes or underscores); UsageError otherwise."""
+    """The built-in runtime profile named ``value``.
+
+    The CLI spellings of SPEC section 6 are accepted: dashes or underscores,
+    any case, surrounding spaces ignored.
+
+    Parameters
+    ----------
+    value : str
+        ``wasm_wasi``/``wasm-wasi`` or
+        ``channel_automation_wasi``/``channel-automation-wasi``.
+
+    Returns
+    -------
+    RuntimeProfile
+        The profile from :data:`PROFILES`.
+
+    Raises
+    ------
+    UsageError
+        No such profile; the message lists the known ones (exit 2).
+
+    Examples
+    --------
+    >>> get_profile(" Channel-Automation-WASI ").constraints.max_artifact_size_bytes
+    1048576
+    >>> get_profile("native")
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.UsageError: unknown runtime profile 'native' (expected one of: ...)
+    """
     name = normalize_profile_name(value)
     try:
         return PROFILES[name]
@@ -127,7 +214,27 @@ def get_profile(value: str) -> RuntimeProfile:
 
 
 def matches(pattern: str, module: str) -> bool:
-    """A pattern ending in ``*`` is a prefix match, otherwise exact (trimmed; empty: none)."""
+    """A pattern ending in ``*`` is a prefix match, otherwise exact (trimmed; empty: none).
+
+    The seed's import-module pattern rule (SPEC section 6).
+
+    Parameters
+    ----------
+    pattern : str
+        ``wasi:*``, ``env``...
+    module : str
+        An import module name.
+
+    Returns
+    -------
+    bool
+        Whether ``module`` matches.
+
+    Examples
+    --------
+    >>> matches("wasi:*", "wasi:io/poll"), matches("env", "envx"), matches(" ", "")
+    (True, False, False)
+    """
     pattern = pattern.strip()
     if not pattern:
         return False
@@ -184,5 +291,23 @@ def compliance_reason_codes(
 
 
 def is_compliant(codes: Iterable[str]) -> bool:
-    """Compliant = no reason code other than ``abi_assumed_no_imports``."""
+    """Compliant = no reason code other than ``abi_assumed_no_imports`` (SPEC section 6).
+
+    Parameters
+    ----------
+    codes : iterable of str
+        Compliance reason codes (:func:`compliance_reason_codes`).
+
+    Returns
+    -------
+    bool
+        True when every code is advisory.
+
+    Examples
+    --------
+    >>> is_compliant([]), is_compliant(["abi_assumed_no_imports"])
+    (True, True)
+    >>> is_compliant(["artifact_size_limit_exceeded"])
+    False
+    """
     return all(code in ADVISORY_CODES for code in codes)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops.errors import ManifestError, UsageError
 from tau_ops.state import read_state
@@ -65,6 +65,22 @@ class SandboxPolicy:
         Bytes of stdout and of stderr kept; the rest is counted, not stored.
     preopened_dirs : tuple of Path
         Directories mounted read-only.
+
+    Raises
+    ------
+    UsageError
+        A limit out of range: fuel below 1, memory below 65536 bytes (one
+        WebAssembly page), a negative table or output cap, or a deadline
+        outside (0, 86400] seconds.
+
+    Examples
+    --------
+    >>> SandboxPolicy(memory_bytes=16 * MIB).fuel
+    50000000
+    >>> SandboxPolicy(fuel=0)
+    Traceback (most recent call last):
+    ...
+    tau_ops.errors.UsageError: fuel must be at least 1, got 0
     """
 
     fuel: int = DEFAULT_FUEL
@@ -88,23 +104,29 @@ class SandboxPolicy:
 
 
 class RunResult(BaseModel):
-    """What happened when the sandbox ran one module."""
+    """What happened when the sandbox ran one module (a ``ModuleSmoke``'s ``run``)."""
 
     outcome: Literal["exited", "no_entry", "fuel_exhausted", "deadline_exceeded", "trapped",
-                     "failed"]
-    exit_code: int | None = None
-    entry_point: str = ""
-    compile_ms: float = 0.0
-    wall_ms: float = 0.0
-    fuel_used: int = 0
-    stdout: str = ""
-    stdout_bytes: int = 0
-    stdout_truncated: bool = False
-    stderr: str = ""
-    stderr_bytes: int = 0
-    stderr_truncated: bool = False
-    stubbed_imports: list[str] = []
-    detail: str = ""
+                     "failed"] = Field(
+        description="exited (the entry point returned or called exit), no_entry (instantiated, "
+        "nothing to run), fuel_exhausted/deadline_exceeded (stopped by the sandbox), trapped, "
+        "or failed (did not compile or instantiate)")
+    exit_code: int | None = Field(default=None, description="exit status when outcome is exited")
+    entry_point: str = Field(
+        default="", description="what was run: _start (core) or wasi:cli/run@...#run (component)")
+    compile_ms: float = Field(default=0.0, description="time to compile the module (ms)")
+    wall_ms: float = Field(default=0.0, description="wall-clock time of the run (ms)")
+    fuel_used: int = Field(default=0, description="fuel units consumed (wasmtime fuel)")
+    stdout: str = Field(default="", description="the start of what the module wrote to stdout")
+    stdout_bytes: int = Field(default=0, description="bytes written to stdout in all")
+    stdout_truncated: bool = Field(default=False, description="stdout was longer than kept")
+    stderr: str = Field(default="", description="the start of what the module wrote to stderr")
+    stderr_bytes: int = Field(default=0, description="bytes written to stderr in all")
+    stderr_truncated: bool = Field(default=False, description="stderr was longer than kept")
+    stubbed_imports: list[str] = Field(
+        default=[], description="module.name of imports defined as traps (neither WASI nor "
+        "supplied)")
+    detail: str = Field(default="", description="one line on why it trapped, failed or stopped")
 
     @property
     def label(self) -> str:
@@ -113,38 +135,69 @@ class RunResult(BaseModel):
 
 
 class ModuleSmoke(BaseModel):
-    """One module's smoke result: sandbox run, edge probes and its verdict."""
+    """One module's smoke result: sandbox run, edge probes and its verdict.
 
-    path: str
-    origin: str
-    kind: str
-    import_modules: list[str]
-    expect: Literal["clean_exit", "stopped"]
-    run: RunResult
-    probes: dict[str, str]
-    verdict: Verdict
-    detail: str = ""
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm import package_module
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     packaged = package_module(module, state_dir=Path(tmp) / "state")
+    ...     Path(packaged.artifact_path).unlink()  # the deliverable's artifact went missing
+    ...     row = smoke_run(state_dir=Path(tmp) / "state", edge_probes=False).modules[0]
+    >>> row.origin, row.verdict, row.run.outcome
+    ('deliverable:edge-wasm/wasm_wasi', 'fail', 'failed')
+    >>> row.detail
+    'manifest ... does not verify: reason_codes=artifact_missing'
+    """
+
+    path: str = Field(description="the module file run (a deliverable's artifact, or as given)")
+    origin: str = Field(
+        description="`module` (given) or `deliverable:<blueprint_id>/<runtime_profile>`")
+    kind: str = Field(description="core or component ('' when it could not be read)")
+    import_modules: list[str] = Field(description="sorted, distinct import module names")
+    expect: Literal["clean_exit", "stopped"] = Field(
+        description="clean_exit, or stopped for a runaway canary the sandbox must stop")
+    run: RunResult = Field(description="what the sandbox run did")
+    probes: dict[str, str] = Field(
+        description="edge runtime -> `pass`, `fail(<detail>)` or `skip(<why>)` for this module")
+    verdict: Verdict = Field(description="pass when the module met its expectation")
+    detail: str = Field(default="", description="why the verdict is fail (one line)")
 
 
 class ProbeReport(BaseModel):
     """One edge runtime probe across all modules."""
 
-    name: str
-    status: ProbeStatus
-    detail: str
+    name: str = Field(description="node, deno or wrangler")
+    status: ProbeStatus = Field(description="pass, fail, or skip (not installed, nothing to run)")
+    detail: str = Field(description="one line on what was checked or why it failed")
 
 
 class SmokeReport(BaseModel):
-    """The whole smoke run; ``status`` is pass when every module met its expectation."""
+    """The whole smoke run; ``status`` is pass when every module met its expectation.
 
-    status: Verdict
-    modules: list[ModuleSmoke]
-    probes: list[ProbeReport]
-    passed: int
-    failed: int
-    stopped: int
-    fuel_limit: int
-    memory_limit_bytes: int
+    Returned by :func:`smoke_run`; printed by ``tau-ops wasm-smoke --json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:  # a state dir with no deliverable yet
+    ...     report = smoke_run(state_dir=tmp, edge_probes=False)
+    >>> report.status, report.modules, report.memory_limit_bytes
+    ('pass', [], 67108864)
+    """
+
+    status: Verdict = Field(description="pass when every module passed and no probe failed")
+    modules: list[ModuleSmoke] = Field(description="one row per module, in the order run")
+    probes: list[ProbeReport] = Field(description="edge probes: node, deno, wrangler")
+    passed: int = Field(description="modules whose verdict is pass")
+    failed: int = Field(description="modules whose verdict is fail")
+    stopped: int = Field(description="modules the sandbox stopped (fuel or deadline)")
+    fuel_limit: int = Field(description="fuel budget of each run (wasmtime fuel units)")
+    memory_limit_bytes: int = Field(description="cap on each linear memory, in bytes")
 
 
 @dataclass(frozen=True)
@@ -321,12 +374,58 @@ def smoke_run(
 ) -> SmokeReport:
     """Smoke-test modules and/or the deliverables packaged in ``state_dir``.
 
-    Deliverables (manifests re-verified first) are included when
-    ``include_deliverables`` is True, or when it is None and no module is given.
+    Each module runs in a child process under ``policy`` (:class:`SandboxPolicy`:
+    no preopened directory, no network, no environment, fuel and memory caps,
+    a wall-clock deadline); each core module is then instantiated by V8 (Node,
+    Deno) with stub imports when ``edge_probes`` is on.
 
-    ``expect_stopped`` modules pass only when the sandbox stops them (a
-    runaway canary that proves the fuel limit works). A module that is not
-    valid WebAssembly raises :class:`~tau_ops.errors.WasmModuleError`.
+    Parameters
+    ----------
+    modules : sequence of Path or str, default ()
+        Modules that must run cleanly: return from their entry point (exit
+        status 0) or have none.
+    state_dir : Path or str, optional
+        A state dir whose ``wasm_deliverables`` are smoke-tested (each
+        manifest re-verified first; one that does not verify fails its row).
+    expect_stopped : sequence of Path or str, default ()
+        Modules that pass only when the sandbox stops them (a runaway canary
+        that proves the fuel and deadline limits work).
+    include_deliverables : bool, optional
+        Smoke-test the deliverables of ``state_dir``; default (None): only
+        when no module is given.
+    policy : SandboxPolicy, optional
+        Sandbox limits; default ``SandboxPolicy()`` (50,000,000 fuel, 64 MiB
+        memory, 10 s deadline).
+    edge_probes : bool, default True
+        Run the node/deno/wrangler probes (skipped when not installed).
+    probe_timeout_s : float, default 60.0
+        Deadline of each probe process, in seconds.
+    which : callable, default shutil.which
+        Finds an executable by name (tests inject a fake).
+
+    Returns
+    -------
+    SmokeReport
+        One row per module, the probes, and ``status``.
+
+    Raises
+    ------
+    WasmModuleError
+        A given module (or a verified deliverable's artifact) cannot be read
+        or is not valid WebAssembly (exit 2).
+    StateError
+        ``state.json`` of ``state_dir`` cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from tau_ops.wasm.testing import large_core_module
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     module = Path(tmp) / "m.wasm"
+    ...     _ = module.write_bytes(large_core_module(400))
+    ...     report = smoke_run([module], edge_probes=False)
+    >>> report.status, report.passed, report.modules[0].run.stubbed_imports
+    ('pass', 1, ['wasi:cli/environment@0.2.0.f'])
     """
     policy = policy or SandboxPolicy()
     targets = _targets([Path(m) for m in modules], [Path(m) for m in expect_stopped],

@@ -42,7 +42,28 @@ def large_core_module(
 
     Real code rather than one big data segment, so validation has work to do
     (like a compiled application), and each import module gets one
-    ``() -> ()`` function import.
+    ``() -> ()`` function import named ``f``.
+
+    Parameters
+    ----------
+    target_bytes : int
+        Wanted size of the module, in bytes (at least one function is made).
+    import_modules : sequence of str, default ("wasi:cli/environment@0.2.0",)
+        Import module names, one function import each (a compliant default).
+    body_instructions : int, default 24
+        ``i32.const``/``drop`` pairs in each function body.
+
+    Returns
+    -------
+    bytes
+        The module's binary (WebAssembly core, version 1).
+
+    Examples
+    --------
+    >>> from tau_ops.wasm import parse_module
+    >>> module = large_core_module(4096, import_modules=["env"])
+    >>> 3900 < len(module) <= 4096, parse_module(module).import_modules
+    (True, ('env',))
     """
     body_code = b"".join(
         b"\x41" + _leb(i * 37 % 100_000) + b"\x1a" for i in range(body_instructions)

@@ -26,6 +26,7 @@ from tau_ops.health import GateDecision, gate_decision
 from tau_ops.models import Fixture
 from tau_ops.runner import CycleReport, RunnerConfig, queue_order, run_cycle
 from tau_ops.status import DeploymentStatusReport, deployment_status, read_pause
+from tau_ops.timefmt import plural
 from tau_ops.wasm import PROFILES, InspectReport, PackageReport, inspect_manifest, package_module
 from tau_ops.widgets._display import (
     codes_html,
@@ -43,7 +44,29 @@ LABEL = {"description_width": "8em"}
 
 
 def fixture_chunks(fixture: Fixture, size: int) -> list[Fixture]:
-    """``fixture`` cut into runner-queue-sized fixtures, in the runner's queue order."""
+    """``fixture`` cut into runner-queue-sized fixtures, in the runner's queue order.
+
+    Parameters
+    ----------
+    fixture : Fixture
+        A loaded fixture.
+    size : int
+        Cases per chunk (the runner's ``queue_limit``), at least 1.
+
+    Returns
+    -------
+    list of Fixture
+        ``[fixture]`` when it fits in one chunk, else fixtures named
+        ``name [i/n]`` holding consecutive queue-order slices.
+
+    Examples
+    --------
+    >>> from tau_ops import load_fixture
+    >>> from tau_ops._data import data_path
+    >>> chunks = fixture_chunks(load_fixture(data_path("rollout-pass.json")), 2)
+    >>> [(c.name, len(c.cases)) for c in chunks]
+    [('rollout-pass [1/2]', 2), ('rollout-pass [2/2]', 1)]
+    """
     ordered = queue_order(fixture.cases)
     count = max(1, -(-len(ordered) // size))
     if count == 1:
@@ -72,6 +95,26 @@ class RolloutConsole:
     ``fixture`` is a fixture path or an already loaded :class:`Fixture`.
     Widgets are public attributes so scripts and tests can drive them
     (set ``.value``, call ``.click()``); display the console as a cell's result.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir the cycles write to.
+    fixture : Path, str or Fixture, optional
+        The fixture to run (a path is read when Run is pressed); none by default.
+    wasm_module : Path or str, optional
+        A WASM module to prefill the package panel with.
+    clock : callable, optional
+        ``() -> int``, Unix time in milliseconds (default: the wall clock).
+    sleeper : callable, optional
+        ``(seconds) -> None`` for retry backoff (default: ``time.sleep``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> console = RolloutConsole(tempfile.mkdtemp())
+    >>> console.rollout_gate, console.rollout_gate_reasons
+    ('hold', ['no_cycle'])
     """
 
     def __init__(
@@ -198,7 +241,8 @@ class RolloutConsole:
     def _describe_fixture(self) -> None:
         if self._fixture is not None:
             self.fixture_info.value = (f"fixture <b>{esc(self._fixture.name)}</b> "
-                                       f"({len(self._fixture.cases)} cases, uploaded or passed in)")
+                                       f"({plural(len(self._fixture.cases), 'case')}, "
+                                       "uploaded or passed in)")
         elif self.fixture_path.value.strip():
             self.fixture_info.value = ""
         else:

@@ -65,8 +65,9 @@ class FleetView:
         archives, gateway URLs, optionally ``key=value,...@`` labelled.
     policy : FleetPolicy, optional
         When the fleet passes (default: every member).
-    **options
-        Passed to :func:`tau_ops.fleet_status` (``stale_after_ms``, ``timeout_s``, ``clock``).
+    options : Any
+        Keyword arguments passed to :func:`tau_ops.fleet_status`
+        (``stale_after_ms`` in ms, ``timeout_s`` in seconds, ``clock``).
 
     Examples
     --------

@@ -67,6 +67,22 @@ class IncidentReview:
 
     Building the review only reads the state dir (the analysis cache is off
     unless ``cache=True``). Widgets are public attributes for scripts and tests.
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir whose ``runtime-events.jsonl`` (and rotated
+        files) and channel store are reviewed.
+    cache : bool
+        Let the analysis loaders keep their Parquet cache in the state dir
+        (default False: read only).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> review = IncidentReview(tempfile.mkdtemp())
+    >>> review.events.height, review.summary_label.value
+    (0, 'no cycles recorded')
     """
 
     def __init__(self, state_dir: Path | str, *, cache: bool = False) -> None:

@@ -1,0 +1,333 @@
+"""Reading one fleet member: a state dir, a snapshot archive or a gateway's status.
+
+Each reader returns what the member holds (:class:`MemberRead`) or raises
+``OSError`` (``TimeoutError`` for a gateway that answered late), ``ValueError``
+or a pydantic ``ValidationError``; :mod:`tau_ops.fleet` judges the result.
+The archive and HTTP libraries load only when a member of that kind is read,
+so a fleet of state dirs starts without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from tau_ops import jsonio
+from tau_ops.models import HEALTH_STATES, DeploymentState
+from tau_ops.state import PAUSE_FILE, STATE_FILE, parse_state
+
+if TYPE_CHECKING:
+    import urllib.request
+
+MAX_GATEWAY_BYTES = 8 * jsonio.MIB
+GATEWAY_PATH = "/gateway/status"
+
+
+@dataclass(frozen=True)
+class MemberRead:
+    """What was read of a member before judging: its state and pause marker, or a document.
+
+    Attributes
+    ----------
+    state : DeploymentState or None
+        The parsed ``state.json`` (None: none yet, or corrupt).
+    invalid : str
+        Why ``state.json`` could not be parsed ('' when it could).
+    paused : bool
+        A pause marker is there.
+    document : dict or None
+        A gateway's ``/gateway/status`` document (gateways only).
+
+    Examples
+    --------
+    >>> MemberRead(paused=True).state is None
+    True
+    """
+
+    state: DeploymentState | None = None
+    invalid: str = ""
+    paused: bool = False
+    document: dict[str, Any] | None = None
+
+
+def one_line(exc: BaseException) -> str:
+    """Why a member was refused, on one line (:func:`tau_ops.jsonio.error_text`).
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the reader raised.
+
+    Returns
+    -------
+    str
+        One line; the error's type name when it has no message.
+
+    Examples
+    --------
+    >>> one_line(OSError("no   route"))
+    'no route'
+    """
+    return jsonio.error_text(exc)
+
+
+def read_state_dir(location: str) -> MemberRead:
+    """One member's state.json (read once, through the JSON policy's bounded reader) and
+    whether its pause marker is there: its presence pauses, readable or not, as status says.
+
+    Parameters
+    ----------
+    location : str
+        The state dir.
+
+    Returns
+    -------
+    MemberRead
+        The parsed state (or why it is invalid) and the pause.
+
+    Raises
+    ------
+    OSError
+        The folder does not exist or is not one (``FileNotFoundError``,
+        ``NotADirectoryError``), or ``state.json`` is not a regular file, is over
+        its limit or cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_state_dir(tempfile.mkdtemp())
+    MemberRead(state=None, invalid='', paused=False, document=None)
+    """
+    try:
+        data: bytes | None = jsonio.read_bounded(os.path.join(location, STATE_FILE),
+                                                 max_bytes=jsonio.LIMITS["state"], what="state")
+    except (FileNotFoundError, NotADirectoryError):  # only now ask why: one open when all is well
+        if not os.path.exists(location):
+            raise FileNotFoundError(f"state dir {location} does not exist") from None
+        if not os.path.isdir(location):
+            raise NotADirectoryError(f"state dir {location} is not a directory") from None
+        data = None
+    return state_read(data, paused=os.path.exists(os.path.join(location, PAUSE_FILE)))
+
+
+def read_snapshot(location: str) -> MemberRead:
+    """State and pause marker of an archive that passes ``tau-ops snapshot --verify``.
+
+    Parameters
+    ----------
+    location : str
+        The ``.tar.gz`` archive, read in memory without extracting anything.
+
+    Returns
+    -------
+    MemberRead
+        The parsed state (or why it is invalid) and the pause.
+
+    Raises
+    ------
+    OSError
+        The archive is not a regular file, or a member is over its limit.
+    ValueError
+        The archive is damaged, fails verification, has several root folders
+        or holds a file twice.
+
+    Examples
+    --------
+    >>> read_snapshot("/dev/null")
+    Traceback (most recent call last):
+    ...
+    OSError: snapshot /dev/null is not a regular file
+
+    Only a verified archive is judged: a tampered one, one without its inner
+    manifest, with several root folders or with a file twice is unreadable.
+    """
+    import tarfile
+
+    info = os.stat(location)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"snapshot {location} is not a regular file")
+    wanted = {STATE_FILE: jsonio.LIMITS["state"], PAUSE_FILE: jsonio.LIMITS["pause_marker"]}
+    try:
+        return _read_archive(location, wanted)
+    except tarfile.TarError as exc:  # a damaged archive: unreadable, like any bad input
+        raise ValueError(f"snapshot {location} is not a readable archive: {exc}") from exc
+
+
+def _read_archive(location: str, wanted: dict[str, int]) -> MemberRead:
+    import tarfile
+
+    from tau_ops.ops.snapshot import verify_snapshot
+
+    roots: set[str] = set()
+    names: set[str] = set()
+    with tarfile.open(location, "r:gz") as tar:  # headers first: refuse before reading data
+        for member in tar:
+            parts = member.name.split("/")
+            roots.add(parts[0])
+            if member.name in names:
+                raise ValueError(f"snapshot holds {member.name} twice")
+            names.add(member.name)
+            name = parts[-1] if len(parts) == 2 else ""
+            if name in wanted and member.size > wanted[name]:
+                raise OSError(f"{member.name} is {member.size} bytes, over the limit")
+    if len(roots) != 1:
+        raise ValueError(f"snapshot has {len(roots)} root folders, not one")
+    verified = verify_snapshot(location)
+    if not verified.ok:
+        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
+    found: dict[str, bytes] = {}
+    with tarfile.open(location, "r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            name = parts[-1] if len(parts) == 2 else ""
+            if name in wanted and member.isfile():
+                handle = tar.extractfile(member)
+                found[name] = handle.read(wanted[name] + 1) if handle else b""
+    return state_read(found.get(STATE_FILE), paused=PAUSE_FILE in found)
+
+
+def state_read(state: bytes | None, *, paused: bool) -> MemberRead:
+    """Parse what a state dir or archive holds; a corrupt state is judged, not unreadable.
+
+    Parameters
+    ----------
+    state : bytes or None
+        The ``state.json`` bytes, None when there is none.
+    paused : bool
+        A pause marker is there (readable or not, as status reads it).
+
+    Returns
+    -------
+    MemberRead
+        The parsed state, or ``invalid`` saying why it could not be parsed.
+
+    Examples
+    --------
+    >>> state_read(b"[]", paused=False).invalid != ""
+    True
+    """
+    if state is None:
+        return MemberRead(paused=paused)
+    try:
+        return MemberRead(state=parse_state(state), paused=paused)
+    except (ValueError, ValidationError) as exc:
+        return MemberRead(invalid=one_line(exc)[:200], paused=paused)
+
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """The HTTP opener, built on the first gateway read: redirects refused."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is refused: the bearer token must never follow it to another host."""
+
+        def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                             headers: Any, newurl: str) -> urllib.request.Request | None:
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
+                                         headers, fp)
+
+    return urllib.request.build_opener(NoRedirect)
+
+
+def gateway_document(document: Any) -> dict[str, Any]:
+    """A ``/gateway/status`` document whose verdict is consistent.
+
+    Parameters
+    ----------
+    document : object
+        The parsed JSON body.
+
+    Returns
+    -------
+    dict
+        The same document.
+
+    Raises
+    ------
+    ValueError
+        It is not a status document, or its gate, reasons and health disagree.
+
+    Examples
+    --------
+    >>> gateway_document([1])
+    Traceback (most recent call last):
+    ...
+    ValueError: not a /gateway/status document (not an object)
+    """
+    if not isinstance(document, dict):
+        raise ValueError("not a /gateway/status document (not an object)")
+    gate = document.get("rollout_gate")
+    reasons = document.get("rollout_gate_reasons")
+    state = document.get("health_state")
+    if gate not in ("pass", "hold"):
+        raise ValueError("not a /gateway/status document (no rollout_gate)")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
+    if state not in HEALTH_STATES:
+        raise ValueError("not a /gateway/status document (no health_state)")
+    if (gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy"):
+        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
+                         f"health_state={state} reasons={','.join(reasons) or 'none'}")
+    return document
+
+
+def read_gateway(location: str, timeout_s: float) -> MemberRead:
+    """GET a gateway's ``/gateway/status`` (a bare base URL gets that path).
+
+    Parameters
+    ----------
+    location : str
+        The gateway URL (``http://`` or ``https://``); the bearer token comes
+        from ``TAU_GATEWAY_AUTH_TOKEN``. Redirects are refused.
+    timeout_s : float
+        Socket timeout for connecting and each read, in seconds.
+
+    Returns
+    -------
+    MemberRead
+        The status document.
+
+    Raises
+    ------
+    TimeoutError
+        It answered late.
+    OSError
+        It could not be reached, refused, or answered an HTTP error or more
+        than ``MAX_GATEWAY_BYTES``.
+    ValueError
+        The body is not a consistent status document.
+
+    Examples
+    --------
+    >>> read_gateway("http://127.0.0.1:9/", 1.0)  # nothing listens on port 9
+    Traceback (most recent call last):
+    ...
+    urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
+        location.rstrip("/") + GATEWAY_PATH)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with _opener().open(request, timeout=timeout_s) as response:
+            body = response.read(MAX_GATEWAY_BYTES + 1)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise TimeoutError(one_line(exc)) from exc
+        raise
+    if len(body) > MAX_GATEWAY_BYTES:
+        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
+    return MemberRead(document=gateway_document(jsonio.parse_json(body)))
