@@ -82,7 +82,7 @@ class IncidentReview:
     >>> import tempfile
     >>> review = IncidentReview(tempfile.mkdtemp())
     >>> review.events.height, review.summary_label.value
-    (0, 'no cycles recorded')
+    (0, '<span style="overflow-wrap:anywhere">no cycles recorded</span>')
     """
 
     def __init__(self, state_dir: Path | str, *, cache: bool = False) -> None:
