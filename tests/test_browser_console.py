@@ -1,168 +1,44 @@
 """The rollout console in a real browser: JupyterLab on loopback, driven by headless Chromium.
 
-The server runs in a throwaway root that mirrors the repository (symlinks to
-``tau_ops``, ``testdata`` and ``pyproject.toml``, a copy of the notebook), with
-its config, data, runtime and settings folders under ``tmp_path``, so nothing
-the browser or an autosave does can touch the checkout or the home folder.
-The screenshot goes to ``test-artifacts/`` (git-ignored); with
+The lab (``tests/_lab.py``) runs in a throwaway root that mirrors the
+repository, so nothing the browser or an autosave does can touch the checkout
+or the home folder. The screenshot goes to ``test-artifacts/`` (git-ignored); with
 ``TAU_UPDATE_SCREENSHOTS=1`` it also refreshes ``docs/images/rollout-console.png``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _lab import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    UI_TIMEOUT_MS,
+    UPDATE_SCREENSHOTS,
+    Lab,
+    chromium_path,
+    notebook_with,
+    run_all_cells,
+    running_lab,
+)
 from builders import REPO
 
 NOTEBOOK = "01-deployment-runbook.ipynb"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-SERVER_START_TIMEOUT_S = 60
-UI_TIMEOUT_MS = 20_000
-ARTIFACTS = Path(os.environ.get("TAU_TEST_ARTIFACTS_DIR", REPO / "test-artifacts"))
 DOCS_SCREENSHOT = REPO / "docs" / "images" / "rollout-console.png"
-
-# Settings of a fresh lab: no autosave (nothing is ever written back), no news or update checks.
-LAB_SETTINGS = {
-    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False},
-}
-
-
-def chromium_path() -> str:
-    """Debian's chromium (or ``TAU_CHROMIUM``); skip with the reason when there is none."""
-    wanted = os.environ.get("TAU_CHROMIUM")
-    candidates = (wanted,) if wanted else CHROMIUM_CANDIDATES
-    found = next((c for c in candidates if os.access(c, os.X_OK)), None)
-    if found is None:
-        pytest.skip(f"chromium is not installed at {' or '.join(candidates)} "
-                    "(apt-get install chromium; .ci/run does this in CI)")
-    return found
-
-
-def require_modules() -> None:
-    for module, extra in (("playwright", "playwright"), ("jupyterlab", "jupyterlab")):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install -e '.[dev]' installs {extra})")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mirror_repo(root: Path) -> None:
-    """A root that looks like the checkout to the notebook, holding a copy of the notebook."""
-    for name in ("pyproject.toml", "tau_ops", "testdata"):
-        (root / name).symlink_to(REPO / name)
-    (root / "notebooks").mkdir()
-    shutil.copy(REPO / "notebooks" / NOTEBOOK, root / "notebooks" / NOTEBOOK)
-
-
-def jupyter_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAU_", "JUPYTER"))}
-    folders = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
-               "JUPYTER_RUNTIME_DIR": "runtime", "JUPYTERLAB_SETTINGS_DIR": "settings",
-               "JUPYTERLAB_WORKSPACES_DIR": "workspaces", "IPYTHONDIR": "ipython",
-               "HOME": "home"}
-    for var, name in folders.items():
-        (tmp / name).mkdir()
-        env[var] = str(tmp / name)
-    for file, values in LAB_SETTINGS.items():
-        path = tmp / "settings" / file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    kernel = tmp / "data" / "kernels" / "python3"
-    kernel.mkdir(parents=True)
-    (kernel / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)", "language": "python"}))
-    return env
-
-
-@dataclass(frozen=True)
-class Lab:
-    url: str
-    token: str
-    log: Path
-    chromium: str
-
-
-def wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"jupyter lab did not answer within {SERVER_START_TIMEOUT_S}s:\n"
-                f"{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server and its kernels (its own process group), escalating to SIGKILL."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    require_modules()
-    chromium = chromium_path()
-    root = tmp_path / "root"
-    root.mkdir()
-    mirror_repo(root)
-    env = jupyter_env(tmp_path)
-    token = secrets.token_hex(16)
-    port = free_port()
-    log = tmp_path / "jupyter.log"
-    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            "--ServerApp.allow_root=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class"
-            "=jupyterlab.NeverCheckForUpdate"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(proc, f"{url}/api/status?token={token}", log)
-        yield Lab(url=url, token=token, log=log, chromium=chromium)
-    finally:
-        stop(proc)
+    with running_lab(tmp_path, {NOTEBOOK: notebook_with(NOTEBOOK)}) as running:
+        yield running
 
 
 @pytest.mark.browser
@@ -181,26 +57,19 @@ def test_run_cycle_button_turns_the_gate_to_pass_in_jupyterlab(lab: Lab) -> None
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(UI_TIMEOUT_MS)
         try:
-            page.goto(f"{lab.url}/lab/tree/notebooks/{NOTEBOOK}?token={lab.token}")
-            page.locator(".jp-Notebook").first.wait_for()
-            # Run All before the kernel is connected asks for a kernel: wait for "Idle" first,
-            # and still accept the kernel dialog if the session was slower than the status bar.
-            expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible()
-            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            dialog = page.locator(".jp-Dialog")
-            page.locator(".tau-rollout-console, .jp-Dialog").first.wait_for()
-            if dialog.count():
-                dialog.locator("button.jp-mod-accept").click()
+            run_all_cells(page, lab, NOTEBOOK, ready=".tau-rollout-console")
 
             console = page.locator(".tau-rollout-console")
             expect(console.locator(".tau-gate-hold")).to_be_visible()
             expect(console.locator(".tau-gate-pass")).to_have_count(0)
+            # No cycle yet: the health badge says so, never a green "healthy" beside the hold.
+            expect(console.locator(".tau-health")).to_have_text("no cycle yet")
             run_button = console.locator("button.tau-run-cycle")
             expect(run_button).to_have_text("Run cycle")
             run_button.click()
             expect(console.locator(".tau-gate-pass")).to_be_visible()
             expect(console.locator(".tau-gate-pass")).to_have_text("pass")
+            expect(console.locator(".tau-health")).to_have_text("healthy")
             expect(console).to_contain_text("wasm_rollout_applied")
             expect(console).to_contain_text("ran 1 cycle(s) of rollout-pass: health healthy")
             console.scroll_into_view_if_needed()
@@ -212,7 +81,7 @@ def test_run_cycle_button_turns_the_gate_to_pass_in_jupyterlab(lab: Lab) -> None
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
-    if os.environ.get("TAU_UPDATE_SCREENSHOTS") == "1":
+    if UPDATE_SCREENSHOTS:
         shutil.copy(shot, DOCS_SCREENSHOT)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tau_ops import analysis
 from tau_ops.analysis import select_events
 from tau_ops.clock import FakeClock
 from tau_ops.widgets import IncidentReview
+from tau_ops.widgets.review import WRAPPED
 
 START_MS = 1_700_000_000_000
 STEP_MS = 10 * 60_000
@@ -70,10 +72,10 @@ def test_whole_history_shows_the_analysis_answers(history: Path) -> None:
     events = analysis.load_events(history, cache=False)
     assert review.selected.equals(events)
     assert review.time_range.value == (at(0), at(110))
-    assert review.summary_label.value == analysis.summary(events).line
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(events).line)
     assert review.incident_frame.equals(analysis.incidents(events))
     assert review.incident_frame.select("cycles", "peak_failure_streak").rows() == [(5, 4)]
-    assert "<td>failing</td>" in review.incident_table.value
+    assert ">failing</td>" in review.incident_table.value
     assert set(review.charts) == {"reason_codes", "health", "streak_backlog"}
     assert all(view.value.startswith("<svg") for view in review.chart_views.values())
     assert review.actions == [
@@ -94,7 +96,8 @@ def test_first_blueprint_log_and_whole_range_are_shown_without_a_click(history: 
     assert review.channel_frame.height > 0
     assert review.time_range.readout is False  # the slider's readout cut the second time off
     assert review.range_label.value == (
-        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(110):%Y-%m-%d %H:%M:%S} UTC")
+        '<span class="tau-range" style="white-space:nowrap">'
+        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(110):%Y-%m-%d %H:%M:%S} UTC</span>")
     assert review.reason_filter.style.description_width == "8em"
 
 
@@ -116,7 +119,8 @@ def test_reason_code_filter_selects_cycles_carrying_the_code(history: Path) -> N
     review = IncidentReview(history)
     review.reason_filter.value = ("malformed_inputs_observed",)
     assert review.selected.get_column("timestamp").to_list() == [at(80)]
-    assert review.summary_label.value.startswith("degraded")
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(review.selected).line)
+    assert analysis.summary(review.selected).line.startswith("degraded")
     assert review.incident_frame.height == 0  # not among the incident's dominant codes
     review.reason_filter.value = ("retry_attempted",)
     assert review.selected.height == 4 and review.incident_frame.height == 1
@@ -130,7 +134,8 @@ def test_time_range_narrows_everything_including_the_channel_log(history: Path) 
     assert review.time_range.value == (at(0), at(30))
     assert review.selected.height == 4
     assert review.incident_frame.height == 0
-    assert review.summary_label.value.startswith("healthy: 4 cycles")
+    assert review.summary_label.value == WRAPPED.format(analysis.summary(review.selected).line)
+    assert analysis.summary(review.selected).line.startswith("healthy: 4 cycles")
     assert review.channel_frame.get_column("case_id").to_list() == [f"ok-{i}" for i in range(4)]
     assert everything > 4
 
@@ -140,7 +145,7 @@ def test_blueprint_choice_shows_that_channel_log(history: Path) -> None:
     review.blueprint.value = "edge-wasm"
     assert review.channel_frame.get_column("case_id").to_list() == ["r-0", "r-1", "r-2"]
     assert review.channel_frame.get_column("outcome").unique().to_list() == ["success"]
-    assert "<td>r-2</td>" in review.channel_table.value
+    assert ">r-2</td>" in review.channel_table.value
 
 
 def test_reload_picks_up_new_cycles(tmp_path: Path) -> None:
@@ -160,7 +165,7 @@ def test_reload_picks_up_new_cycles(tmp_path: Path) -> None:
 def test_empty_and_missing_state_dirs_are_shown_not_raised(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     empty = IncidentReview(tmp_path / "empty")
-    assert empty.summary_label.value == "no cycles recorded"
+    assert empty.summary_label.value == WRAPPED.format("no cycles recorded")
     assert empty.time_range.disabled
     assert empty.chart_views["health"].value == "<em>no cycle matches the range and filters</em>"
     missing = IncidentReview(tmp_path / "missing")
@@ -173,3 +178,44 @@ def test_select_events_combines_range_health_and_codes(history: Path) -> None:
     chosen = select_events(events, start=at(40), end=at(80), health_states=("degraded",),
                            reason_codes=("case_processing_failed", "malformed_inputs_observed"))
     assert chosen.get_column("timestamp").to_list() == [at(40), at(50), at(80)]
+
+
+def test_one_cycle_history_shows_its_range_charts_and_log(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    run(state, FakeClock(START_MS), "outage", success_case("w"), retryable_case("down"))
+    review = IncidentReview(state)
+    assert review.time_range.value == (at(0), at(0))
+    assert review.range_label.value == (
+        '<span class="tau-range" style="white-space:nowrap">'
+        f"{at(0):%Y-%m-%d %H:%M:%S} &ndash; {at(0):%Y-%m-%d %H:%M:%S} UTC</span>")
+    assert review.selected.height == 1
+    assert review.summary_label.value == WRAPPED.format(
+        analysis.summary(review.selected).line)
+    assert all(view.value.startswith("<svg") for view in review.chart_views.values())
+    assert review.channel_frame.get_column("case_id").to_list() == ["down", "w"]  # queue order
+
+
+def test_reload_after_the_history_was_replaced_shows_the_new_cycle(tmp_path: Path) -> None:
+    """A restored snapshot can replace a one-cycle history by another: the review follows."""
+    state = tmp_path / "state"
+    run(state, FakeClock(START_MS + 5 * STEP_MS), "steady", success_case("before"))
+    review = IncidentReview(state)
+    shutil.rmtree(state)
+    run(state, FakeClock(START_MS + 7 * STEP_MS), "steady", success_case("after"))
+    review.reload()
+    assert review.time_range.value == (at(70), at(70))
+    assert review.selected.get_column("timestamp").to_list() == [at(70)]
+    assert review.channel_frame.get_column("case_id").to_list() == ["after"]
+
+
+def test_tables_show_utc_times_and_wrap_only_where_words_join(history: Path) -> None:
+    review = IncidentReview(history)
+    cell = "<td style='overflow-wrap:break-word;padding-right:0.8em'>{}</td>"
+    table = review.channel_table.value
+    assert "timestamp (UTC)</th>" in table
+    assert cell.format(f"{at(0):%Y-%m-%d %H:%M:%S}") in table  # no +00:00 offset
+    assert cell.format("deployment_<wbr>backend_<wbr>unavailable") in table
+    incidents = review.incident_table.value
+    assert cell.format(f"{at(40):%Y-%m-%d %H:%M:%S}") in incidents
+    assert cell.format("retry_<wbr>attempted,<wbr> retryable_<wbr>failures_<wbr>observed,<wbr> "
+                       "case_<wbr>processing_<wbr>failed") in incidents

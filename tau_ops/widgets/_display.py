@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import ipywidgets as w
@@ -85,20 +87,40 @@ def kv_table(rows: Mapping[str, Any]) -> str:
     return f"<table>{cells}</table>"
 
 
+TABLE_CELL = "overflow-wrap:break-word;padding-right:0.8em"
+BREAK_AFTER = re.compile(r"([_/,]|(?<=[A-Za-z0-9])-(?=[A-Za-z]))")
+"""Where a cell's text may wrap besides spaces (after ``_``, ``/``, ``,`` and a hyphen joining
+words), so a wide table fits its notebook column without breaking inside a word, a date or
+an option's leading ``--``."""
+
+
 def table_html(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) -> str:
-    """A plain HTML table; ``empty`` is shown when there is no row."""
+    """A plain HTML table that fits its column; ``empty`` is shown when there is no row.
+
+    Times show as ``YYYY-MM-DD HH:MM:SS`` in UTC (name the zone in the column).
+    """
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td style='{TABLE_CELL}'>{_wrappable(_cell(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
     )
     if not body:
         return f"<em>{esc(empty)}</em>"
-    head = "".join(f"<th style='text-align:left'>{esc(c)}</th>" for c in columns)
+    head = "".join(f"<th style='text-align:left;{TABLE_CELL}'>{_wrappable(c)}</th>"
+                   for c in columns)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _wrappable(text: str) -> str:
+    return BREAK_AFTER.sub(r"\1<wbr>", esc(text))
 
 
 def _cell(value: object) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value
+        return f"{utc:%Y-%m-%d %H:%M:%S}"
     return "" if value is None else str(value)
 
 

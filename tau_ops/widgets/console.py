@@ -161,6 +161,7 @@ class RolloutConsole:
         self.gate_label.add_class("tau-gate")
         self.gate_reasons_label = w.HTML()
         self.health_label = w.HTML()
+        self.health_label.add_class("tau-health")
         self.reason_label = w.HTML()
         self.recommendation_label = w.HTML()
         self.failure_streak_label = w.HTML()

@@ -29,11 +29,37 @@ BUCKET_CHOICES = ("auto", "1m", "5m", "15m", "1h", "6h", "1d", "7d")
 MAX_ROWS = 50
 LABEL_STYLE = {"description_width": "8em"}
 """Wide enough for the longest control label ("Reason codes") in any notebook font."""
+RANGE_HTML = '<span class="tau-range" style="white-space:nowrap">{}</span>'
+"""The time-range readout: one line, never wrapped mid-timestamp."""
+WRAPPED = '<span style="overflow-wrap:anywhere">{}</span>'
+"""Text that may break anywhere (the summary's comma-joined codes have no space)."""
 CHARTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
     "reason_codes": analysis.reason_code_trend_chart,
     "health": analysis.health_timeline_chart,
     "streak_backlog": analysis.streak_backlog_chart,
 }
+
+
+def fitted(svg: str) -> str:
+    """An SVG chart scaled down to its notebook column (never cut at the right edge).
+
+    Parameters
+    ----------
+    svg : str
+        An ``<svg ...>`` document with a ``viewBox``, as :func:`tau_ops.analysis.chart_svg`
+        renders it.
+
+    Returns
+    -------
+    str
+        The same SVG, at most as wide as its container, keeping its aspect ratio.
+
+    Examples
+    --------
+    >>> fitted('<svg width="835" viewBox="0 0 835 270"></svg>')
+    '<svg style="max-width:100%;height:auto" width="835" viewBox="0 0 835 270"></svg>'
+    """
+    return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
 
 
 class IncidentReview:
@@ -56,7 +82,7 @@ class IncidentReview:
     >>> import tempfile
     >>> review = IncidentReview(tempfile.mkdtemp())
     >>> review.events.height, review.summary_label.value
-    (0, 'no cycles recorded')
+    (0, '<span style="overflow-wrap:anywhere">no cycles recorded</span>')
     """
 
     def __init__(self, state_dir: Path | str, *, cache: bool = False) -> None:
@@ -69,13 +95,16 @@ class IncidentReview:
         self.charts: dict[str, alt.TopLevelMixin] = {}
         self.actions: list[tuple[str, int, str]] = []
         self.every = "1h"
+        self._stamps: list[datetime] = []
         self._quiet = False
 
-        # The slider's own readout is cut off for two timestamps: a full-width label shows them.
+        # The slider's own readout is cut off for two timestamps: a label on one line shows
+        # them, moving under the slider when the notebook is narrow.
         self.time_range = w.SelectionRangeSlider(options=["-"], description="Time range",
                                                  readout=False, layout=w.Layout(width="40em"),
                                                  style=LABEL_STYLE)
         self.range_label = w.HTML(layout=w.Layout(width="auto"))
+        self.range_label.add_class("tau-range-label")
         self.health_filter = w.SelectMultiple(options=HEALTH_STATES, value=HEALTH_STATES,
                                               description="Health", rows=3, style=LABEL_STYLE)
         self.reason_filter = w.SelectMultiple(options=REASON_CODES, value=(),
@@ -91,7 +120,10 @@ class IncidentReview:
         self.actions_table = w.HTML()
         self.channel_table = w.HTML()
 
-        for control in (self.time_range, self.health_filter, self.reason_filter, self.bucket):
+        # The slider's value is not recomputed when new options keep its index (ipywidgets
+        # 8), so the range is read from its index over the review's own timestamps.
+        self.time_range.observe(self._changed, names="index")
+        for control in (self.health_filter, self.reason_filter, self.bucket):
             control.observe(self._changed, names="value")
         self.blueprint.observe(self._changed, names="value")
         self.reload_button.on_click(lambda _: self.reload())
@@ -101,7 +133,8 @@ class IncidentReview:
             tabs.set_title(index, title)
         self.widget = w.VBox([
             w.HTML(f"<b>Incident review</b> &mdash; state dir <code>{esc(self.state_dir)}</code>"),
-            w.HBox([self.time_range, self.range_label, self.reload_button]),
+            w.HBox([self.time_range, self.range_label, self.reload_button],
+                   layout=w.Layout(flex_flow="row wrap", align_items="center")),
             w.HBox([self.health_filter, self.reason_filter, self.bucket]),
             self.message,
             self.summary_label,
@@ -135,8 +168,10 @@ class IncidentReview:
         keep = self.blueprint.value
         self._quiet = True
         try:
+            self._stamps = stamps
             self.time_range.options = options
             self.time_range.index = (0, len(options) - 1)
+            self.time_range.value = (options[0][1], options[-1][1])
             self.time_range.disabled = not stamps
             self.blueprint.options = blueprints
             # Show a log straight away: the previous choice when it still exists, else the first.
@@ -147,23 +182,23 @@ class IncidentReview:
         self.update()
 
     def _range(self) -> tuple[datetime | None, datetime | None]:
-        chosen = tuple(self.time_range.value)
-        if len(chosen) != 2 or not all(isinstance(t, datetime) for t in chosen):
+        if not self._stamps:
             return None, None  # no cycle yet: nothing to narrow
-        return chosen[0], chosen[1]
+        low, high = self.time_range.index
+        return self._stamps[low], self._stamps[high]
 
     def update(self) -> None:
         """Apply range and filters, then redraw summary, charts, incidents and actions."""
         start, end = self._range()
-        self.range_label.value = (
-            f"{start:%Y-%m-%d %H:%M:%S} &ndash; {end:%Y-%m-%d %H:%M:%S} UTC"
-            if start is not None and end is not None else "no cycles")
+        shown = (f"{start:%Y-%m-%d %H:%M:%S} &ndash; {end:%Y-%m-%d %H:%M:%S} UTC"
+                 if start is not None and end is not None else "no cycles")
+        self.range_label.value = RANGE_HTML.format(shown)
         ranged = select_events(self.events, start=start, end=end)
         self.selected = select_events(ranged, health_states=self.health_filter.value,
                                       reason_codes=self.reason_filter.value)
         self.every = (analysis.auto_every(self.selected) if self.bucket.value == "auto"
                       else self.bucket.value)
-        self.summary_label.value = esc(analysis.summary(self.selected).line)
+        self.summary_label.value = WRAPPED.format(esc(analysis.summary(self.selected).line))
         self._draw_charts()
         self._show_incidents(ranged)
         self._show_actions()
@@ -178,7 +213,7 @@ class IncidentReview:
         self.charts = {name: make(self.selected, every=self.every)
                        for name, make in CHARTS.items()}
         for name, chart in self.charts.items():
-            self.chart_views[name].value = chart_svg(chart)
+            self.chart_views[name].value = fitted(chart_svg(chart))
 
     def _show_incidents(self, ranged: pl.DataFrame) -> None:
         # Incidents are runs between healthy cycles, so they are found on the whole range
@@ -192,7 +227,8 @@ class IncidentReview:
         self.incident_frame = found.filter(keep)
         shown = self.incident_frame.tail(MAX_ROWS)
         self.incident_table.value = table_html(
-            ["start", "end", "cycles", "worst state", "peak streak", "dominant codes", "action"],
+            ["start (UTC)", "end (UTC)", "cycles", "worst state", "peak streak", "dominant codes",
+             "action"],
             [(r["start"], r["end"], r["cycles"], r["worst_state"], r["peak_failure_streak"],
               r["dominant_reason_codes"], r["action"]) for r in shown.iter_rows(named=True)],
             empty="no incident in the range")
@@ -222,5 +258,5 @@ class IncidentReview:
         columns = ["timestamp", "case_id", "outcome", "target", "runtime", "status_code",
                    "error_code", "artifact"]
         self.channel_table.value = table_html(
-            columns, frame.select(columns).tail(MAX_ROWS).iter_rows(),
+            ["timestamp (UTC)", *columns[1:]], frame.select(columns).tail(MAX_ROWS).iter_rows(),
             empty="no log line in the range")
