@@ -232,7 +232,7 @@ def parse_fixture(data: bytes | str, *, source: str = "<fixture>") -> Fixture:
     >>> parse_fixture('{"schema_version": true}')
     Traceback (most recent call last):
     ...
-    tau_ops.errors.FixtureError: fixture <fixture>: field 'schema_version': must be 1 (got True)
+    tau_ops.errors.FixtureError: fixture <fixture>: field 'schema_version': must be 1 (got true)
     """
     # One pause of the cyclic collector over the whole bulk allocation: each pause's end
     # scans every object made during it once, so two pauses would scan the parse twice.

@@ -214,6 +214,22 @@ class Pin:
 
     A rotation renames files but never changes an inode's bytes below
     ``limit``, so a pinned file is read wherever the rotation moved it.
+
+    Parameters
+    ----------
+    path : Path
+        Where the file was when the view was taken.
+    dev : int
+        Its device number (``st_dev``).
+    ino : int
+        Its inode number (``st_ino``).
+    limit : int
+        Bytes of the file that belong to the view (committed cycles only).
+
+    Examples
+    --------
+    >>> Pin(Path("runtime-events.jsonl"), 1, 2, 0).limit
+    0
     """
 
     path: Path
@@ -280,6 +296,16 @@ def open_pinned(pin: Pin, relist: Callable[[], list[Path]], *, what: str) -> Ite
     ------
     StateError
         The file was deleted (rotated out of the backups) or cut since it was pinned.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = path.write_bytes(b"{}\\n")
+    >>> pin = pin_files([path], {})[0]
+    >>> with open_pinned(pin, lambda: [path], what="events") as fd:
+    ...     os.pread(fd, pin.limit, 0)
+    b'{}\\n'
     """
     for path in dict.fromkeys([pin.path, *relist()]):
         try:
@@ -302,13 +328,55 @@ def open_pinned(pin: Pin, relist: Callable[[], list[Path]], *, what: str) -> Ite
 
 
 def fd_path(fd: int) -> Path | None:
-    """A path that opens exactly the file behind ``fd`` (Linux ``/proc``), or None."""
+    """A path that opens exactly the file behind ``fd`` (Linux ``/proc``), or None.
+
+    Parameters
+    ----------
+    fd : int
+        An open descriptor.
+
+    Returns
+    -------
+    Path or None
+        ``/proc/self/fd/<fd>`` where ``/proc`` exists, else None (the caller
+        then copies the bytes it needs, see :func:`copy_prefix`).
+
+    Examples
+    --------
+    >>> fd_path(0) in (Path("/proc/self/fd/0"), None)
+    True
+    """
     path = Path(f"/proc/self/fd/{fd}")
     return path if path.exists() else None
 
 
 def copy_prefix(fd: int, limit: int, target: Path) -> None:
-    """Copy the first ``limit`` bytes of ``fd`` to a new private file ``target`` (in chunks)."""
+    """Copy the first ``limit`` bytes of ``fd`` to a new private file ``target`` (in chunks).
+
+    Parameters
+    ----------
+    fd : int
+        A readable descriptor (read with ``pread``; its offset is not moved).
+    limit : int
+        Most bytes copied (1 MiB chunks); fewer when the file is shorter.
+    target : Path
+        A new file, created with mode 0600; it must not exist.
+
+    Raises
+    ------
+    OSError
+        ``target`` exists, or a read or write failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a").write_bytes(b"abcdef")
+    >>> fd = os.open(folder / "a", os.O_RDONLY)
+    >>> copy_prefix(fd, 3, folder / "b"); os.close(fd)
+    >>> (folder / "b").read_bytes()
+    b'abc'
+    """
     out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
                   0o600)
     try:
@@ -331,6 +399,17 @@ def state_view_files(state_dir: Path | str) -> list[Path]:
     Every commit replaces ``state.json``, a killed cycle leaves the journal and
     a rotation renames the event files, so readers fingerprint these (see
     :func:`read_state_view`).
+
+    Parameters
+    ----------
+    state_dir : Path or str
+        The deployment state dir (it need not exist).
+
+    Returns
+    -------
+    list of Path
+        ``state.json``, ``.cycle-journal.json``, then ``runtime-events.jsonl``
+        and its rotated backups that exist, newest first.
 
     Examples
     --------

@@ -578,6 +578,14 @@ def load_channel_log(state_dir: Path, blueprint_id: str | None = None) -> pl.Dat
         ``target``, ``runtime`` (String), ``status_code`` (Int32, HTTP),
         ``error_code`` and ``artifact`` (String); null where a line lacks the field.
 
+    Raises
+    ------
+    StateError
+        The state dir kept changing (commits or rotations) during every read
+        attempt (:func:`tau_ops.readview.read_state_view`).
+    OSError
+        A ``log.jsonl`` is not a regular file, over its size limit, or unreadable.
+
     Examples
     --------
     >>> import tempfile

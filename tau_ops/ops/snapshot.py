@@ -375,6 +375,20 @@ def safe_members(
     ------
     tuple of (str, tarfile.TarInfo)
         The relative name (``runtime-events.jsonl``) and the member.
+
+    Examples
+    --------
+    >>> import io, tempfile
+    >>> archive = Path(tempfile.mkdtemp()) / "s.tar.gz"
+    >>> with tarfile.open(archive, "w:gz") as tar:
+    ...     for name in ("state/state.json", "../evil"):
+    ...         tar.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+    >>> problems: list[str] = []
+    >>> with tarfile.open(archive) as tar:
+    ...     [name for name, _ in safe_members(tar, archive, problems)]
+    ['state.json']
+    >>> problems
+    ['../evil: not under state/']
     """
     budget = min(MAX_EXPANDED_BYTES, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
     expanded = 0
