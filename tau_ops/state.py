@@ -326,6 +326,50 @@ class Commit:
     rewrites: dict[Path, str] = field(default_factory=dict)
 
 
+def deliverable_path(state_dir: Path, stored: str) -> Path:
+    """Where a ``wasm_deliverables`` entry's file is now, read from this state dir.
+
+    The packager records ``manifest_path`` as it was given (the seed does the
+    same), so a relative path is relative to the folder packaging ran in. A
+    path through the default artifact root (``wasm-artifacts/``) is read
+    below *this* state dir when the file is there, so a moved, copied or
+    restored state dir, or a command run from another folder, checks its own
+    artifacts, never another copy's; any other path is used as recorded.
+
+    Parameters
+    ----------
+    state_dir : Path
+        The state dir the entry was read from.
+    stored : str
+        The recorded path (``manifest_path``).
+
+    Returns
+    -------
+    Path
+        The file to check.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sd = Path(tempfile.mkdtemp())
+    >>> (sd / "wasm-artifacts/edge").mkdir(parents=True)
+    >>> _ = (sd / "wasm-artifacts/edge/m.json").write_text("{}")
+    >>> found = deliverable_path(sd, ".tau/old/wasm-artifacts/edge/m.json")
+    >>> found == sd / "wasm-artifacts/edge/m.json"
+    True
+    >>> deliverable_path(sd, "elsewhere/m.json")
+    PosixPath('elsewhere/m.json')
+    """
+    path = Path(stored)
+    parts = path.parts
+    if WASM_ARTIFACTS_DIR in parts:
+        at = len(parts) - 1 - parts[::-1].index(WASM_ARTIFACTS_DIR)
+        local = Path(state_dir, *parts[at:])
+        if local.is_file():
+            return local
+    return path
+
+
 def _rel(state_dir: Path, path: Path) -> str:
     return Path(os.path.abspath(path)).relative_to(os.path.abspath(state_dir)).as_posix()
 

@@ -72,10 +72,11 @@ def test_demo_reuses_an_empty_dir_and_its_own_dir(tmp_path: Path) -> None:
             "--fixture", REPO / "testdata/deployment-contract/rollout-pass.json")
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
-    (target / "leftover").write_text("x")
+    (target / "runtime-events.jsonl").write_text("an earlier demo's events\n")
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
-    assert not (target / "leftover").exists() and (target / ".tau-ops-demo").is_file()
+    assert (target / ".tau-ops-demo").is_file()
+    assert "an earlier demo" not in (target / "runtime-events.jsonl").read_text()
 
 
 @pytest.mark.parametrize("how", ["marker copied", "demo dir copied"])
@@ -98,6 +99,25 @@ def test_a_copied_demo_marker_does_not_let_the_demo_empty_a_folder(tmp_path: Pat
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: refusing to use {real} as the demo state dir")
     assert sorted(p.name for p in real.iterdir()) == before
+
+
+@pytest.mark.parametrize("where", ["demo", "."])
+def test_the_demo_never_removes_files_added_after_it_ran(tmp_path: Path, where: str) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    args = ("demo", "--deployment-state-dir", where, "--module",
+            REPO / "testdata/deployment-wasm/edge-runtime.wasm",
+            "--fixture", REPO / "testdata/deployment-contract/rollout-pass.json")
+    assert run_cli(*args, cwd=work).returncode == 0
+    demo = work / where
+    (demo / "notes.txt").write_text("precious")
+    (demo / "src").mkdir()
+    before = tree(demo)
+    result = run_cli(*args, cwd=work)
+    assert (result.returncode, result.stderr) == (
+        2, f"error: refusing to use {where} as the demo state dir: it holds files the demo did "
+           "not write (notes.txt, src); pick a new or empty directory\n")
+    assert tree(demo) == before
 
 
 # --- item 2: links inside the state dir are never written through ------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,26 @@ def test_gate_holds_on_contract_violation_and_tampered_deliverable(tmp_path: Pat
     assert tampered.verdict == "hold"
     assert any("wasm deliverable edge-wasm/wasm_wasi failed verification" in r
                for r in tampered.reasons)
+
+
+def test_a_copied_state_dir_is_gated_on_its_own_artifacts_from_any_folder(
+        tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    assert run_cli("demo", "--deployment-state-dir", "d", cwd=work).returncode == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(work / "d", copy)
+    (copy / ".tau-ops-demo").unlink()
+    from_elsewhere = run_cli("gate", "--deployment-state-dir", copy, "--evidence-dir",
+                             tmp_path / "e1", cwd=tmp_path)
+    assert (from_elsewhere.returncode, from_elsewhere.stderr) == (0, "")
+    assert "verdict=pass" in from_elsewhere.stdout
+    artifact = next((copy / "wasm-artifacts").rglob("*.wasm"))
+    artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x01")
+    tampered = run_cli("gate", "--deployment-state-dir", copy, "--evidence-dir", tmp_path / "e2",
+                       cwd=work)  # the original's artifact, unchanged, is also reachable here
+    assert tampered.returncode == 1
+    assert "wasm deliverable edge-wasm/wasm_wasi failed verification" in tampered.stdout
 
 
 def test_gate_cli_exit_codes_and_json(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ operator would see running those commands by hand.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,33 @@ def _made_by_demo(folder: Path) -> bool:
         return False
 
 
+DEMO_ENTRIES = re.compile(
+    r"(\.tau-ops-demo|\.tau-ops\.lock|state\.json|\.cycle-journal\.json|channel-store"
+    r"|wasm-artifacts|\.analysis-cache|runtime-events\.jsonl(\.\d+)?|\..*\.tmp)"
+)
+"""Names a demo run leaves in its state dir; anything else there is the operator's."""
+
+
+def _clear_demo_dir(state_dir: Path) -> None:
+    """Remove what an earlier demo wrote; refuse, touching nothing, when anything else is there."""
+    entries = sorted(os.listdir(state_dir))
+    foreign = [name for name in entries if not DEMO_ENTRIES.fullmatch(name)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise InputError(f"refusing to use {state_dir} as the demo state dir: it holds files "
+                         f"the demo did not write ({shown}); pick a new or empty directory",
+                         path=state_dir)
+    for name in entries:
+        if name == DEMO_MARKER:
+            continue
+        path = state_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    (state_dir / DEMO_MARKER).unlink()
+
+
 def prepare_demo_dir(state_dir: Path) -> None:
     """Make ``state_dir`` a fresh demo dir, removing only a dir an earlier demo created.
 
@@ -62,8 +90,9 @@ def prepare_demo_dir(state_dir: Path) -> None:
     Raises
     ------
     InputError
-        ``state_dir`` is not a directory, is a symlink, or is not empty and was
-        not created by the demo; nothing is touched.
+        ``state_dir`` is not a directory, is a symlink, is not empty and was
+        not created by the demo, or holds files a demo did not write (for
+        example the operator's, added after the demo ran); nothing is touched.
 
     Examples
     --------
@@ -77,7 +106,7 @@ def prepare_demo_dir(state_dir: Path) -> None:
                          "plain directory; pick a new directory", path=state_dir)
     if state_dir.is_dir():
         if _made_by_demo(state_dir):
-            shutil.rmtree(state_dir)
+            _clear_demo_dir(state_dir)
         elif any(state_dir.iterdir()):
             raise InputError(f"refusing to use {state_dir} as the demo state dir: it is not "
                              "empty and the demo did not create it; pick a new or empty "

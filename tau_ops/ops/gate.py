@@ -28,7 +28,7 @@ from tau_ops.health import (
     gate_decision,
 )
 from tau_ops.runner import RunnerConfig, run_cycle
-from tau_ops.state import read_state
+from tau_ops.state import deliverable_path, read_state
 from tau_ops.status import (
     decide,
     deployment_status_at,
@@ -229,7 +229,7 @@ def verify_deliverables(state_dir: Path) -> list[DeliverableCheck]:
     for entry in state.wasm_deliverables if state else []:
         manifest = str(entry.get("manifest_path", ""))
         try:
-            report = inspect_manifest(Path(manifest))
+            report = inspect_manifest(deliverable_path(state_dir, manifest))
             compliant, codes = report.compliant, list(report.reason_codes)
         except ManifestError as exc:
             compliant, codes = False, [f"manifest_unreadable: {exc}"]

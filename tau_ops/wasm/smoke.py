@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from tau_ops.errors import ManifestError, UsageError
-from tau_ops.state import read_state
+from tau_ops.state import deliverable_path, read_state
 from tau_ops.wasm.inspect import load_verified_manifest
 from tau_ops.wasm.parse import ParsedModule, parse_file
 
@@ -337,7 +337,7 @@ def _targets(
     state = read_state(state_dir)
     for entry in state.wasm_deliverables if state else []:
         origin = f"deliverable:{entry.get('blueprint_id')}/{entry.get('runtime_profile')}"
-        manifest = Path(str(entry.get("manifest_path", "")))
+        manifest = deliverable_path(state_dir, str(entry.get("manifest_path", "")))
         try:
             verified = load_verified_manifest(manifest)
         except ManifestError as exc:
