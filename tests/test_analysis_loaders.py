@@ -155,3 +155,28 @@ def test_state_loaders_on_an_empty_state_dir(tmp_path: Path) -> None:
     assert load_rollouts(tmp_path).height == 0
     assert load_channel_log(tmp_path).height == 0
     assert load_wasm_deliverables(tmp_path).columns == ["blueprint_id", "artifact_sha256"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device link"])
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_a_fifo_or_device_among_the_event_files_is_refused_not_read(
+        tmp_path: Path, kind: str, command: str) -> None:
+    import os
+
+    from builders import run_cli
+
+    state = tmp_path / "s"
+    write_event_log(state / "runtime-events.jsonl", event_line(1_790_000_000_000))
+    odd = state / "runtime-events.jsonl.1"
+    if kind == "fifo":
+        os.mkfifo(odd)
+    else:
+        odd.symlink_to("/dev/zero")
+    argv = (["report", "--deployment-state-dir", state, "--output", tmp_path / "r"]
+            if command == "report" else ["export", "events", state, "--to", tmp_path / "x"])
+    result = run_cli(*argv, timeout=60)
+    described = "FIFO" if kind == "fifo" else "character device"
+    assert (result.returncode, result.stderr) == (
+        2, f"error: cannot read {odd}: it is a {described}, not a regular file\n")
+    with pytest.raises(InputError):
+        load_events(state)

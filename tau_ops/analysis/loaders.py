@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from tau_ops import storage
+from tau_ops import jsonio, storage
 from tau_ops.analysis import _parse
 from tau_ops.analysis.cache import CACHE_DIR, EventCache, FileEvents
 from tau_ops.analysis.sources import (
@@ -100,12 +102,27 @@ class _Log:
     cacheable: bool = True
 
 
+def _regular_files(files: list[Path]) -> list[Path]:
+    """``files``, each checked to be a regular file (a link is followed) before any read.
+
+    Opening a FIFO would block and a device never ends, so both are refused
+    here, once, for every reader of the analysis path (the limits page).
+    """
+    for path in files:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"cannot read {path}: it is a {jsonio._kind(info.st_mode)}, not a "
+                             "regular file")
+    return files
+
+
 def _log(item: SourceItem, opened: dict[str, Path]) -> _Log:
     if item.archive:
         active = opened[item.name] / EVENTS_FILE
-        return _Log(item.name, active, storage.rotated_files(active), cacheable=False)
+        return _Log(item.name, active, _regular_files(storage.rotated_files(active)),
+                    cacheable=False)
     active = item.path / EVENTS_FILE if item.path.is_dir() else item.path
-    return _Log(item.name, active, storage.rotated_files(active))
+    return _Log(item.name, active, _regular_files(storage.rotated_files(active)))
 
 
 def _cache_for(active: Path) -> EventCache:
