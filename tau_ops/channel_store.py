@@ -51,7 +51,8 @@ def channel_base(root: Path) -> Path:
     -------
     Path
         ``root/channels/deployment`` when the seed laid this store out (that
-        folder exists and the runbook's ``root/deployment`` does not), else
+        folder exists and the runbook's ``root/deployment`` does not, or is an
+        empty folder), else
         ``root/deployment``, so a store never grows a second tree.
 
     Examples
@@ -61,8 +62,8 @@ def channel_base(root: Path) -> Path:
     """
     runbook = root / TRANSPORT
     seed = root / SEED_CHANNELS_DIR / TRANSPORT
-    if not runbook.is_dir() and seed.is_dir():
-        return seed
+    if seed.is_dir() and (not runbook.is_dir() or not any(runbook.iterdir())):
+        return seed  # an empty runbook folder beside the seed's tree holds no history
     return runbook
 
 

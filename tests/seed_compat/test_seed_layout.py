@@ -219,3 +219,17 @@ def test_seed_written_dir_is_diagnosed_from_the_cli(tmp_path: Path) -> None:
     found = json.loads(result.stdout)
     cases = {f["symptom"]: [c["case_id"] for c in f["cases"]] for f in found["findings"]}
     assert cases["degraded_case_processing_failed"] == ["c2-west"]
+
+
+def test_an_empty_runbook_folder_does_not_hide_the_seeds_tree(tmp_path: Path) -> None:
+    state_dir = seed_state_dir(tmp_path / "s")
+    (state_dir / "channel-store/deployment").mkdir()  # e.g. made by hand or by another tool
+    shared = state_dir / "channel-store/channels/deployment/deployment"
+    clock = FakeClock(start_ms=T0 + MINUTE)
+    run_cycle(seed_fixture(), RunnerConfig(state_dir=state_dir, retry_max_attempts=1),
+              clock=clock, sleeper=clock.sleep)
+    assert list((state_dir / "channel-store/deployment").iterdir()) == []
+    assert len(jsonl(shared / "log.jsonl")) == 5
+    inspected = run_cli("--channel-store-root", state_dir / "channel-store",
+                        "--channel-store-inspect", "deployment/edge.api", "--channel-store-json")
+    assert json.loads(inspected.stdout)["log_records"] == 5
