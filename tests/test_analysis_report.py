@@ -338,3 +338,16 @@ def test_fleet_summary_and_report_have_one_section_per_source(tmp_path: Path) ->
     assert page.count('<section class="source">') == 2
     assert f"<h2>{eu}</h2>" in page and f"<h2>{us}</h2>" in page
     assert (report["cycles"], report["incidents"]) == (2, 1)
+
+
+def test_sources_whose_names_sanitize_alike_keep_their_own_images(tmp_path: Path) -> None:
+    slash, underscore = tmp_path / "a" / "d", tmp_path / "a_d"
+    for folder in (slash, underscore):
+        write_event_log(folder / "runtime-events.jsonl", event_line(T0))
+    out = tmp_path / "report"
+    result = run_cli("report", "--deployment-state-dir", slash, "--deployment-state-dir",
+                     underscore, "--output", out, "--json", "--image-format", "svg")
+    assert result.returncode == 0, result.stderr
+    images = json.loads(result.stdout)["image_paths"]
+    assert len(images) == len(set(images)) == 6
+    assert all(Path(p).is_file() for p in images)

@@ -103,8 +103,13 @@ def _safe(name: str) -> str:
 def _section(
     name: str | None, state_dir: Path, events: pl.DataFrame, posture: questions.EventsSummary,
     every: str, output_dir: Path, image_format: ImageFormat | None, images: list[str],
+    suffix: str = "",
 ) -> str:
-    """The HTML of one source: posture, charts (written as files when asked) and tables."""
+    """The HTML of one source: posture, charts (written as files when asked) and tables.
+
+    ``suffix`` ends the source's figure ids and image file names; the caller
+    keeps it unique across sources (two names may sanitize alike).
+    """
     incident_table = questions.incidents(events).with_columns(
         (pl.col("duration").dt.total_milliseconds() / 1000).alias("duration")
     ).rename({"duration": "duration_s"})
@@ -127,7 +132,6 @@ def _section(
         "health-timeline": charts.health_timeline_spec(events, every=every),
         "failure-streak-queue-depth": charts.streak_backlog_spec(events, every=every),
     }
-    suffix = f"-{_safe(name)}" if name is not None else ""
     figures_html = []
     for figure, spec in figures.items():
         if image_format is not None:
@@ -248,12 +252,18 @@ def write_report(
     output_dir = Path(output_dir)
     images: list[str] = []
     sections = []
+    suffixes: set[str] = set()
     for folder in dirs:
         if fleet:
             name = str(folder)
             own = events.filter(pl.col("source").cast(pl.String) == name).drop("source")
+            suffix, count = f"-{_safe(name)}", 1
+            while suffix in suffixes:  # `a/d` and `a_d` sanitize alike: never overwrite
+                count += 1
+                suffix = f"-{_safe(name)}-{count}"
+            suffixes.add(suffix)
             sections.append(_section(name, folder, own, posture.by_source[name], every,
-                                     output_dir, image_format, images))
+                                     output_dir, image_format, images, suffix))
         else:
             sections.append(_section(None, folder, events, posture, every, output_dir,
                                      image_format, images))
