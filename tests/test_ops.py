@@ -352,3 +352,21 @@ def test_diagnose_cli_text_and_json(tmp_path: Path) -> None:
     assert f"  action: {ACTIONS['case_processing_failed']}" in text.stdout
     doc = json.loads(run_cli("diagnose", "--deployment-state-dir", tmp_path, "--json").stdout)
     assert doc["health_state"] == "degraded" and len(doc["findings"]) >= 3
+
+
+def test_diagnose_text_escapes_control_characters_from_the_channel_log(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    cycle(state, retryable_case("r"))
+    log = next((state / "channel-store").rglob("log.jsonl"))
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    for line in lines:
+        line["payload"]["case_id"] = "r\x1b[31m\nerror: forged"
+        line["payload"]["error_code"] = "E" * 5000
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = run_cli("diagnose", "--deployment-state-dir", state)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert not any(x.startswith("error:") for x in result.stdout.splitlines())
+    case_lines = [x for x in result.stdout.splitlines() if x.startswith("  case: ")]
+    assert case_lines and all("r\\x1b[31m\\nerror: forged" in x and len(x) < 700
+                              for x in case_lines)

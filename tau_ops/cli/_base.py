@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -82,6 +83,23 @@ def print_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
     """Print exactly one JSON document on stdout."""
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(value: object, *, limit: int = 200) -> str:
+    """Text read from a file, safe for a terminal line: control characters escaped, cut.
+
+    A value from a log line (a case id, an error code) may hold escape
+    sequences or newlines that would recolour the terminal or forge a line;
+    they are shown as ``\\x1b``, ``\\n``; past ``limit`` characters the text
+    ends with ``...``; a missing value is ``-``.
+    """
+    if value is None:
+        return "-"
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def kv(value: Any) -> str:

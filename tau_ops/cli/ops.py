@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tau_ops.cli import _base
-from tau_ops.cli._base import Subcommand, json_flag, kv, print_json
+from tau_ops.cli._base import Subcommand, json_flag, kv, print_json, shown
 from tau_ops.clock import wall_clock_ms
 from tau_ops.timefmt import age_text, iso_utc
 
@@ -230,7 +230,7 @@ def diagnose(argv: list[str]) -> int:
           f"failure_streak={report.failure_streak} queue_depth={report.queue_depth} "
           f"symptoms={len(report.findings)}")
     for finding in report.findings:
-        print(f"- symptom: {finding.symptom} ({finding.detail})")
+        print(f"- symptom: {finding.symptom} ({shown(finding.detail, limit=400)})")
         print(f"  action: {finding.action}")
         if finding.cycles:
             latest = finding.cycles[-1].timestamp_unix_ms
@@ -238,8 +238,9 @@ def diagnose(argv: list[str]) -> int:
             print(f"  cycles: {len(finding.cycles)} (latest {iso_utc(latest)}, "
                   f"{age_text(latest, wall_clock_ms())}; unix ms {stamps})")
         for case in finding.cases[:10]:
-            print(f"  case: {case.blueprint_id}/{case.case_id} {case.outcome} "
-                  f"{case.status_code} {case.error_code or ''} {case.reason or ''}".rstrip())
+            print(f"  case: {shown(case.blueprint_id)}/{shown(case.case_id)} "
+                  f"{shown(case.outcome)} {shown(case.status_code)} "
+                  f"{shown(case.error_code or '')} {shown(case.reason or '')}".rstrip())
     if not report.findings:
         print("no troubleshooting symptom present")
     return 0
