@@ -272,9 +272,19 @@ def gateway_document(document: Any) -> dict[str, Any]:
         raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
     if state not in HEALTH_STATES:
         raise ValueError("not a /gateway/status document (no health_state)")
-    if (gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy"):
+    for key in ("updated_unix_ms", "state_age_ms", "failure_streak", "queue_depth"):
+        value = document.get(key, 0)
+        if not jsonio.is_json_int(value) or not 0 <= value <= jsonio.MAX_UNIX_MS:
+            raise ValueError(f"not a /gateway/status document ({key} "
+                             f"{jsonio.json_text(value)} is not a whole number in range)")
+    paused = document.get("runner_paused", False)
+    if not isinstance(paused, bool):
+        raise ValueError("not a /gateway/status document (runner_paused is not true or false)")
+    if ((gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy")
+            or (gate == "pass" and paused)):
         raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
-                         f"health_state={state} reasons={','.join(reasons) or 'none'}")
+                         f"health_state={state} runner_paused={str(paused).lower()} "
+                         f"reasons={','.join(reasons) or 'none'}")
     return document
 
 

@@ -241,7 +241,7 @@ class RolloutRecord(BaseModel):
         description="SHA-256 of the WASM artifact (hex), when deployed from a manifest; else empty."
     )
     artifact_size_bytes: JsonInt = Field(
-        default=0,
+        default=0, ge=0,
         description="Size of the WASM artifact in bytes, when deployed from a manifest; else 0."
     )
     artifact_manifest: str = Field(
@@ -252,14 +252,16 @@ class RolloutRecord(BaseModel):
         default_factory=list,
         description="The manifest's ``capability_constraints``; empty without a manifest."
     )
-    replicas: JsonInt = Field(description="Replica count, 1..65535.")
+    replicas: JsonInt = Field(ge=0, le=65535, description="Replica count, 1..65535.")
     rollout_strategy: str = Field(
         description="``rolling`` (kubernetes), ``recreate`` (container) or ``canary`` (wasm)."
     )
-    status_code: JsonInt = Field(description="HTTP status of the accepted case: 201 (wasm) or 202.")
+    status_code: JsonInt = Field(ge=0, le=65535,  # the seed's u16
+                                 description="HTTP status of the accepted case: 201 (wasm) or 202.")
     outcome: str = Field(description="Always ``success`` for a record written by the runner.")
     error_code: str = Field(default="", description="Empty for a success.")
     updated_unix_ms: JsonInt = Field(
+        ge=0, le=253_402_300_799_999,  # jsonio.MAX_UNIX_MS: 9999-12-31
         description="When the record was last written, Unix time in milliseconds (UTC)."
     )
 

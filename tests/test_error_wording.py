@@ -83,3 +83,17 @@ def test_a_did_payload_with_a_wrong_type_is_worded_in_json(tmp_path: Path) -> No
         load_did_payload(payload_path)
     assert "field 'identity.did' must be a string (got 5)" in str(info.value)
     assert not any(word in str(info.value) for word in PYTHON_WORDS)
+
+
+def test_a_state_value_outside_the_seeds_type_is_an_invalid_state(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    state.mkdir()
+    record = {"case_key": "k", "case_id": "c", "deploy_target": "kubernetes",
+              "runtime_profile": "native", "blueprint_id": "b", "environment": "staging",
+              "region": "r", "artifact": "a", "replicas": 1, "rollout_strategy": "rolling",
+              "status_code": 10**40, "outcome": "success", "updated_unix_ms": 1}
+    (state / "state.json").write_text(json.dumps(
+        {"schema_version": 1, "processed_case_keys": [], "rollouts": [record], "health": {}}))
+    result = tau("--deployment-status-inspect", "--deployment-state-dir", "s", cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("field 'rollouts.0.status_code': must be <= 65535 (got 1" in result.stderr)

@@ -311,6 +311,11 @@ def test_a_redirect_is_refused_and_the_token_never_follows_it(monkeypatch: pytes
     b'{"rollout_gate": "pass", "rollout_gate_reasons": [], "health_state": "failing"}',
     b'{"rollout_gate": "hold", "rollout_gate_reasons": [], "health_state": "healthy"}',
     b'[1, 2]',
+    *(b'{"rollout_gate": "pass", "rollout_gate_reasons": [], "health_state": "healthy", '
+      + field for field in (
+          b'"updated_unix_ms": 1000000000000000000000000000000}', b'"updated_unix_ms": -5}',
+          b'"updated_unix_ms": 1e300}', b'"queue_depth": true}', b'"runner_paused": true}',
+          b'"runner_paused": "no"}')),
 ])
 def test_a_document_that_is_not_a_consistent_gateway_status_is_unreadable(body: bytes) -> None:
     with _http(_answer(body)) as (url, _):
