@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:  # an output or input path the OS refused: bad input, not a bug
-        where = f" {exc.filename}" if exc.filename else ""
+        # A call relative to a descriptor can name a bare fd number: name no file then.
+        where = f" {exc.filename}" if isinstance(exc.filename, str) and exc.filename else ""
         print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -367,7 +367,8 @@ def read_module_bytes(path: Path) -> bytes:
         if exc.strerror:
             raise WasmModuleError(f"cannot read module {path}: {exc.strerror}",
                                   path=path) from exc
-        raise WasmModuleError(f"cannot read {exc}", path=path) from exc
+        raise WasmModuleError(f"cannot read module {path}: it {str(exc).split(f'{path} ', 1)[-1]}",
+                              path=path) from exc
 
 
 def parse_file(path: Path) -> tuple[bytes, ParsedModule]:
