@@ -163,9 +163,14 @@ def _read_archive(location: str, wanted: dict[str, int]) -> MemberRead:
 
     from tau_ops.ops.snapshot import verify_snapshot
 
+    # Verification first: it bounds the expanded size from the headers as it goes, so an
+    # archive bomb is refused quickly (and named unreadable), never read to its end.
+    verified = verify_snapshot(location)
+    if not verified.ok:
+        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
     roots: set[str] = set()
     names: set[str] = set()
-    with tarfile.open(location, "r:gz") as tar:  # headers first: refuse before reading data
+    with tarfile.open(location, "r:gz") as tar:
         for member in tar:
             parts = member.name.split("/")
             roots.add(parts[0])
@@ -177,9 +182,6 @@ def _read_archive(location: str, wanted: dict[str, int]) -> MemberRead:
                 raise OSError(f"{member.name} is {member.size} bytes, over the limit")
     if len(roots) != 1:
         raise ValueError(f"snapshot has {len(roots)} root folders, not one")
-    verified = verify_snapshot(location)
-    if not verified.ok:
-        raise ValueError("snapshot failed verification: " + "; ".join(verified.problems[:3]))
     found: dict[str, bytes] = {}
     with tarfile.open(location, "r:gz") as tar:
         for member in tar:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import retryable_case, run_cli, success_case, write_fixture
@@ -414,3 +415,31 @@ def test_pass_fraction_rounds_up_exactly() -> None:
     gate, reasons, details = fleet_verdict(rows, FleetPolicy(min_pass_fraction=0.08))
     assert (gate, reasons) == ("hold", ["members_below_pass_fraction"])
     assert details == ["7 of 100 members pass; the policy needs 8 (min_pass_fraction 0.08)"]
+
+
+def test_an_archive_bomb_member_is_unreadable_quickly_not_timed_out(tmp_path: Path) -> None:
+    import io
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size: int) -> None:
+            self.left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            count = min(len(buffer), self.left)
+            buffer[:count] = bytes(count)
+            self.left -= count
+            return count
+
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tar:
+        member = tarfile.TarInfo("state/other.bin")
+        member.size = 1 << 30
+        tar.addfile(member, io.BufferedReader(Zeros(1 << 30)))
+    started = time.monotonic()
+    report = fleet_status([str(bomb)], timeout_s=30)
+    assert report.members[0].rollout_gate_reasons == ["member_unreadable"]
+    assert "verification" in report.members[0].error
+    assert time.monotonic() - started < 20
