@@ -48,7 +48,7 @@ DOC_MODULES: dict[str, str] = {
     "tau_ops.ops.snapshot": "public",
     "tau_ops.analysis.loaders": "public",
     "tau_ops.analysis.questions": "public",
-    # tau_ops.analysis (charts, report): docstrings lack Examples, see the closing note.
+    "tau_ops.analysis": "__all__",
     "tau_ops.widgets": "__all__",
 }
 

@@ -40,6 +40,19 @@ def reason_code_trend_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.F
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> type(reason_code_trend_chart(events)).__name__
+    'FacetChart'
     """
     return _facet(reason_code_trend_spec(events, every=every))
 
@@ -63,6 +76,19 @@ def health_timeline_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.Lay
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> type(health_timeline_chart(events)).__name__
+    'LayerChart'
     """
     return _layer(health_timeline_spec(events, every=every))
 
@@ -86,6 +112,19 @@ def streak_backlog_chart(events: pl.DataFrame, *, every: str = "1h") -> alt.VCon
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> type(streak_backlog_chart(events)).__name__
+    'VConcatChart'
     """
     return _vconcat(streak_backlog_spec(events, every=every))
 

@@ -68,6 +68,19 @@ def auto_every(events: pl.DataFrame, *, max_buckets: int = MAX_BUCKETS) -> str:
     -------
     str
         A polars duration (``1m`` ... ``30d``); ``1h`` for fewer than two cycles.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> auto_every(events)
+    '1h'
     """
     if events.height < 2:
         return "1h"
@@ -154,6 +167,20 @@ def reason_code_trend_spec(events: pl.DataFrame, *, every: str = "1h") -> Spec:
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> spec = reason_code_trend_spec(events, every="1h")
+    >>> spec["facet"]["row"]["sort"]
+    ['retry_attempted']
     """
     every = questions.check_every(every)
     trends = _with_end(
@@ -205,6 +232,20 @@ def health_timeline_spec(events: pl.DataFrame, *, every: str = "1h") -> Spec:
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> spec = health_timeline_spec(events, every="1h")
+    >>> spec["title"]["subtitle"]
+    '1h buckets, UTC; y: cycles'
     """
     every = questions.check_every(every)
     events = events.drop("source", strict=False)
@@ -304,6 +345,20 @@ def streak_backlog_spec(events: pl.DataFrame, *, every: str = "1h") -> Spec:
     ------
     UsageError
         ``every`` is not a bucket width.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> spec = streak_backlog_spec(events, every="1h")
+    >>> len(spec["vconcat"])
+    2
     """
     every = questions.check_every(every)
     per_bucket = _with_end(
@@ -353,6 +408,19 @@ def chart_svg(chart: alt.TopLevelMixin | Spec) -> str:
     str
         An ``<svg>`` document. The first call in a process starts vl-convert's
         JavaScript engine (about 1 s); later calls take about 0.05 s a chart.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from tau_ops.analysis import load_events
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "degraded",
+    ...         "reason_codes": ["retry_attempted"], "failure_streak": 1}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> events = load_events(d)
+    >>> chart_svg(streak_backlog_spec(events, every="1h")).startswith("<svg")
+    True
     """
     import vl_convert as vlc
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tau_ops import health
 from tau_ops.analysis import _vega, charts, questions
@@ -33,17 +33,25 @@ MAX_TABLE_ROWS = 50
 
 
 class ReportResult(BaseModel):
-    """What ``tau-ops report`` wrote and the posture it found."""
+    """What ``tau-ops report`` wrote and the posture it found (``--json`` prints it).
 
-    html_path: str
-    image_paths: list[str]
-    summary: str
-    rollout_gate: str
-    rollout_gate_reasons: list[str]
-    recommendation: str
-    cycles: int
-    invalid_lines: int
-    incidents: int
+    Examples
+    --------
+    >>> sorted(ReportResult.model_fields)[:3]
+    ['cycles', 'html_path', 'image_paths']
+    """
+
+    html_path: str = Field(description="The report page written (``report.html``).")
+    image_paths: list[str] = Field(
+        description="Chart image files written (``--image-format``); empty by default.")
+    summary: str = Field(description="One line: the gate now and the history's posture.")
+    rollout_gate: str = Field(description="``pass`` or ``hold``, as transport health gives it.")
+    rollout_gate_reasons: list[str] = Field(
+        description="Gate reason codes in contract order; empty when the gate passes.")
+    recommendation: str = Field(description="The runbook's action for the worst symptom.")
+    cycles: int = Field(description="Cycles read from the event logs (count).")
+    invalid_lines: int = Field(description="Event lines skipped as invalid (count).")
+    incidents: int = Field(description="Incidents found: runs of non-healthy cycles (count).")
 
 
 def _table(frame: pl.DataFrame, *, limit: int = MAX_TABLE_ROWS) -> str:
@@ -227,6 +235,18 @@ def write_report(
         A state dir or events file is missing or unreadable.
     UsageError
         ``every`` is not a duration.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> d = Path(tempfile.mkdtemp())
+    >>> line = {"timestamp_unix_ms": 1_790_000_000_000, "health_state": "healthy",
+    ...         "reason_codes": ["healthy_cycle"]}
+    >>> _ = (d / "runtime-events.jsonl").write_text(json.dumps(line) + "\\n")
+    >>> result = write_report(d, d / "out")
+    >>> Path(result.html_path).name, result.cycles, result.image_paths
+    ('report.html', 1, [])
     """
     dirs = [Path(state_dir)] if isinstance(state_dir, str | Path) else [Path(p) for p in state_dir]
     fleet = len(dirs) > 1
