@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from builders import retryable_case, run_cli, success_case, write_fixture
@@ -134,9 +133,12 @@ def test_damaged_archive_is_unreadable_not_a_crash(tmp_path: Path) -> None:
         info = tarfile.TarInfo("d/state.json")
         info.size = 300 * 1024 * 1024
         tar.addfile(info, _Zeros(info.size))  # type: ignore[arg-type]
-    report = fleet_status([str(junk), str(bomb)])
+    started = time.monotonic()
+    report = fleet_status([str(junk), str(bomb)], timeout_s=30)
     assert [m.rollout_gate_reasons for m in report.members] == [["member_unreadable"]] * 2
-    assert "over the limit" in report.members[1].error
+    # The bounded verifier refuses the bomb from its headers, long before any deadline.
+    assert "archive expands past" in report.members[1].error
+    assert time.monotonic() - started < 20
 
 
 class _Zeros:
@@ -416,30 +418,3 @@ def test_pass_fraction_rounds_up_exactly() -> None:
     assert (gate, reasons) == ("hold", ["members_below_pass_fraction"])
     assert details == ["7 of 100 members pass; the policy needs 8 (min_pass_fraction 0.08)"]
 
-
-def test_an_archive_bomb_member_is_unreadable_quickly_not_timed_out(tmp_path: Path) -> None:
-    import io
-
-    class Zeros(io.RawIOBase):
-        def __init__(self, size: int) -> None:
-            self.left = size
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: Any) -> int:
-            count = min(len(buffer), self.left)
-            buffer[:count] = bytes(count)
-            self.left -= count
-            return count
-
-    bomb = tmp_path / "bomb.tar.gz"
-    with tarfile.open(bomb, "w:gz") as tar:
-        member = tarfile.TarInfo("state/other.bin")
-        member.size = 1 << 30
-        tar.addfile(member, io.BufferedReader(Zeros(1 << 30)))
-    started = time.monotonic()
-    report = fleet_status([str(bomb)], timeout_s=30)
-    assert report.members[0].rollout_gate_reasons == ["member_unreadable"]
-    assert "verification" in report.members[0].error
-    assert time.monotonic() - started < 20
