@@ -198,10 +198,12 @@ def bench_export(root: Path, lines: int, sources: int) -> dict[str, float]:
     )
     result = subprocess.run([sys.executable, "-c", code, str(out), *names], capture_output=True,
                             text=True, check=True, timeout=4 * 3600, env=ENV)
-    seconds, added, rss_kib = result.stdout.split()
+    # The last line is ours: a library may print progress above it at this size.
+    seconds, added, rss_kib = result.stdout.strip().splitlines()[-1].split()
     parquet = sum(p.stat().st_size for p in out.rglob("*.parquet"))
     again = subprocess.run([sys.executable, "-c", code, str(out), *names], capture_output=True,
-                           text=True, check=True, timeout=4 * 3600, env=ENV).stdout.split()
+                           text=True, check=True, timeout=4 * 3600,
+                           env=ENV).stdout.strip().splitlines()[-1].split()
     return {"lines": int(added), "sources": sources, "export_s": float(seconds),
             "peak_rss_mib": int(rss_kib) / 1024, "jsonl_mb": jsonl / 1e6,
             "parquet_mb": parquet / 1e6, "parquet_to_jsonl": parquet / jsonl,
