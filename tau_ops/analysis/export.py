@@ -41,6 +41,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from tau_ops.analysis.cache import wait_for_writes
 from tau_ops.analysis.loaders import load_events
 from tau_ops.errors import InputError, UsageError
 
@@ -318,6 +319,9 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
         exported.append(ExportedSource(source=source.name, path=source.path,
                                        cycles_read=frame.height, cycles_added=added,
                                        partitions_written=written))
+    # An export is a batch step: a caller may move or delete a source right after it, so the
+    # cache segments its loads started in the background are finished before it returns.
+    wait_for_writes()
     return ExportReport(destination=to, sources=exported,
                         cycles_added=sum(s.cycles_added for s in exported),
                         partitions_written=sum(s.partitions_written for s in exported))
