@@ -5,6 +5,8 @@ three files as rotation leaves them) under ``benchmarks/.data/`` and runs, each
 in a fresh process so peak memory (max RSS) is its own:
 
 - ``duckdb-sql``: the question as one duckdb SQL query over ``read_json``;
+- ``duckdb-load``: the floor of an eager load: duckdb reads all 18 columns into
+  polars (no checks, no cache), then ``reason_code_trends``;
 - ``polars-ndjson``: ``polars.read_ndjson`` + explode + group_by, by hand;
 - ``pandas``: ``pandas.read_json(lines=True)`` + explode + groupby;
 - ``tau-scan``: ``reason_code_trends(scan_events(dir))``, cold, no cache;
@@ -36,8 +38,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 LOG = "runtime-events.jsonl"
-CASES = ("duckdb-sql", "polars-ndjson", "pandas", "tau-scan", "tau-load", "tau-cached",
-         "tau-cached-warm", "tau-grown")
+CASES = ("duckdb-sql", "duckdb-load", "polars-ndjson", "pandas", "tau-scan", "tau-load",
+         "tau-cached", "tau-cached-warm", "tau-grown")
 
 
 def _files(state_dir: Path) -> list[str]:
@@ -60,6 +62,22 @@ def run_case(case: str, state_dir: Path) -> int:
                        columns={{timestamp_unix_ms: 'BIGINT', reason_codes: 'VARCHAR[]'}}))
             GROUP BY ALL ORDER BY ALL"""
         return len(duckdb.connect().sql(query).fetchall())
+    if case == "duckdb-load":
+        # The floor of an eager load: every column read by duckdb into polars, no checks.
+        import duckdb
+        import polars as pl
+
+        from tau_ops.analysis import reason_code_trends
+        from tau_ops.analysis._fast import _TYPES
+
+        types = ", ".join(f"{name}: '{kind}'" for name, kind in _TYPES.items())
+        frame = duckdb.connect().sql(
+            f"SELECT * FROM read_json({files!r}, format='newline_delimited', "
+            f"ignore_errors=true, columns={{{types}}})").pl()
+        frame = frame.with_columns(
+            pl.from_epoch("timestamp_unix_ms", time_unit="ms").dt.replace_time_zone("UTC")
+            .alias("timestamp"))
+        return int(reason_code_trends(frame, every="1h").height)
     if case == "polars-ndjson":
         import polars as pl
 
@@ -85,7 +103,8 @@ def run_case(case: str, state_dir: Path) -> int:
 
 def _child(case: str, state_dir: Path) -> None:
     # Imports are not part of the measurement (each case pays for its own libraries).
-    module = {"duckdb-sql": "duckdb", "polars-ndjson": "polars", "pandas": "pandas"}
+    module = {"duckdb-sql": "duckdb", "polars-ndjson": "polars", "pandas": "pandas",
+              "duckdb-load": "tau_ops.analysis"}
     __import__(module.get(case, "tau_ops.analysis"))
     if case == "tau-cached-warm":  # a repeated load in the same session (notebook, widget)
         run_case(case, state_dir)

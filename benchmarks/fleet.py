@@ -247,6 +247,11 @@ def bench_trends(root: Path, spark: bool) -> dict[str, float]:
     return figures
 
 
+def _progress(name: str, figures: dict[str, float]) -> None:
+    """A finished part's figures on stderr at once (a long run keeps what it measured)."""
+    print(f"done {name}: {json.dumps(figures)}", file=sys.stderr, flush=True)
+
+
 def verdicts(results: dict[str, dict[str, float]]) -> list[str]:
     """One line per goal: met or missed, with the figure and its in-run baselines."""
     lines = []
@@ -294,6 +299,7 @@ def main() -> None:
             results["gateways"] = bench_gateways(root, args.gateways, args.repeat)
         if "export" in parts:
             results["export"] = bench_export(root, args.lines, args.sources)
+            _progress("export", results["export"])
             if "trends" in parts:
                 results["trends"] = bench_trends(root, not args.no_spark)
     load = f"load average (1 min) at start {load_start:.1f}, at end {os.getloadavg()[0]:.1f}"
