@@ -170,6 +170,21 @@ def test_one_cycle_log(tmp_path: Path) -> None:
     assert summary(one).action == ACTIONS["retry_attempted"]
 
 
+def test_a_code_listed_twice_in_a_cycle_counts_that_cycle_once(tmp_path: Path) -> None:
+    write_event_log(
+        tmp_path / "runtime-events.jsonl",
+        event_line(T0, "degraded", ["retry_attempted", "retry_attempted"]),
+        event_line(T0 + MIN, "degraded", ["retry_attempted", "retry_attempted"]),
+        event_line(T0 + 2 * MIN, "degraded", ["retry_attempted", "case_processing_failed"]),
+        event_line(T0 + 3 * MIN),
+    )
+    events = load_events(tmp_path)
+    expected = [(H22, "retry_attempted", 3), (H22, "case_processing_failed", 1),
+                (H22, "healthy_cycle", 1)]
+    assert reason_code_trends(events).rows() == expected
+    assert reason_code_trends(events.lazy()).collect().rows() == expected
+
+
 def test_fleet_answers_are_split_per_source(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write_event_log(a / "runtime-events.jsonl", event_line(T0, "degraded", ["retry_attempted"]))

@@ -37,6 +37,8 @@ def _fleet(root: Path, members: int, cycles: int, *, seed: int = 7) -> list[str]
             state = rng.choice(["healthy", "healthy", "healthy", "degraded", "failing"])
             codes = (sorted(rng.sample(CODES, rng.randint(1, 3))) if state != "healthy"
                      else ["cloud_rollout_applied"])
+            if i % 7 == 0:  # a code listed twice: the cycle still counts once
+                codes = [*codes, codes[0]]
             lines.append(event_line(BASE_MS + i * 900_000 + m * 1000, state, codes,
                                     failure_streak=rng.randint(0, 4),
                                     backlog_cases=rng.randint(0, 5)))

@@ -154,17 +154,21 @@ def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
     [('case_processing_failed', 1), ('cloud_rollout_applied', 1), ('healthy_cycle', 1), \
 ('retry_attempted', 1)]
     """
+    if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
+        return reason_code_trends(events.lazy(), every=every).collect()
     keys: list[str] = _keys(events)
+    # Cycles are counted per distinct list of codes first (a log holds few), so the
+    # per-cycle dedupe and the explode run on that small frame, not on every cycle.
     return (
-        events.select(
-            *keys,
-            pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
-            pl.col("reason_codes").list.unique(maintain_order=True).alias("reason_code"),
-        )
+        events.group_by(pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
+                        *keys, "reason_codes")
+        .agg(pl.len().alias("cycles"))
+        .select("bucket", *keys, pl.col("reason_codes").list.unique().alias("reason_code"),
+                "cycles")
         .explode("reason_code")
         .drop_nulls("reason_code")
         .group_by("bucket", *keys, "reason_code")
-        .agg(pl.len().cast(pl.Int64).alias("cycles"))
+        .agg(pl.col("cycles").sum().cast(pl.Int64))
         .sort("bucket", *keys, "reason_code")
     )
 
@@ -209,6 +213,8 @@ def health_timeline(events: Frame, *, every: str = "1h") -> Frame:
     >>> health_timeline(events, every="20m").select("bucket_cycles", "degraded_share").rows()
     [(2, 0.5), (2, 0.5), (2, 0.5), (2, 0.5)]
     """
+    if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
+        return health_timeline(events.lazy(), every=every).collect()
     keys: list[str] = _keys(events)
     bucket = pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket")
     group = ["bucket", *keys]
@@ -263,6 +269,8 @@ def health_shares(events: Frame, *, every: str = "1h") -> Frame:
     >>> health_shares(events).select("health_state", "cycles", "share").rows()
     [('degraded', 2, 0.5), ('healthy', 2, 0.5)]
     """
+    if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
+        return health_shares(events.lazy(), every=every).collect()
     keys: list[str] = _keys(events)
     counted = (
         events.select(*keys, pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
@@ -311,6 +319,8 @@ def incidents(events: Frame) -> Frame:
     >>> incidents(events).select("cycles", "worst_state", "dominant_reason_codes").rows()
     [(2, 'degraded', ['case_processing_failed', 'retry_attempted'])]
     """
+    if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
+        return incidents(events.lazy()).collect()
     keys: list[str] = _keys(events)
     bad = pl.col("health_state") != "healthy"
     runs = (
@@ -396,6 +406,8 @@ def backlog_trend(events: Frame, *, every: str = "1h") -> Frame:
     >>> backlog_trend(events, every="20m").drop("bucket").rows()
     [(2, 2, 2, 1.0, 0), (2, 0, 5, 2.5, -2)]
     """
+    if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
+        return backlog_trend(events.lazy(), every=every).collect()
     keys: list[str] = _keys(events)
     return (
         events.select(*keys, "timestamp", "backlog_cases")

@@ -179,7 +179,8 @@ def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
     pyspark.sql.DataFrame
         ``bucket`` (timestamp, start of the bucket), ``source`` (string,
         when the input has it), ``reason_code`` (string), ``cycles`` (bigint:
-        cycles in the bucket that reported the code); ordered by bucket,
+        cycles in the bucket that reported the code, a code listed twice in
+        one cycle counting once); ordered by bucket,
         source, reason code.
 
     Raises
@@ -200,7 +201,7 @@ def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
     keys = _keys(events)
     return (
         events.select(*keys, _bucket(every).alias("bucket"),
-                      F.explode("reason_codes").alias("reason_code"))
+                      F.explode(F.array_distinct("reason_codes")).alias("reason_code"))
         .where(F.col("reason_code").isNotNull())
         .groupBy("bucket", *keys, "reason_code")
         .agg(F.count(F.lit(1)).cast("long").alias("cycles"))
