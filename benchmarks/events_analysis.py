@@ -63,17 +63,18 @@ def run_case(case: str, state_dir: Path) -> int:
             GROUP BY ALL ORDER BY ALL"""
         return len(duckdb.connect().sql(query).fetchall())
     if case == "duckdb-load":
-        # The floor of an eager load: every column read by duckdb into polars, no checks.
+        # The floor of an eager load: every column read by duckdb into polars, no checks,
+        # with the batch reader the load uses.
         import duckdb
         import polars as pl
 
         from tau_ops.analysis import reason_code_trends
-        from tau_ops.analysis._fast import _TYPES
+        from tau_ops.analysis._fast import _TYPES, _record_batches
 
         types = ", ".join(f"{name}: '{kind}'" for name, kind in _TYPES.items())
-        frame = duckdb.connect().sql(
+        frame = pl.concat(_record_batches(duckdb.connect(), (
             f"SELECT * FROM read_json({files!r}, format='newline_delimited', "
-            f"ignore_errors=true, columns={{{types}}})").pl()
+            f"ignore_errors=true, columns={{{types}}})")), rechunk=False)
         frame = frame.with_columns(
             pl.from_epoch("timestamp_unix_ms", time_unit="ms").dt.replace_time_zone("UTC")
             .alias("timestamp"))

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tau_ops.analysis import load_events, read_events, scan_events
-from tau_ops.analysis._fast import typed_frame
-from tau_ops.analysis._parse import EVENT_SCHEMA, parse_file
+from tau_ops.analysis._fast import proven, typed_batches, typed_frame
+from tau_ops.analysis._parse import BATCH_ROWS, EVENT_SCHEMA, _batches, empty_frame, parse_file
 from tau_ops.events import COUNTERS, MAX_COUNTER, is_blank, parse_event_line
 from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import REASON_CODES
@@ -151,9 +151,25 @@ def _rule_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _typed(path: Path) -> pl.DataFrame | None:
+    """The typed path's frame, or None; the scan's streamed proof must decide the same."""
     import duckdb
 
-    return typed_frame(duckdb.connect(), path, tuple(EVENT_SCHEMA), EVENT_SCHEMA)
+    con = duckdb.connect()
+    frame = typed_frame(con, path, tuple(EVENT_SCHEMA), EVENT_SCHEMA)
+    assert proven(con, path, EVENT_SCHEMA) == (frame is not None)
+    if frame is not None:
+        streamed = pl.concat(typed_batches(con, path, tuple(EVENT_SCHEMA), EVENT_SCHEMA))
+        assert streamed.equals(frame)
+    return frame
+
+
+def _scanned(path: Path) -> tuple[pl.DataFrame, int]:
+    """What the lazy scan reads from ``path`` with duckdb, whatever the file's size."""
+    import duckdb
+
+    parts = list(_batches(duckdb.connect(), path, tuple(EVENT_SCHEMA), BATCH_ROWS))
+    frames = [frame for frame, _ in parts] or [empty_frame()]
+    return pl.concat(frames), sum(bad for _, bad in parts)
 
 
 def _write(folder: Path, texts: list[str]) -> Path:
@@ -175,6 +191,8 @@ def test_status_and_analysis_agree_line_by_line(texts: list[str]) -> None:
             assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)
         typed = _typed(path)  # the typed path alone: exact or it declines
         assert typed is None or (_rows(typed), 0) == (_rule_rows(events), invalid)
+        scanned, scan_invalid = _scanned(path)
+        assert (_rows(scanned), scan_invalid) == (_rule_rows(events), invalid)
         counts = read_status_inputs(state_dir).counts
         assert (counts["cycle_reports"], counts["invalid_cycle_reports"]) == (
             len(events), invalid)
@@ -273,6 +291,8 @@ def test_a_coerced_number_sends_the_file_to_the_exact_path(tmp_path: Path, value
     frame, invalid = parse_file(path, exact_below=0)
     events, expected_invalid = _expected(texts)
     assert (_rows(frame), invalid) == (_rule_rows(events), expected_invalid)
+    scanned, scan_invalid = _scanned(path)
+    assert (_rows(scanned), scan_invalid) == (_rule_rows(events), expected_invalid)
 
 
 def test_a_shorter_exponent_cannot_be_balanced_by_a_longer_line(tmp_path: Path) -> None:
@@ -283,6 +303,8 @@ def test_a_shorter_exponent_cannot_be_balanced_by_a_longer_line(tmp_path: Path) 
     assert _typed(path) is None
     frame, invalid = parse_file(path, exact_below=0)
     assert (frame.height, invalid) == (1, 1)
+    scanned, scan_invalid = _scanned(path)
+    assert (scanned.height, scan_invalid) == (1, 1)
 
 
 @pytest.mark.parametrize("change", [
@@ -305,3 +327,5 @@ def test_other_wrong_values_send_the_file_to_the_exact_path(
     assert typed is None or (_rows(typed), 0) == (_rule_rows(events), invalid)
     frame, fast_invalid = parse_file(path, exact_below=0)
     assert (_rows(frame), fast_invalid) == (_rule_rows(events), invalid)
+    scanned, scan_invalid = _scanned(path)
+    assert (_rows(scanned), scan_invalid) == (_rule_rows(events), invalid)

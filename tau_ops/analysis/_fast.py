@@ -29,7 +29,7 @@ characters inside a string make duckdb refuse the line (tests guard both).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     import duckdb
 
 CHUNK_BYTES = 1 << 24
+READ_ROWS = 1 << 17
+"""Rows per Arrow batch duckdb hands over: 0.85 s against 1.06 s for one ``.pl()`` of a
+500,000-line file (1M-row batches: 1.09 s), and memory bounded by the batch."""
 _BOM = b"\xef\xbb\xbf"
 _INTS = ("timestamp_unix_ms", *COUNTERS)
 _KEYS = ("timestamp_unix_ms", "health_state", "health_reason", "reason_codes", *COUNTERS)
@@ -120,11 +123,31 @@ def _digit_sum(frame: pl.DataFrame, name: str) -> int:
     return total
 
 
+def _from_raw(name: str, schema: dict[str, Any]) -> pl.Expr:
+    """Column ``name`` of the events frame from duckdb's typed columns (the one conversion).
+
+    A state or code outside the contract becomes null (the validity check
+    catches it); ``health_reason`` is read as its JSON text, quotes included.
+    """
+    if name == "timestamp":
+        return (pl.col("timestamp_unix_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+                .alias("timestamp"))
+    if name == "health_reason":
+        return pl.col(name).str.slice(1, pl.col(name).str.len_chars() - 2)
+    if name in COUNTERS:
+        return pl.col(name).fill_null(0).cast(schema[name])
+    return pl.col(name).cast(schema[name], strict=False)
+
+
+def _raw_name(name: str) -> str:
+    return "timestamp_unix_ms" if name == "timestamp" else name
+
+
 def _converted(raw: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
     """duckdb's values as the events frame's types, plus ``valid`` per row."""
     reason = pl.col("health_reason")
-    codes = pl.col("reason_codes").cast(schema["reason_codes"], strict=False)
-    state = pl.col("health_state").cast(schema["health_state"], strict=False)
+    codes = _from_raw("reason_codes", schema)
+    state = _from_raw("health_state", schema)
     valid = pl.all_horizontal(
         pl.col("timestamp_unix_ms").is_between(0, MAX_UNIX_MS).fill_null(False),
         state.is_not_null(),
@@ -135,10 +158,7 @@ def _converted(raw: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
         *[pl.col(name).is_null() | (pl.col(name) >= 0) for name in COUNTERS],
     )
     return raw.select(  # duckdb's text columns are not kept (memory)
-        *_INTS, reason,
-        pl.col("timestamp_unix_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
-        .alias("timestamp"),
-        state, codes, valid.alias("valid"),
+        *_INTS, reason, _from_raw("timestamp", schema), state, codes, valid.alias("valid"),
     )
 
 
@@ -176,6 +196,19 @@ def _accounted(typed: pl.DataFrame, newlines: int, upper: bool) -> tuple[int, in
     return size, lower, capital
 
 
+def _checked(typed: pl.DataFrame) -> bool:
+    """Every row valid, and every code from the contract (none became null in the cast)."""
+    codes = typed["reason_codes"]
+    return bool(typed["valid"].all()) and (
+        codes.explode().drop_nulls().len() == int(codes.list.len().sum()))
+
+
+def _terminated(path: Path, size: int) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(size - 1)
+        return handle.read(1) == b"\n"
+
+
 def typed_frame(
     con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str], schema: dict[str, Any]
 ) -> pl.DataFrame | None:
@@ -204,27 +237,71 @@ def typed_frame(
         return None
     with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
         scanned = pool.submit(scan_bytes, path, size)
-        raw: pl.DataFrame = con.sql(_sql(path)).pl()
+        batches = list(_record_batches(con, _sql(path)))
         letters = scanned.result()
-    if letters is None or raw.height == 0 or size != path.stat().st_size:
+    if letters is None or not batches or size != path.stat().st_size:
+        return None
+    raw = pl.concat(batches, how="vertical", rechunk=False)
+    del batches
+    if raw.height == 0:
         return None
     typed = _converted(raw, schema)
     del raw
-    codes = typed["reason_codes"]
-    # every code is from the contract: none became null in the cast to the enum
-    if not bool(typed["valid"].all()) or (
-        codes.explode().drop_nulls().len() != int(codes.list.len().sum())):
+    if not _checked(typed):
         return None
-    with open(path, "rb") as handle:
-        handle.seek(size - 1)
-        terminated = handle.read(1) == b"\n"
-    newlines = typed.height if terminated else typed.height - 1
+    newlines = typed.height if _terminated(path, size) else typed.height - 1
     if _accounted(typed, newlines, letters[1] > 0) != (size, *letters):
         return None
-    exprs = [
-        pl.col(name).str.slice(1, pl.col(name).str.len_chars() - 2) if name == "health_reason"
-        else pl.col(name).fill_null(0).cast(schema[name]) if name in COUNTERS
-        else pl.col(name)
-        for name in columns
-    ]
-    return typed.select(exprs)
+    return typed.select(
+        pl.col(name) if name in ("timestamp", "health_state", "reason_codes")
+        else _from_raw(name, schema) for name in columns)
+
+
+def _record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pl.DataFrame]:
+    """The query's result as polars frames of at most :data:`READ_ROWS` rows."""
+    relation = con.sql(sql)
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    for record_batch in to_reader(READ_ROWS):
+        frame = pl.from_arrow(record_batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield frame
+
+
+def proven(con: duckdb.DuckDBPyConnection, path: Path, schema: dict[str, Any]) -> bool:
+    """True when the byte accounting proves duckdb's typed read of ``path`` exact.
+
+    The same proof as :func:`typed_frame`, streamed: every column is read in
+    batches of :data:`READ_ROWS` and only the sums are kept, so memory stays
+    bounded for any file size. ``path`` must not change while it is read.
+    """
+    size = path.stat().st_size
+    if not size:
+        return False
+    rows = total = lower = capital = 0
+    with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
+        scanned = pool.submit(scan_bytes, path, size)
+        try:
+            for raw in _record_batches(con, _sql(path)):
+                typed = _converted(raw, schema)
+                if not _checked(typed):
+                    return False
+                part = _accounted(typed, typed.height, True)
+                rows, total = rows + typed.height, total + part[0]
+                lower, capital = lower + part[1], capital + part[2]
+        finally:
+            letters = scanned.result()
+    if letters is None or rows == 0 or size != path.stat().st_size:
+        return False
+    if not _terminated(path, size):
+        total -= 1  # no newline after the last line
+    return (total, lower, capital) == (size, *letters)
+
+
+def typed_batches(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str], schema: dict[str, Any]
+) -> Iterator[pl.DataFrame]:
+    """``columns`` of a file :func:`proven` exact, read by duckdb in batches (only those keys)."""
+    wanted = list(dict.fromkeys(_raw_name(name) for name in columns))
+    sql = _sql(path).replace("SELECT *", "SELECT " + ", ".join(wanted), 1)
+    for raw in _record_batches(con, sql):
+        yield raw.select(_from_raw(name, schema) for name in columns)

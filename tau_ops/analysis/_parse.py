@@ -9,7 +9,9 @@ Three paths, each giving exactly what the one validity rule
 1. A larger file is read by duckdb with typed columns, and the result is kept
    only when the file's bytes account for every value read
    (:mod:`tau_ops.analysis._fast`): the compact JSON any writer of this log
-   produces (the seed's and tau-ops' runners) passes.
+   produces (the seed's and tau-ops' runners) passes. A lazy scan
+   (:func:`iter_batches`) runs the same proof streamed, keeping only its sums,
+   then reads just the keys the query needs, so its memory stays bounded.
 2. Otherwise every field is read as duckdb ``JSON`` (the value as written),
    so types are checked, never coerced: ``"7"``, ``2.5``, ``true`` or
    ``null`` for a number make the line invalid, as do out-of-range values.
@@ -217,6 +219,16 @@ def _batches(
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     import duckdb
 
+    from tau_ops.analysis import _fast
+
+    try:  # path 1, streamed: proven first, then only the wanted keys are read
+        exact = _fast.proven(con, path, EVENT_SCHEMA)
+    except duckdb.InvalidInputException:
+        exact = False
+    if exact:
+        for frame in _fast.typed_batches(con, path, columns, EVENT_SCHEMA):
+            yield frame, 0
+        return
     sql = _select_sql([path])
     counts = _byte_counts(path)
     if counts.plain:
