@@ -69,10 +69,10 @@ def run_case(case: str, state_dir: Path) -> int:
         import polars as pl
 
         from tau_ops.analysis import reason_code_trends
-        from tau_ops.analysis._fast import _TYPES, _record_batches
+        from tau_ops.analysis._fast import _TYPES, record_batches
 
         types = ", ".join(f"{name}: '{kind}'" for name, kind in _TYPES.items())
-        frame = pl.concat(_record_batches(duckdb.connect(), (
+        frame = pl.concat(record_batches(duckdb.connect(), (
             f"SELECT * FROM read_json({files!r}, format='newline_delimited', "
             f"ignore_errors=true, columns={{{types}}})")), rechunk=False)
         frame = frame.with_columns(

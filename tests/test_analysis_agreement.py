@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from tau_ops.analysis import load_events, read_events, scan_events
 from tau_ops.analysis._fast import proven, typed_batches, typed_frame
-from tau_ops.analysis._parse import BATCH_ROWS, EVENT_SCHEMA, _batches, empty_frame, parse_file
+from tau_ops.analysis._parse import EVENT_SCHEMA, _batches, empty_frame, parse_file
 from tau_ops.events import COUNTERS, MAX_COUNTER, is_blank, parse_event_line
 from tau_ops.jsonio import MAX_UNIX_MS
 from tau_ops.models import REASON_CODES
@@ -156,8 +156,10 @@ def _typed(path: Path) -> pl.DataFrame | None:
 
     con = duckdb.connect()
     frame = typed_frame(con, path, tuple(EVENT_SCHEMA), EVENT_SCHEMA)
-    assert proven(con, path, EVENT_SCHEMA) == (frame is not None)
+    exact, kept = proven(con, path, EVENT_SCHEMA, keep=tuple(EVENT_SCHEMA))
+    assert exact == (frame is not None)
     if frame is not None:
+        assert kept is not None and pl.concat(kept).equals(frame)
         streamed = pl.concat(typed_batches(con, path, tuple(EVENT_SCHEMA), EVENT_SCHEMA))
         assert streamed.equals(frame)
     return frame
@@ -167,7 +169,7 @@ def _scanned(path: Path) -> tuple[pl.DataFrame, int]:
     """What the lazy scan reads from ``path`` with duckdb, whatever the file's size."""
     import duckdb
 
-    parts = list(_batches(duckdb.connect(), path, tuple(EVENT_SCHEMA), BATCH_ROWS))
+    parts = list(_batches(duckdb.connect(), path, tuple(EVENT_SCHEMA)))
     frames = [frame for frame, _ in parts] or [empty_frame()]
     return pl.concat(frames), sum(bad for _, bad in parts)
 

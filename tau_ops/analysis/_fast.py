@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 CHUNK_BYTES = 1 << 24
 READ_ROWS = 1 << 17
+KEEP_BYTES = 1 << 27
+"""A streamed proof keeps the columns a scan wants up to this size (128 MiB), so a query
+over a few columns reads the file once; past it, they are read again after the proof."""
 """Rows per Arrow batch duckdb hands over: 0.85 s against 1.06 s for one ``.pl()`` of a
 500,000-line file (1M-row batches: 1.09 s), and memory bounded by the batch."""
 _BOM = b"\xef\xbb\xbf"
@@ -237,7 +240,7 @@ def typed_frame(
         return None
     with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
         scanned = pool.submit(scan_bytes, path, size)
-        batches = list(_record_batches(con, _sql(path)))
+        batches = list(record_batches(con, _sql(path)))
         letters = scanned.result()
     if letters is None or not batches or size != path.stat().st_size:
         return None
@@ -252,12 +255,10 @@ def typed_frame(
     newlines = typed.height if _terminated(path, size) else typed.height - 1
     if _accounted(typed, newlines, letters[1] > 0) != (size, *letters):
         return None
-    return typed.select(
-        pl.col(name) if name in ("timestamp", "health_state", "reason_codes")
-        else _from_raw(name, schema) for name in columns)
+    return _output(typed, columns, schema)
 
 
-def _record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pl.DataFrame]:
+def record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pl.DataFrame]:
     """The query's result as polars frames of at most :data:`READ_ROWS` rows."""
     relation = con.sql(sql)
     to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
@@ -267,34 +268,58 @@ def _record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pl.Dat
         yield frame
 
 
-def proven(con: duckdb.DuckDBPyConnection, path: Path, schema: dict[str, Any]) -> bool:
-    """True when the byte accounting proves duckdb's typed read of ``path`` exact.
+def _output(typed: pl.DataFrame, columns: Sequence[str], schema: dict[str, Any]) -> pl.DataFrame:
+    """``columns`` of the events frame from :func:`_converted`'s frame."""
+    return typed.select(
+        pl.col(name) if name in ("timestamp", "health_state", "reason_codes")
+        else _from_raw(name, schema) for name in columns)
+
+
+def proven(
+    con: duckdb.DuckDBPyConnection, path: Path, schema: dict[str, Any],
+    keep: Sequence[str] = (),
+) -> tuple[bool, list[pl.DataFrame] | None]:
+    """Whether the byte accounting proves duckdb's typed read of ``path`` exact.
 
     The same proof as :func:`typed_frame`, streamed: every column is read in
     batches of :data:`READ_ROWS` and only the sums are kept, so memory stays
     bounded for any file size. ``path`` must not change while it is read.
+
+    Returns
+    -------
+    tuple of (bool, list of polars.DataFrame or None)
+        Exact or not; and the ``keep`` columns of every line, in batches, when
+        the proof holds and they took at most :data:`KEEP_BYTES` (otherwise
+        None: read them with :func:`typed_batches`).
     """
     size = path.stat().st_size
     if not size:
-        return False
-    rows = total = lower = capital = 0
+        return False, None
+    rows = total = lower = capital = kept_bytes = 0
+    kept: list[pl.DataFrame] | None = [] if keep else None
     with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
         scanned = pool.submit(scan_bytes, path, size)
         try:
-            for raw in _record_batches(con, _sql(path)):
+            for raw in record_batches(con, _sql(path)):
                 typed = _converted(raw, schema)
                 if not _checked(typed):
-                    return False
+                    return False, None
                 part = _accounted(typed, typed.height, True)
                 rows, total = rows + typed.height, total + part[0]
                 lower, capital = lower + part[1], capital + part[2]
+                if kept is not None:
+                    kept.append(_output(typed, keep, schema))
+                    kept_bytes += int(kept[-1].estimated_size())
+                    if kept_bytes > KEEP_BYTES:
+                        kept = None  # too big to hold: the caller reads the columns again
         finally:
             letters = scanned.result()
     if letters is None or rows == 0 or size != path.stat().st_size:
-        return False
+        return False, None
     if not _terminated(path, size):
         total -= 1  # no newline after the last line
-    return (total, lower, capital) == (size, *letters)
+    exact = (total, lower, capital) == (size, *letters)
+    return exact, kept if exact else None
 
 
 def typed_batches(
@@ -303,5 +328,5 @@ def typed_batches(
     """``columns`` of a file :func:`proven` exact, read by duckdb in batches (only those keys)."""
     wanted = list(dict.fromkeys(_raw_name(name) for name in columns))
     sql = _sql(path).replace("SELECT *", "SELECT " + ", ".join(wanted), 1)
-    for raw in _record_batches(con, sql):
+    for raw in record_batches(con, sql):
         yield raw.select(_from_raw(name, schema) for name in columns)

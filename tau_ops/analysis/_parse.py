@@ -59,7 +59,6 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }
 """Columns and types of an events frame, in order (plus ``source`` for a fleet)."""
 
-BATCH_ROWS = 1 << 20
 EXACT_BELOW = 1 << 20
 """Files smaller than this (bytes) are parsed by the rule itself, without duckdb."""
 CHUNK_BYTES = 1 << 24
@@ -215,18 +214,19 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def _batches(
-    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str], batch_rows: int
+    con: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     import duckdb
 
     from tau_ops.analysis import _fast
 
-    try:  # path 1, streamed: proven first, then only the wanted keys are read
-        exact = _fast.proven(con, path, EVENT_SCHEMA)
+    try:  # path 1, streamed: proven first (keeping the wanted columns when they are small)
+        exact, kept = _fast.proven(con, path, EVENT_SCHEMA, keep=columns)
     except duckdb.InvalidInputException:
-        exact = False
+        exact, kept = False, None
     if exact:
-        for frame in _fast.typed_batches(con, path, columns, EVENT_SCHEMA):
+        for frame in kept if kept is not None else _fast.typed_batches(
+                con, path, columns, EVENT_SCHEMA):
             yield frame, 0
         return
     sql = _select_sql([path])
@@ -239,11 +239,7 @@ def _batches(
         except duckdb.InvalidInputException:
             quotes = commas = -1
         if (quotes, commas) == (counts.quotes, counts.commas):
-            relation = con.sql(sql)
-            to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
-            for record_batch in to_reader(batch_rows):
-                raw = pl.from_arrow(record_batch)
-                assert isinstance(raw, pl.DataFrame)
+            for raw in _fast.record_batches(con, sql):
                 yield finish(raw, columns)
             return
     yield _policy_frame(path, columns)
@@ -287,12 +283,12 @@ def _parse_large(
 
 def iter_batches(
     paths: Path | Sequence[Path], *, columns: Sequence[str] = tuple(EVENT_SCHEMA),
-    batch_rows: int = BATCH_ROWS,
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     """Parse whole JSONL files, in order, in batches: (typed frame, invalid lines) per batch.
 
-    Each file is checked first (one aggregate query), then streamed, so memory
-    stays bounded by ``batch_rows`` for any file size.
+    Each file is checked first (a streamed pass that keeps only sums, or one
+    aggregate query), then streamed, so memory stays bounded by the batch
+    size (:data:`tau_ops.analysis._fast.READ_ROWS` rows) for any file size.
     """
     files = [paths] if isinstance(paths, Path) else list(paths)
     if not files:
@@ -307,7 +303,7 @@ def iter_batches(
     current = files[0]
     try:
         for current in files:
-            yield from _batches(con, current, columns, batch_rows)
+            yield from _batches(con, current, columns)
     except duckdb.IOException as exc:
         raise InputError(f"cannot read events file {current}: {exc}", path=current) from exc
     finally:
