@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -374,8 +374,14 @@ def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
 
 
 def _required(fraction: float, members: int) -> int:
-    """Members that must pass: the fraction of the fleet, rounded up (0.07 of 100 is 7)."""
-    return math.ceil(round(fraction * members, 9))
+    """Members that must pass: the fraction of the fleet, rounded up, computed exactly.
+
+    The fraction is taken as the decimal it is written as (``0.07`` is 7/100, not the
+    binary float just above it), so 0.07 of 100 is 7, 0.6 of 5 is 3, and any positive
+    fraction, however small, needs at least one passing member.
+    """
+    exact = Fraction(repr(fraction))
+    return -((-exact.numerator * members) // exact.denominator)
 
 
 def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[

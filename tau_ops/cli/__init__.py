@@ -26,7 +26,7 @@ from typing import Any, cast
 import tau_ops
 from tau_ops.cli import _base
 from tau_ops.cli._parser import EnvHelpFormatter
-from tau_ops.errors import EXIT_INTERNAL_ERROR, EXIT_USAGE, TauOpsError
+from tau_ops.errors import EXIT_FAILED, EXIT_INTERNAL_ERROR, EXIT_USAGE, TauOpsError
 
 # Order matters: the first feature whose flags were given handles the command.
 FEATURE_MODULES: tuple[str, ...] = (
@@ -150,14 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO if os.environ.get("TAU_OPS_VERBOSE") else logging.WARNING)
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv))
+        with _base.reader_gone():
+            return _run(list(sys.argv[1:] if argv is None else argv))
     except TauOpsError as exc:
         print("error: " + _base.one_line(str(exc)), file=sys.stderr)
         return exc.exit_code
     except _base.ParserExit as exc:
         return exc.code
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError:  # output written past the guard (not through sys.stdout)
+        print("error: output closed before the command finished", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:  # an output or input path the OS refused: bad input, not a bug
         # A call relative to a descriptor can name a bare fd number: name no file then.
         where = f" {exc.filename}" if isinstance(exc.filename, str) and exc.filename else ""

@@ -7,12 +7,16 @@ The parser itself (environment variables, boolean forms, UTF-8) is
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TextIO, cast
 
 from pydantic import BaseModel
 
@@ -30,7 +34,7 @@ from tau_ops.health import DEFAULT_STALE_AFTER_MS
 __all__ = [
     "BoolFlag", "ErrorParser", "Feature", "LowerLevelFormatter", "ParserExit", "Subcommand",
     "env_name", "fail", "int_range", "json_flag", "kv", "one_line", "parse", "parse_bool",
-    "print_json", "runner_flags", "stale_after_flag", "state_dir_flag", "sub_parser",
+    "print_json", "reader_gone", "runner_flags", "stale_after_flag", "state_dir_flag", "sub_parser",
 ]
 
 Subcommand = Callable[[list[str]], int]
@@ -83,6 +87,76 @@ def print_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
     """Print exactly one JSON document on stdout."""
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class _StdoutGuard:
+    """Stands in for ``sys.stdout`` while a command runs: once the reader has gone (a closed
+    pipe, ``tau-ops gate | head -1``), further output is dropped instead of raising, so the
+    command still finishes and its exit status is its verdict's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        """Point the descriptor at the null device: what is still buffered (and the
+        interpreter's flush at exit) then goes nowhere instead of failing again."""
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self.stream.fileno())
+            finally:
+                os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def reader_gone() -> Iterator[Callable[[], bool]]:
+    """Run a command with ``sys.stdout`` guarded against a reader that went away.
+
+    A command's exit status is its verdict's (1 for a gate that holds, 0 for a
+    pass) whether or not its output could be written: writes to a closed pipe
+    are dropped quietly, the command runs to its end, and its output is
+    flushed before the guard is removed (a pipe's output is buffered until then).
+
+    Yields
+    ------
+    callable
+        Returns True once output has been dropped because the reader went away.
+
+    Examples
+    --------
+    >>> with reader_gone() as gone:
+    ...     print("shown")
+    shown
+    >>> gone()
+    False
+    """
+    guard = _StdoutGuard(sys.stdout)
+    sys.stdout = cast(TextIO, guard)
+    try:
+        yield lambda: guard.gone
+    finally:
+        guard.flush()
+        sys.stdout = guard.stream
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
