@@ -33,18 +33,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tau_ops import health, jsonio
+from tau_ops import health
 from tau_ops.clock import Clock, wall_clock_ms
 from tau_ops.errors import TauOpsError, UsageError
+from tau_ops.fleet_gateway import gateway_url, gateway_verdict, read_gateway
 from tau_ops.fleet_pool import read_all
-from tau_ops.fleet_read import (
-    MemberRead,
-    one_line,
-    read_gateway,
-    read_snapshot,
-    read_state_dir,
-)
-from tau_ops.models import HealthSnapshot, RolloutGate
+from tau_ops.fleet_read import MemberRead, one_line, read_snapshot, read_state_dir
+from tau_ops.models import RolloutGate
 from tau_ops.timefmt import plural
 
 MemberKind = Literal["state_dir", "snapshot", "gateway"]
@@ -174,7 +169,7 @@ def _labels(text: str, *, what: str = "fleet member label") -> tuple[tuple[str, 
 
 
 def _kind(location: str) -> MemberKind:
-    if location.startswith(("http://", "https://")):
+    if location.lower().startswith(("http://", "https://")):
         return "gateway"
     if location.endswith((".tar.gz", ".tgz")):
         return "snapshot"
@@ -209,7 +204,9 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
     ------
     UsageError
         No members, a glob that matches nothing, a malformed label, a member
-        listed twice (after resolving links), or more than ``MAX_MEMBERS`` members.
+        listed twice (a path after resolving links, a gateway URL after
+        :func:`~tau_ops.fleet_gateway.gateway_url`), a malformed gateway URL, or
+        more than ``MAX_MEMBERS`` members.
 
     Examples
     --------
@@ -240,7 +237,7 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
         raise UsageError("a fleet needs at least one member")
     seen: dict[object, str] = {}
     for spec in specs:
-        key = spec.location if spec.kind == "gateway" else _identity(spec.location)
+        key = gateway_url(spec.location) if spec.kind == "gateway" else _identity(spec.location)
         if key in seen:
             raise UsageError(f"fleet member {spec.location!r} is the same as {seen[key]!r}: "
                              "list each member once")
@@ -249,53 +246,37 @@ def expand_members(members: Sequence[str]) -> list[MemberSpec]:
 
 
 def _judge(spec: MemberSpec, read: MemberRead, *, now_ms: int, stale_after_ms: int,
-           elapsed_ms: int) -> FleetMember:
+           skew_tolerance_ms: int, elapsed_ms: int) -> FleetMember:
     labels = dict(spec.labels)
     if read.document is not None:
-        doc = read.document
-        reasons = doc["rollout_gate_reasons"]
-
-        def number(key: str) -> int:
-            value = doc.get(key, 0)
-            return value if jsonio.is_json_int(value) else 0
-
+        verdict = gateway_verdict(read.document, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                                  skew_tolerance_ms=skew_tolerance_ms)
         return FleetMember(
             name=spec.location, kind=spec.kind, labels=labels, readable=True,
-            rollout_gate=doc["rollout_gate"], rollout_gate_reasons=[str(r) for r in reasons],
-            health_state=str(doc.get("health_state", "")),
-            health_reason=str(doc.get("health_reason", "")),
-            updated_unix_ms=number("updated_unix_ms"), state_age_ms=number("state_age_ms"),
-            failure_streak=number("failure_streak"), queue_depth=number("queue_depth"),
+            rollout_gate="hold" if verdict.rollout_gate_reasons else "pass",
+            rollout_gate_reasons=verdict.rollout_gate_reasons,
+            health_state=verdict.health_state, health_reason=verdict.health_reason,
+            updated_unix_ms=verdict.updated_unix_ms, state_age_ms=verdict.state_age_ms,
+            failure_streak=verdict.failure_streak, queue_depth=verdict.queue_depth,
             elapsed_ms=elapsed_ms,
         )
     snapshot = read.state.health if read.state and read.state.health else None
-    gate, reasons, state, reason, age = _decide(
-        snapshot, invalid=read.invalid, now_ms=now_ms, stale_after_ms=stale_after_ms,
-        paused=read.paused,
-    )
+    decision = health.gate_decision(
+        snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms,
+        skew_tolerance_ms=skew_tolerance_ms,
+        pause=health.PauseMarker() if read.paused else None, invalid=read.invalid or None)
     return FleetMember(
         name=spec.location, kind=spec.kind, labels=labels, readable=True,
-        rollout_gate=gate, rollout_gate_reasons=reasons,
-        health_state=state, health_reason=reason,
+        rollout_gate=decision.rollout_gate,
+        rollout_gate_reasons=decision.rollout_gate_reasons,
+        health_state="" if read.invalid else decision.health_state,
+        health_reason=decision.reason if read.invalid else decision.health_reason,
         updated_unix_ms=snapshot.updated_unix_ms if snapshot else 0,
-        state_age_ms=age,
+        state_age_ms=0 if read.invalid else decision.state_age_ms,
         failure_streak=snapshot.failure_streak if snapshot else 0,
         queue_depth=snapshot.queue_depth if snapshot else 0,
         elapsed_ms=elapsed_ms,
     )
-
-
-def _decide(snapshot: HealthSnapshot | None, *, invalid: str, now_ms: int,
-            stale_after_ms: int, paused: bool) -> tuple[
-                RolloutGate, list[str], str, str, int]:
-    """The member's gate through the one gate decision of :mod:`tau_ops.health`."""
-    decision = health.gate_decision(
-        snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms,
-        pause=health.PauseMarker() if paused else None, invalid=invalid or None)
-    if invalid:
-        return decision.rollout_gate, decision.rollout_gate_reasons, "", decision.reason, 0
-    return (decision.rollout_gate, decision.rollout_gate_reasons, decision.health_state,
-            decision.health_reason, decision.state_age_ms)
 
 
 def _unreadable(spec: MemberSpec, error: str, *, timed_out: bool, elapsed_ms: int) -> FleetMember:
@@ -311,14 +292,17 @@ def _late(spec: MemberSpec, error: str, elapsed_ms: int) -> FleetMember:
     return _unreadable(spec, error, timed_out=True, elapsed_ms=elapsed_ms)
 
 
-def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
-                timeout_s: float) -> FleetMember:
+def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int, timeout_s: float,
+                skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
+                ) -> FleetMember:
     """Read and judge one member; never raises for a member's own fault.
 
-    A state dir or verified snapshot archive is judged here by
-    :func:`tau_ops.health.gate_decision`, as ``tau-ops gate`` judges it; a
-    gateway's ``/gateway/status`` verdict is taken as it answers (it judged
-    its own freshness), once checked for consistency.
+    Every kind is judged here by :func:`tau_ops.health.gate_decision` with
+    the fleet's freshness and skew limits, as ``tau-ops gate`` judges a state
+    dir: a state dir or verified snapshot archive from its ``state.json`` and
+    pause marker, a gateway from the stored health and pause its
+    ``/gateway/status`` reports (once checked for consistency), with the
+    gateway's own hold reasons added (:func:`tau_ops.fleet_gateway.gateway_verdict`).
 
     Parameters
     ----------
@@ -327,10 +311,13 @@ def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
     now_ms : int
         When the fleet is judged, Unix epoch ms.
     stale_after_ms : int
-        Freshness limit for state dirs and archives, in ms.
+        Freshness limit for every member, in ms.
     timeout_s : float
         Deadline for the read, in seconds (a gateway's socket timeout; a
         slower read of any kind is reported as timed out).
+    skew_tolerance_ms : int, default 5 minutes
+        How far ahead of ``now_ms`` a member's last cycle may lie before it
+        holds with ``clock_skew``, in ms.
 
     Returns
     -------
@@ -370,7 +357,8 @@ def read_member(spec: MemberSpec, *, now_ms: int, stale_after_ms: int,
     if elapsed > timeout_s * 1000:
         return _unreadable(spec, f"read took {elapsed} ms, over {timeout_s:g} s",
                            timed_out=True, elapsed_ms=elapsed)
-    return _judge(spec, read, now_ms=now_ms, stale_after_ms=stale_after_ms, elapsed_ms=elapsed)
+    return _judge(spec, read, now_ms=now_ms, stale_after_ms=stale_after_ms,
+                  skew_tolerance_ms=skew_tolerance_ms, elapsed_ms=elapsed)
 
 
 def _required(fraction: float, members: int) -> int:
@@ -464,6 +452,7 @@ def fleet_status(
     max_workers: int = 16,
     clock: Clock = wall_clock_ms,
     reader: Callable[..., FleetMember] = read_member,
+    skew_tolerance_ms: int = health.DEFAULT_CLOCK_SKEW_TOLERANCE_MS,
 ) -> FleetReport:
     """Read every member concurrently and judge the fleet.
 
@@ -475,8 +464,7 @@ def fleet_status(
     policy : FleetPolicy, optional
         When the fleet passes; default: every member passes.
     stale_after_ms : int, default 24 h
-        Freshness limit for state dirs and archives, in ms (gateways judge
-        their own freshness).
+        Freshness limit for every member, gateways included, in ms.
     timeout_s : float, default 5.0
         Deadline per member, in seconds; a later answer holds the fleet.
     max_workers : int, default 16
@@ -485,6 +473,8 @@ def fleet_status(
         Milliseconds since the epoch; injected for tests.
     reader : callable, optional
         Reads one member (tests inject slow or failing readers).
+    skew_tolerance_ms : int, default 5 minutes
+        How far ahead of this clock a member's last cycle may lie, in ms.
 
     Returns
     -------
@@ -513,7 +503,8 @@ def fleet_status(
     specs = expand_members(members)
     now_ms = clock()
     rows = read_all(specs, lambda spec: reader(spec, now_ms=now_ms, stale_after_ms=stale_after_ms,
-                                               timeout_s=timeout_s),
+                                               timeout_s=timeout_s,
+                                               skew_tolerance_ms=skew_tolerance_ms),
                     timeout_s=timeout_s, max_workers=max_workers, late=_late)
     gate, reasons, details = fleet_verdict(rows, policy)
     return FleetReport(

@@ -1,31 +1,24 @@
-"""Reading one fleet member: a state dir, a snapshot archive or a gateway's status.
+"""Reading one fleet member: a state dir or a snapshot archive.
 
 Each reader returns what the member holds (:class:`MemberRead`) or raises
-``OSError`` (``TimeoutError`` for a gateway that answered late), ``ValueError``
-or a pydantic ``ValidationError``; :mod:`tau_ops.fleet` judges the result.
-The archive and HTTP libraries load only when a member of that kind is read,
-so a fleet of state dirs starts without them.
+``OSError``, ``ValueError`` or a pydantic ``ValidationError``;
+:mod:`tau_ops.fleet` judges the result. Gateways are read by
+:mod:`tau_ops.fleet_gateway`. The archive library loads only when an archive
+is read, so a fleet of state dirs starts without it.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from tau_ops import jsonio
-from tau_ops.models import HEALTH_STATES, DeploymentState
+from tau_ops.models import DeploymentState
 from tau_ops.state import PAUSE_FILE, STATE_FILE, parse_state
-
-if TYPE_CHECKING:
-    import urllib.request
-
-MAX_GATEWAY_BYTES = 8 * jsonio.MIB
-GATEWAY_PATH = "/gateway/status"
 
 
 @dataclass(frozen=True)
@@ -219,127 +212,3 @@ def state_read(state: bytes | None, *, paused: bool) -> MemberRead:
         return MemberRead(state=parse_state(state), paused=paused)
     except (ValueError, ValidationError) as exc:
         return MemberRead(invalid=one_line(exc)[:200], paused=paused)
-
-
-@functools.cache
-def _opener() -> urllib.request.OpenerDirector:
-    """The HTTP opener, built on the first gateway read: redirects refused."""
-    import urllib.error
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        """A redirect is refused: the bearer token must never follow it to another host."""
-
-        def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                             headers: Any, newurl: str) -> urllib.request.Request | None:
-            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
-                                         headers, fp)
-
-    return urllib.request.build_opener(NoRedirect)
-
-
-def gateway_document(document: Any) -> dict[str, Any]:
-    """A ``/gateway/status`` document whose verdict is consistent.
-
-    Parameters
-    ----------
-    document : object
-        The parsed JSON body.
-
-    Returns
-    -------
-    dict
-        The same document.
-
-    Raises
-    ------
-    ValueError
-        It is not a status document, or its gate, reasons and health disagree.
-
-    Examples
-    --------
-    >>> gateway_document([1])
-    Traceback (most recent call last):
-    ...
-    ValueError: not a /gateway/status document (not an object)
-    """
-    if not isinstance(document, dict):
-        raise ValueError("not a /gateway/status document (not an object)")
-    gate = document.get("rollout_gate")
-    reasons = document.get("rollout_gate_reasons")
-    state = document.get("health_state")
-    if gate not in ("pass", "hold"):
-        raise ValueError("not a /gateway/status document (no rollout_gate)")
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise ValueError("not a /gateway/status document (no rollout_gate_reasons list)")
-    if state not in HEALTH_STATES:
-        raise ValueError("not a /gateway/status document (no health_state)")
-    for key in ("updated_unix_ms", "state_age_ms", "failure_streak", "queue_depth"):
-        value = document.get(key, 0)
-        if not jsonio.is_json_int(value) or not 0 <= value <= jsonio.MAX_UNIX_MS:
-            raise ValueError(f"not a /gateway/status document ({key} "
-                             f"{jsonio.json_text(value)} is not a whole number in range)")
-    paused = document.get("runner_paused", False)
-    if not isinstance(paused, bool):
-        raise ValueError("not a /gateway/status document (runner_paused is not true or false)")
-    if ((gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy")
-            or (gate == "pass" and paused)):
-        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
-                         f"health_state={state} runner_paused={str(paused).lower()} "
-                         f"reasons={','.join(reasons) or 'none'}")
-    return document
-
-
-def read_gateway(location: str, timeout_s: float) -> MemberRead:
-    """GET a gateway's ``/gateway/status`` (a bare base URL gets that path).
-
-    Parameters
-    ----------
-    location : str
-        The gateway URL (``http://`` or ``https://``); the bearer token comes
-        from ``TAU_GATEWAY_AUTH_TOKEN``. Redirects are refused.
-    timeout_s : float
-        Socket timeout for connecting and each read, in seconds.
-
-    Returns
-    -------
-    MemberRead
-        The status document.
-
-    Raises
-    ------
-    TimeoutError
-        It answered late.
-    OSError
-        It could not be reached, refused, or answered an HTTP error or more
-        than ``MAX_GATEWAY_BYTES``.
-    ValueError
-        The body is not a consistent status document.
-
-    Examples
-    --------
-    >>> read_gateway("http://127.0.0.1:9/", 1.0)  # nothing listens on port 9
-    Traceback (most recent call last):
-    ...
-    urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
-    """
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    url = location if urllib.parse.urlparse(location).path not in ("", "/") else (
-        location.rstrip("/") + GATEWAY_PATH)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with _opener().open(request, timeout=timeout_s) as response:
-            body = response.read(MAX_GATEWAY_BYTES + 1)
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            raise TimeoutError(one_line(exc)) from exc
-        raise
-    if len(body) > MAX_GATEWAY_BYTES:
-        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
-    return MemberRead(document=gateway_document(jsonio.parse_json(body)))

@@ -6,6 +6,7 @@ import argparse
 
 from tau_ops.cli._base import (
     Subcommand,
+    clock_skew_flag,
     int_range,
     parse,
     print_json,
@@ -100,6 +101,7 @@ def _fleet(argv: list[str]) -> int:
                         help="every member labelled KEY=VALUE must pass, and one must exist "
                         "(repeatable; default none)")
     stale_after_flag(parser)
+    clock_skew_flag(parser)
     parser.add_argument("--timeout-s", type=_seconds, default=5.0, metavar="S",
                         help="deadline per member in seconds, over 0 and at most 600; "
                         "later holds the fleet (default %(default)s)")
@@ -113,6 +115,7 @@ def _fleet(argv: list[str]) -> int:
         policy=FleetPolicy(min_pass_fraction=args.min_pass_fraction, require=args.require),
         stale_after_ms=args.deployment_stale_after_ms, timeout_s=args.timeout_s,
         max_workers=args.max_workers,
+        skew_tolerance_ms=args.deployment_clock_skew_tolerance_ms,
     )
     if args.json:
         print_json(report)

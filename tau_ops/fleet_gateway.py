@@ -1,0 +1,333 @@
+"""Fleet members that are gateways: one URL per gateway, its status document, the fleet's verdict.
+
+A gateway's ``/gateway/status`` document carries the whole deployment status
+it judged (``deployment``, with the stored ``health`` snapshot and the pause).
+The fleet does not take the gateway's verdict as it answers: it judges what
+the gateway reports with the one gate decision
+(:func:`tau_ops.health.gate_decision`) under the fleet's own freshness and
+clock-skew settings, as it judges a state dir, and a document the gateway
+itself marks stale or holding never passes. A document whose summary
+contradicts its own deployment status cannot be judged (unreadable).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import urllib.parse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tau_ops import health, jsonio
+from tau_ops.errors import UsageError
+from tau_ops.fleet_read import MemberRead, one_line
+from tau_ops.models import HEALTH_STATES, HealthSnapshot
+
+if TYPE_CHECKING:
+    import urllib.request
+
+MAX_GATEWAY_BYTES = 8 * jsonio.MIB
+GATEWAY_PATH = "/gateway/status"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_SUMMARY_COPIES = ("updated_unix_ms", "failure_streak", "queue_depth")
+
+
+def gateway_url(location: str) -> str:
+    """The one URL a gateway member is read from, and known by when looking for duplicates.
+
+    Scheme and host lower-cased, the default port dropped, a bare base URL
+    given the status path, dot segments and a trailing slash removed, query
+    and fragment dropped. Host names are compared as written: ``localhost``
+    and ``127.0.0.1`` stay two gateways (no name is looked up).
+
+    Parameters
+    ----------
+    location : str
+        An ``http://`` or ``https://`` URL as given on the command line.
+
+    Returns
+    -------
+    str
+        The normalised URL.
+
+    Raises
+    ------
+    UsageError
+        Not http(s), no host, a port that is not 1..65535, or credentials in
+        the URL (the token comes from ``TAU_GATEWAY_AUTH_TOKEN``).
+
+    Examples
+    --------
+    >>> gateway_url("HTTP://GW.Example:80/?x=1#top")
+    'http://gw.example/gateway/status'
+    >>> gateway_url("https://[::1]:8811/gateway/status/")
+    'https://[::1]:8811/gateway/status'
+    """
+    try:
+        parts = urllib.parse.urlsplit(location.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"gateway URL {location!r} is malformed: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise UsageError(f"gateway URL {location!r} must start with http:// or https://")
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"gateway URL {location!r} names no host")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"gateway URL {location!r} must not carry credentials "
+                         "(the token comes from TAU_GATEWAY_AUTH_TOKEN)")
+    if port == 0:
+        raise UsageError(f"gateway URL {location!r} has port 0")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    path = posixpath.normpath("/" + parts.path.strip("/"))
+    return f"{scheme}://{netloc}{GATEWAY_PATH if path == '/' else path}"
+
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """The HTTP opener, built on the first gateway read: redirects refused."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is refused: the bearer token must never follow it to another host."""
+
+        def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                             headers: Any, newurl: str) -> urllib.request.Request | None:
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
+                                         headers, fp)
+
+    return urllib.request.build_opener(NoRedirect)
+
+
+def _refuse(why: str) -> ValueError:
+    return ValueError(f"not a /gateway/status document ({why})")
+
+
+def gateway_document(document: Any) -> dict[str, Any]:
+    """A ``/gateway/status`` document whose summary agrees with itself and its deployment.
+
+    Parameters
+    ----------
+    document : object
+        The parsed JSON body.
+
+    Returns
+    -------
+    dict
+        The same document.
+
+    Raises
+    ------
+    ValueError
+        It is not a status document (no ``deployment.health``, a reason code
+        outside the shared list, a number out of range), or its gate, reasons,
+        health and pause disagree, or its summary's time, streak, backlog or
+        pause differ from its own deployment status.
+
+    Examples
+    --------
+    >>> gateway_document([1])
+    Traceback (most recent call last):
+    ...
+    ValueError: not a /gateway/status document (not an object)
+    """
+    if not isinstance(document, dict):
+        raise _refuse("not an object")
+    gate = document.get("rollout_gate")
+    reasons = document.get("rollout_gate_reasons")
+    state = document.get("health_state")
+    if gate not in ("pass", "hold"):
+        raise _refuse("no rollout_gate")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise _refuse("no rollout_gate_reasons list")
+    unknown = [r for r in reasons if r not in health.GATE_REASONS]
+    if unknown:
+        raise _refuse(f"unknown rollout gate reason {jsonio.json_text(unknown[0])}")
+    if state not in HEALTH_STATES:
+        raise _refuse("no health_state")
+    for key in ("updated_unix_ms", "state_age_ms", "failure_streak", "queue_depth"):
+        value = document.get(key, 0)
+        if not jsonio.is_json_int(value) or not 0 <= value <= jsonio.MAX_UNIX_MS:
+            raise _refuse(f"{key} {jsonio.json_text(value)} is not a whole number in range")
+    for key in ("runner_paused", "stale"):
+        if not isinstance(document.get(key, False), bool):
+            raise _refuse(f"{key} is not true or false")
+    paused = document.get("runner_paused", False)
+    if ((gate == "pass") != (not reasons) or (gate == "pass" and state != "healthy")
+            or (gate == "pass" and paused)):
+        raise ValueError(f"gateway status contradicts itself: rollout_gate={gate} "
+                         f"health_state={state} runner_paused={str(paused).lower()} "
+                         f"reasons={','.join(reasons) or 'none'}")
+    deployment = document.get("deployment")
+    if not isinstance(deployment, dict) or not isinstance(deployment.get("health"), dict):
+        raise _refuse("no deployment.health: the fleet judges the gateway's stored health")
+    inner = deployment["health"]
+    for key in _SUMMARY_COPIES:
+        if document.get(key, 0) != inner.get(key, 0):
+            raise ValueError(f"gateway status contradicts itself: {key} "
+                             f"{jsonio.json_text(document.get(key, 0))}, deployment.health."
+                             f"{key} {jsonio.json_text(inner.get(key, 0))}")
+    if deployment.get("runner_paused", False) is not paused:
+        raise ValueError(f"gateway status contradicts itself: runner_paused "
+                         f"{str(paused).lower()}, deployment.runner_paused "
+                         f"{jsonio.json_text(deployment.get('runner_paused'))}")
+    HealthSnapshot.model_validate(inner)  # a ValidationError: unreadable, like any bad input
+    return document
+
+
+def read_gateway(location: str, timeout_s: float) -> MemberRead:
+    """GET a gateway's status document from its normalised URL (:func:`gateway_url`).
+
+    Parameters
+    ----------
+    location : str
+        The gateway URL (``http://`` or ``https://``); the bearer token comes
+        from ``TAU_GATEWAY_AUTH_TOKEN``. Redirects are refused.
+    timeout_s : float
+        Socket timeout for connecting and each read, in seconds.
+
+    Returns
+    -------
+    MemberRead
+        The status document (``document``) and its pause (``paused``).
+
+    Raises
+    ------
+    TimeoutError
+        It answered late.
+    OSError
+        It could not be reached, refused, or answered an HTTP error or more
+        than ``MAX_GATEWAY_BYTES``.
+    ValueError
+        The body is not a consistent status document.
+
+    Examples
+    --------
+    >>> read_gateway("http://127.0.0.1:9/", 1.0)  # nothing listens on port 9
+    Traceback (most recent call last):
+    ...
+    urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
+    """
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(gateway_url(location),
+                                     headers={"Accept": "application/json"})
+    token = os.environ.get("TAU_GATEWAY_AUTH_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with _opener().open(request, timeout=timeout_s) as response:
+            body = response.read(MAX_GATEWAY_BYTES + 1)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise TimeoutError(one_line(exc)) from exc
+        raise
+    if len(body) > MAX_GATEWAY_BYTES:
+        raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
+    document = gateway_document(jsonio.parse_json(body))
+    return MemberRead(document=document, paused=document.get("runner_paused", False))
+
+
+@dataclass(frozen=True)
+class GatewayVerdict:
+    """A gateway member judged by the fleet (see :func:`gateway_verdict`).
+
+    Attributes
+    ----------
+    rollout_gate : str
+        ``pass`` only when ``rollout_gate_reasons`` is empty.
+    rollout_gate_reasons : list of str
+        The fleet's own reasons and the gateway's, in the shared order.
+    health_state, health_reason : str
+        The worse of the fleet's reading and the gateway's, and why.
+    updated_unix_ms, state_age_ms, failure_streak, queue_depth : int
+        From the stored health; the age is the older of the fleet's and the
+        gateway's (ms).
+    """
+
+    rollout_gate: str
+    rollout_gate_reasons: list[str]
+    health_state: str
+    health_reason: str
+    updated_unix_ms: int
+    state_age_ms: int
+    failure_streak: int
+    queue_depth: int
+
+
+def _pause(deployment: dict[str, Any]) -> health.PauseMarker:
+    info = deployment.get("pause")
+    info = info if isinstance(info, dict) else {}
+    when = info.get("paused_unix_ms")
+    by, why = info.get("paused_by"), info.get("reason")
+    return health.PauseMarker(
+        paused_unix_ms=when if isinstance(when, int) and jsonio.is_json_int(when) and when > 0
+        else None,
+        paused_by=by if isinstance(by, str) else None,
+        reason=why if isinstance(why, str) else None)
+
+
+def gateway_verdict(document: dict[str, Any], *, now_ms: int, stale_after_ms: int,
+                    skew_tolerance_ms: int) -> GatewayVerdict:
+    """Judge a gateway's status document by the fleet's gate, as a state dir is judged.
+
+    The stored health and pause the gateway reports go through
+    :func:`tau_ops.health.gate_decision` at the fleet's time with the fleet's
+    freshness and skew limits; the gateway's own reasons are added, and
+    ``stale_state`` when it marks its state stale or reports an age past the
+    fleet's limit, so a document the gateway holds never passes.
+
+    Parameters
+    ----------
+    document : dict
+        A document :func:`gateway_document` accepted.
+    now_ms : int
+        When the fleet is judged, Unix epoch ms.
+    stale_after_ms : int
+        The fleet's freshness limit, ms.
+    skew_tolerance_ms : int
+        How far ahead of the fleet's clock a last cycle may lie, ms.
+
+    Returns
+    -------
+    GatewayVerdict
+        The member's gate, reasons and health.
+
+    Examples
+    --------
+    >>> doc = {"rollout_gate": "pass", "rollout_gate_reasons": [], "health_state": "healthy",
+    ...        "stale": True, "runner_paused": False, "deployment": {"health": {
+    ...            "updated_unix_ms": 1_000, "last_cycle_discovered": 1,
+    ...            "last_cycle_processed": 1, "last_cycle_completed": 1}}}
+    >>> gateway_verdict(doc, now_ms=2_000, stale_after_ms=60_000,
+    ...                 skew_tolerance_ms=0).rollout_gate_reasons
+    ['stale_state']
+    """
+    deployment = document["deployment"]
+    snapshot = HealthSnapshot.model_validate(deployment["health"])
+    decision = health.gate_decision(
+        snapshot, now_ms=now_ms, stale_after_ms=stale_after_ms,
+        skew_tolerance_ms=skew_tolerance_ms,
+        pause=_pause(deployment) if document.get("runner_paused") else None)
+    reported_age = document.get("state_age_ms", 0)
+    codes = set(decision.rollout_gate_reasons) | set(document["rollout_gate_reasons"])
+    if decision.has_cycle and (document.get("stale") or reported_age > stale_after_ms):
+        codes.add("stale_state")
+    reasons = [code for code in health.GATE_REASONS if code in codes]
+    ours, theirs = decision.health_state, document["health_state"]
+    worse = HEALTH_STATES.index(theirs) > HEALTH_STATES.index(ours)
+    return GatewayVerdict(
+        rollout_gate="hold" if reasons else "pass", rollout_gate_reasons=reasons,
+        health_state=theirs if worse else ours,
+        health_reason=str(document.get("health_reason", "")) if worse
+        else decision.health_reason,
+        updated_unix_ms=snapshot.updated_unix_ms,
+        state_age_ms=max(decision.state_age_ms, reported_age) if decision.has_cycle else 0,
+        failure_streak=snapshot.failure_streak, queue_depth=snapshot.queue_depth,
+    )
