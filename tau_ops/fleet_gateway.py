@@ -194,7 +194,8 @@ def read_gateway(location: str, timeout_s: float) -> MemberRead:
     Returns
     -------
     MemberRead
-        The status document (``document``) and its pause (``paused``).
+        The status document (``document``) and its pause (``paused``); for a
+        503 on a missing or corrupt state, no document (see Raises).
 
     Raises
     ------
@@ -202,7 +203,10 @@ def read_gateway(location: str, timeout_s: float) -> MemberRead:
         It answered late.
     OSError
         It could not be reached, refused, or answered an HTTP error or more
-        than ``MAX_GATEWAY_BYTES``.
+        than ``MAX_GATEWAY_BYTES``. A 503 saying its state dir has no
+        ``state.json`` yet or a corrupt one is not an error: it is read as that
+        state dir would be (``invalid`` and ``paused``), so the fleet judges it
+        ``no_cycle`` or ``invalid_state`` as it judges the state dir.
     ValueError
         The body is not a consistent status document.
 
@@ -224,6 +228,11 @@ def read_gateway(location: str, timeout_s: float) -> MemberRead:
     try:
         with _opener().open(request, timeout=timeout_s) as response:
             body = response.read(MAX_GATEWAY_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        unavailable = _unavailable(exc) if exc.code == 503 else None
+        if unavailable is None:
+            raise
+        return unavailable
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
             raise TimeoutError(one_line(exc)) from exc
@@ -232,6 +241,31 @@ def read_gateway(location: str, timeout_s: float) -> MemberRead:
         raise OSError(f"gateway answer over {MAX_GATEWAY_BYTES} bytes")
     document = gateway_document(jsonio.parse_json(body))
     return MemberRead(document=document, paused=document.get("runner_paused", False))
+
+
+_UNAVAILABLE_REASONS = {"state_missing": "no_cycle", "state_corrupt": "invalid_state"}
+
+
+def _unavailable(error: Any) -> MemberRead | None:
+    """A gateway's 503 for a state dir with no ``state.json`` yet or a corrupt one, read as
+    that state dir reads (no cycle, or invalid, and the pause), so it is judged the same;
+    None when the body is not such an answer (then the 503 is an HTTP error)."""
+    try:
+        body = error.read(MAX_GATEWAY_BYTES + 1)
+        document = jsonio.parse_json(body) if len(body) <= MAX_GATEWAY_BYTES else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    code, reasons = document.get("error"), document.get("rollout_gate_reasons")
+    paused, message = document.get("runner_paused"), document.get("message")
+    if (code not in _UNAVAILABLE_REASONS or document.get("rollout_gate") != "hold"
+            or not isinstance(paused, bool) or not isinstance(reasons, list)
+            or reasons != [_UNAVAILABLE_REASONS[code]] + (["runner_paused"] if paused else [])):
+        return None
+    invalid = (one_line(ValueError(message)) if isinstance(message, str) and message
+               else "state.json is corrupt")
+    return MemberRead(invalid=invalid[:200] if code == "state_corrupt" else "", paused=paused)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from tau_ops.fleet import (
     fleet_verdict,
 )
 from tau_ops.gateway.documents import gateway_status
+from tau_ops.ops import pause_runner
 from tau_ops.status import deployment_status
 
 YEAR_9999_MS = 253_402_214_400_000  # 9999-12-31T00:00:00Z
@@ -168,6 +169,22 @@ def test_a_paused_gateway_holds_with_runner_paused(tmp_path: Path) -> None:
     doc["rollout_gate"], doc["rollout_gate_reasons"] = "hold", ["runner_paused"]
     report = _serve(doc, clock=lambda: now)
     assert _verdicts(report) == [("gateway", "hold", ["runner_paused"])]
+
+
+def test_a_gateway_with_no_cycle_or_a_corrupt_state_is_judged_like_its_state_dir(
+        tmp_path: Path) -> None:
+    empty = tmp_path / "empty" / "deployment"
+    empty.mkdir(parents=True)
+    corrupt = _healthy(tmp_path, "corrupt")
+    (corrupt / "state.json").write_text("{not json")
+    pause_runner(corrupt, reason="incident 7")
+    with gateway(empty) as gw_empty, gateway(corrupt) as gw_corrupt:
+        report = fleet_status([str(empty), gw_empty.url, str(corrupt), gw_corrupt.url])
+    assert _verdicts(report) == [
+        ("state_dir", "hold", ["no_cycle"]), ("gateway", "hold", ["no_cycle"]),
+        ("state_dir", "hold", ["invalid_state", "runner_paused"]),
+        ("gateway", "hold", ["invalid_state", "runner_paused"])]
+    assert [m.readable for m in report.members] == [True] * 4
 
 
 # --- 2. one gateway is one member however its URL is written -------------------------------
