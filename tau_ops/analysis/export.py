@@ -5,13 +5,26 @@ each source to ``DIR/source=<name>/date=YYYY-MM-DD/part-0.parquet`` (UTC
 dates), one file per partition. Spark, duckdb, polars and pyarrow read the
 folder as one table with ``source`` and ``date`` columns.
 
-Incremental and kill-safe without any bookkeeping file: partitions are
-written in date order, each one atomically (a temporary file beside it, then
-a rename), as the union of what it held and the new rows, without duplicate
-cycles. A second export therefore rewrites only the partitions from the
-newest exported date on, and an export killed at any moment leaves a dataset
-that the next export completes exactly. A cycle is a whole event line: two
-identical lines of one source are one cycle.
+A cycle is a whole event line: two identical lines of one source are one
+cycle (one row), since nothing in the line tells them apart.
+
+Incremental and kill-safe without any bookkeeping file: every date the log
+touches is merged with its partition, in date order, each partition replaced
+atomically (a temporary file beside it, then a rename) by the union of what it
+held and the new rows, without duplicate cycles. A day whose rows match the
+fingerprint stored in its partition's footer (a set-hash of its rows) is
+skipped without reading the partition, so a second export with nothing new
+reads only the log and the footers. Lines whose timestamps fall on an earlier
+day than the newest exported one are added to that day's partition; an export
+killed at any moment leaves a dataset that the next export completes exactly.
+
+Partition names and the write guards are :mod:`tau_ops.analysis.export_sources`:
+a ``NAME=PATH`` name is limited to ``[A-Za-z0-9._-]``, a name derived from a
+path escapes every other byte as ``_XX``, one source given twice is refused by
+file identity, and a local destination may hold no symbolic link under its
+``source=`` folders. The partition columns are read back with fixed types
+(:data:`PARTITION_SCHEMA`): ``source`` a string, ``date`` a date. In duckdb
+say so with ``hive_types = {'source': VARCHAR, 'date': DATE}``.
 
 ``DIR`` may be a local path or any URI pyarrow's filesystems open
 (``file://``, ``s3://``, ``gs://``), with credentials from the environment
@@ -93,8 +106,8 @@ class ExportedSource(BaseModel):
     (``cycles_added`` 0, ``partitions_written`` 0).
     """
 
-    source: str = Field(description="partition value (`source=...`): the given name or the "
-                        "sanitized path")
+    source: str = Field(description="partition value (`source=...`): the given NAME, or the "
+                        "path with each byte outside A-Z a-z 0-9 . - escaped as _XX")
     path: str = Field(description="the state dir or events file read")
     cycles_read: int = Field(description="valid cycles in the source's event log")
     cycles_added: int = Field(description="cycles not in the dataset before")
@@ -262,8 +275,9 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Parameters
     ----------
     sources : sequence of str
-        State dirs or events files, each optionally named ``NAME=PATH``
-        (otherwise the sanitized path names the partition).
+        State dirs, events files or snapshot archives, each optionally named
+        ``NAME=PATH`` (``NAME`` in ``[A-Za-z0-9._-]``; otherwise the path,
+        each other byte escaped as ``_XX``, names the partition).
     to : str
         The dataset root: a local path or a pyarrow filesystem URI.
     cache : bool, default True
@@ -277,10 +291,14 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Raises
     ------
     UsageError
-        No sources, two sources with one name, an empty destination, or a
-        local destination inside a source's folder.
+        No sources, a refused or repeated name, an empty destination, a local
+        destination (path or ``file://``) inside a source's folder or an
+        archive source.
     InputError
-        A source does not exist, or the destination cannot be opened.
+        A source does not exist or is given twice (file identity), the
+        destination cannot be opened (a URL naming no bucket included), holds
+        a symbolic link under a ``source=`` folder, a ``date=`` folder naming
+        no date, or a partition file that cannot be read.
 
     Examples
     --------
