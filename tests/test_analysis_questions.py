@@ -185,6 +185,33 @@ def test_a_code_listed_twice_in_a_cycle_counts_that_cycle_once(tmp_path: Path) -
     assert reason_code_trends(events.lazy()).collect().rows() == expected
 
 
+def test_incidents_and_summary_count_a_twice_listed_code_once_per_cycle(tmp_path: Path) -> None:
+    write_event_log(
+        tmp_path / "runtime-events.jsonl",
+        event_line(T0, "degraded", ["retry_attempted"] * 3),
+        event_line(T0 + MIN, "degraded", ["case_processing_failed"]),
+        event_line(T0 + 2 * MIN, "degraded", ["case_processing_failed"]),
+    )
+    events = load_events(tmp_path)
+    assert incidents(events).get_column("dominant_reason_codes").to_list() == [
+        ["case_processing_failed", "retry_attempted"]]
+    assert summary(events).top_reason_codes == ["case_processing_failed", "retry_attempted"]
+
+
+def test_exported_string_codes_rank_as_loaded_enum_codes(tmp_path: Path) -> None:
+    # one cycle, two codes: a tie, broken in the contract's order (retry_attempted first)
+    write_event_log(tmp_path / "runtime-events.jsonl",
+                    event_line(T0, "degraded", ["case_processing_failed", "retry_attempted"]))
+    events = load_events(tmp_path)
+    as_strings = events.with_columns(pl.col("reason_codes").cast(pl.List(pl.String)),
+                                     pl.col("health_state").cast(pl.String))
+    expected = [["retry_attempted", "case_processing_failed"]]
+    assert incidents(events).get_column("dominant_reason_codes").to_list() == expected
+    assert incidents(as_strings).get_column("dominant_reason_codes").to_list() == expected
+    assert summary(as_strings).top_reason_codes == summary(events).top_reason_codes == [
+        "retry_attempted", "case_processing_failed"]
+
+
 def test_fleet_answers_are_split_per_source(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write_event_log(a / "runtime-events.jsonl", event_line(T0, "degraded", ["retry_attempted"]))

@@ -196,3 +196,15 @@ def test_report_cli_takes_a_dir_and_an_archive_one_section_each(
     assert f"<h2>{archive}</h2>" in page and f"<h2>{ord_dir}</h2>" in page
     own = summary(load_events(archive)).line
     assert f'<p class="summary">{own}</p>' in page
+
+
+def test_an_invalid_line_in_an_archive_is_reported_in_the_archive(
+    tmp_path: Path, rotated_state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open(rotated_state / "runtime-events.jsonl", "a", encoding="utf-8") as log:
+        log.write("not json\n")
+    archive = snapshot(rotated_state, tmp_path / "iad.tar.gz")
+    with caplog.at_level("WARNING", logger="tau_ops"):
+        assert read_events(archive).invalid_lines == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped 1 invalid line(s) in {archive}:runtime-events.jsonl"]

@@ -18,7 +18,7 @@ import pytest
 from builders import REPO, event_line, run_cli, write_event_log
 from polars.testing import assert_frame_equal
 
-from tau_ops.analysis import questions
+from tau_ops.analysis import load_events, questions
 from tau_ops.analysis.export import export_events, scan_export
 from tau_ops.errors import UsageError
 
@@ -102,6 +102,20 @@ def test_a_killed_export_is_completed_by_the_next_without_duplicates(tmp_path: P
     frame = scan_export(str(out)).collect()
     assert frame.height == 2400 and frame.unique().height == 2400
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("question", ["reason_code_trends", "incidents", "health_timeline"])
+def test_answers_on_the_export_equal_answers_on_the_logs(tmp_path: Path, question: str) -> None:
+    sources = _fleet(tmp_path, 3, 150)
+    export_events(sources, str(tmp_path / "out"))
+    exported = scan_export(str(tmp_path / "out")).collect().drop("date")
+    loaded = load_events([s.split("=", 1)[1] for s in sources])
+    names = {str(tmp_path / f"m{m:02d}"): f"m{m:02d}" for m in range(3)}
+    loaded = loaded.with_columns(pl.col("source").cast(pl.String).replace_strict(names))
+    expected = getattr(questions, question)(loaded)
+    answer = getattr(questions, question)(exported)
+    assert answer.height > 10
+    assert_frame_equal(answer, expected, check_dtypes=False)
 
 
 def test_export_cli_bad_input_exits_2(tmp_path: Path) -> None:

@@ -262,8 +262,9 @@ def _read_events(logs: list[_Log], *, cache: bool) -> EventLog:
             frame, bad = _read_file(parts, store)
             files.append(parts.path)
             invalid += bad
-            if bad:
-                log.warning("skipped %d invalid line(s) in %s", bad, parts.path)
+            if bad:  # an archive's files are a temporary copy: name the archive's member
+                where = parts.path if item.cacheable else f"{item.name}:{parts.path.name}"
+                log.warning("skipped %d invalid line(s) in %s", bad, where)
             frame = frame.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA)  # type: ignore[arg-type]
             frames.append(_with_source(frame, item.name, names) if len(logs) > 1 else frame)
     if not frames:

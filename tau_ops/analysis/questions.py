@@ -108,6 +108,15 @@ def check_every(every: str) -> str:
     return every
 
 
+def _cycle_codes() -> pl.Expr:
+    """Each cycle's distinct reason codes, as the contract's Enum (ties rank in its order).
+
+    A code listed twice in one cycle counts once, in every answer; an exported
+    frame's codes (strings) rank as a loaded frame's do.
+    """
+    return pl.col("reason_codes").list.unique().cast(pl.List(REASON_CODE), strict=False)
+
+
 def _over(expr: pl.Expr, keys: list[str]) -> pl.Expr:
     return expr.over(keys) if keys else expr
 
@@ -151,8 +160,8 @@ def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
     ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
     ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
     >>> [row[1:] for row in reason_code_trends(events, every="1h").rows()]
-    [('case_processing_failed', 1), ('cloud_rollout_applied', 1), ('healthy_cycle', 1), \
-('retry_attempted', 1)]
+    [('retry_attempted', 1), ('case_processing_failed', 1), ('cloud_rollout_applied', 1), \
+('healthy_cycle', 1)]
     """
     if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
         return reason_code_trends(events.lazy(), every=every).collect()
@@ -163,8 +172,7 @@ def reason_code_trends(events: Frame, *, every: str = "1h") -> Frame:
         events.group_by(pl.col("timestamp").dt.truncate(check_every(every)).alias("bucket"),
                         *keys, "reason_codes")
         .agg(pl.len().alias("cycles"))
-        .select("bucket", *keys, pl.col("reason_codes").list.unique().alias("reason_code"),
-                "cycles")
+        .select("bucket", *keys, _cycle_codes().alias("reason_code"), "cycles")
         .explode("reason_code")
         .drop_nulls("reason_code")
         .group_by("bucket", *keys, "reason_code")
@@ -317,7 +325,7 @@ def incidents(events: Frame) -> Frame:
     ...                      ["case_processing_failed"], ["cloud_rollout_applied"]],
     ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
     >>> incidents(events).select("cycles", "worst_state", "dominant_reason_codes").rows()
-    [(2, 'degraded', ['case_processing_failed', 'retry_attempted'])]
+    [(2, 'degraded', ['retry_attempted', 'case_processing_failed'])]
     """
     if isinstance(events, pl.DataFrame):  # one lazy query: polars plans the whole chain
         return incidents(events.lazy()).collect()
@@ -340,7 +348,7 @@ def incidents(events: Frame) -> Frame:
         pl.col("failure_streak").max().alias("peak_failure_streak"),
     )
     dominant = (
-        runs.select(*keys, "run", pl.col("reason_codes").alias("code"))
+        runs.select(*keys, "run", _cycle_codes().alias("code"))
         .explode("code")
         .filter(pl.col("code").is_in(PROBLEM_CODES))
         .group_by(*keys, "run", "code")
@@ -532,7 +540,7 @@ def summary(events: pl.DataFrame | pl.LazyFrame) -> EventsSummary:
     ...     "failure_streak": [0, 0, 1, 0], "backlog_cases": [0, 2, 5, 0]})
     >>> posture = summary(events)
     >>> posture.cycles, posture.incidents, posture.top_reason_codes
-    (4, 1, ['case_processing_failed', 'retry_attempted'])
+    (4, 1, ['retry_attempted', 'case_processing_failed'])
     """
     frame = events.lazy().sort("timestamp", maintain_order=True).collect()
     if "source" in frame.columns:
@@ -563,7 +571,7 @@ def _summary(frame: pl.DataFrame) -> EventsSummary:
     runs = incidents(frame.drop("source", strict=False))
     ongoing = runs.height > 0 and runs.get_column("end")[-1] == last["timestamp"]
     ranked = (
-        frame.select(pl.col("reason_codes").explode().alias("code"))
+        frame.select(_cycle_codes().explode().alias("code"))
         .filter(pl.col("code").is_in(PROBLEM_CODES))
         .group_by("code").agg(pl.len().alias("n"))
         .sort(pl.col("n"), pl.col("code").to_physical(), descending=[True, False])

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tau_ops.analysis.questions import ACTION_BY_REASON_CODE, DOMINANT_CODES, PROBLEM_CODES
 from tau_ops.errors import UsageError
 from tau_ops.health import ACTIONS
+from tau_ops.models import REASON_CODES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -181,6 +182,13 @@ def _bucket(every: str) -> Any:
     return F.timestamp_millis(F.floor(F.unix_millis("timestamp") / width) * width)
 
 
+def _contract_order(column: str) -> Any:
+    """A reason code's position in the contract's list (polars orders its Enum so)."""
+    from pyspark.sql import functions as F
+
+    return F.array_position(F.array(*[F.lit(c) for c in REASON_CODES]), F.col(column))
+
+
 def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
     """Cycles per reason code per bucket, as :func:`tau_ops.analysis.reason_code_trends`.
 
@@ -199,8 +207,8 @@ def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
         ``bucket`` (timestamp, start of the bucket), ``source`` (string,
         when the input has it), ``reason_code`` (string), ``cycles`` (bigint:
         cycles in the bucket that reported the code, a code listed twice in
-        one cycle counting once); ordered by bucket,
-        source, reason code.
+        one cycle counting once); ordered by bucket, source, and reason
+        code in the contract's order.
 
     Raises
     ------
@@ -224,7 +232,7 @@ def reason_code_trends(events: DataFrame, *, every: str = "1h") -> DataFrame:
         .where(F.col("reason_code").isNotNull())
         .groupBy("bucket", *keys, "reason_code")
         .agg(F.count(F.lit(1)).cast("long").alias("cycles"))
-        .orderBy("bucket", *keys, "reason_code")
+        .orderBy("bucket", *keys, _contract_order("reason_code"))
     )
 
 
@@ -340,11 +348,11 @@ def incidents(events: DataFrame) -> DataFrame:
         F.max("failure_streak").alias("peak_failure_streak"),
     )
     counted = (
-        runs.select(*keys, "run", F.explode("reason_codes").alias("code"))
+        runs.select(*keys, "run", F.explode(F.array_distinct("reason_codes")).alias("code"))
         .where(F.col("code").isin(list(PROBLEM_CODES)))
         .groupBy(*keys, "run", "code").agg(F.count(F.lit(1)).alias("n"))
     )
-    rank = Window.partitionBy(*keys, "run").orderBy(F.col("n").desc(), F.col("code").asc())
+    rank = Window.partitionBy(*keys, "run").orderBy(F.col("n").desc(), _contract_order("code"))
     dominant = (
         counted.withColumn("rank", F.row_number().over(rank))
         .where(F.col("rank") <= DOMINANT_CODES)
