@@ -214,6 +214,23 @@ def test_spark_answers_equal_polars_row_for_row_on_a_20_member_fleet(
     assert_frame_equal(answer, expected)
 
 
+@pytest.mark.slow
+def test_spark_reads_all_numeric_source_names_as_strings(spark: Any, tmp_path: Path) -> None:
+    from tau_ops.analysis import spark as spark_questions
+
+    (a, b, c) = [s.partition("=")[2] for s in _fleet(tmp_path, 3, 100)]
+    out = str(tmp_path / "o")
+    export_events([f"01={a}", f"1={b}", f"007={c}"], out)
+    frame = spark_questions.read_export(spark, out)
+    types = dict(frame.dtypes)
+    assert (types["source"], types["date"]) == ("string", "date")
+    counts = sorted((r["source"], r["count"]) for r in frame.groupBy("source").count().collect())
+    assert counts == [("007", 100), ("01", 100), ("1", 100)]
+    # The session's own setting is left as it was.
+    key = "spark.sql.sources.partitionColumnTypeInference.enabled"
+    assert spark.conf.get(key) == "true"
+
+
 def test_spark_refuses_calendar_buckets() -> None:
     from tau_ops.analysis.spark import bucket_ms
 

@@ -5,13 +5,26 @@ each source to ``DIR/source=<name>/date=YYYY-MM-DD/part-0.parquet`` (UTC
 dates), one file per partition. Spark, duckdb, polars and pyarrow read the
 folder as one table with ``source`` and ``date`` columns.
 
-Incremental and kill-safe without any bookkeeping file: partitions are
-written in date order, each one atomically (a temporary file beside it, then
-a rename), as the union of what it held and the new rows, without duplicate
-cycles. A second export therefore rewrites only the partitions from the
-newest exported date on, and an export killed at any moment leaves a dataset
-that the next export completes exactly. A cycle is a whole event line: two
-identical lines of one source are one cycle.
+A cycle is a whole event line: two identical lines of one source are one
+cycle (one row), since nothing in the line tells them apart.
+
+Incremental and kill-safe without any bookkeeping file: every date the log
+touches is merged with its partition, in date order, each partition replaced
+atomically (a temporary file beside it, then a rename) by the union of what it
+held and the new rows, without duplicate cycles. A day whose rows match the
+fingerprint stored in its partition's footer (a set-hash of its rows) is
+skipped without reading the partition, so a second export with nothing new
+reads only the log and the footers. Lines whose timestamps fall on an earlier
+day than the newest exported one are added to that day's partition; an export
+killed at any moment leaves a dataset that the next export completes exactly.
+
+Partition names and the write guards are :mod:`tau_ops.analysis.export_sources`:
+a ``NAME=PATH`` name is limited to ``[A-Za-z0-9._-]``, a name derived from a
+path escapes every other byte as ``_XX``, one source given twice is refused by
+file identity, and a local destination may hold no symbolic link under its
+``source=`` folders. The partition columns are read back with fixed types
+(:data:`PARTITION_SCHEMA`): ``source`` a string, ``date`` a date. In duckdb
+say so with ``hive_types = {'source': VARCHAR, 'date': DATE}``.
 
 ``DIR`` may be a local path or any URI pyarrow's filesystems open
 (``file://``, ``s3://``, ``gs://``), with credentials from the environment
@@ -27,11 +40,9 @@ itself (Google's client otherwise keeps retrying for 15 minutes).
 from __future__ import annotations
 
 import contextlib
-import re
 import urllib.parse
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -42,14 +53,23 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from tau_ops.analysis.cache import wait_for_writes
+from tau_ops.analysis.export_sources import (
+    check_local_destination,
+    parse_sources,
+    refuse_links,
+    source_name,
+)
 from tau_ops.analysis.loaders import load_events
 from tau_ops.errors import InputError, UsageError
 
+__all__ = ["EXPORT_SCHEMA", "PARTITION_SCHEMA", "ExportReport", "ExportedSource",
+           "export_events", "scan_export", "source_name"]
+
 PART_FILE = "part-0.parquet"
+_ROWS_KEY = b"tau_ops.rows"
 GCS_RETRY_LIMIT_S = 10
 """Seconds a ``gs://`` destination retries a failing request (no credentials, no network)
 before the export is refused, unless the URL sets ``retry_limit_seconds`` itself."""
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 EXPORT_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("ms", "UTC"),
@@ -59,6 +79,11 @@ EXPORT_SCHEMA: dict[str, pl.DataType] = {
 }
 """Leading columns of an exported file (then the counters, as ``Int32``); the
 partition columns ``source`` (string) and ``date`` (date) come from the paths."""
+
+
+PARTITION_SCHEMA: dict[str, pl.DataType] = {"source": pl.String(), "date": pl.Date()}
+"""Types of the partition columns, given to every reader: never inferred, so a source
+named ``007`` reads back as the string ``"007"``, not the number 7."""
 
 
 class ExportedSource(BaseModel):
@@ -81,8 +106,8 @@ class ExportedSource(BaseModel):
     (``cycles_added`` 0, ``partitions_written`` 0).
     """
 
-    source: str = Field(description="partition value (`source=...`): the given name or the "
-                        "sanitized path")
+    source: str = Field(description="partition value (`source=...`): the given NAME, or the "
+                        "path with each byte outside A-Z a-z 0-9 . - escaped as _XX")
     path: str = Field(description="the state dir or events file read")
     cycles_read: int = Field(description="valid cycles in the source's event log")
     cycles_added: int = Field(description="cycles not in the dataset before")
@@ -113,57 +138,6 @@ class ExportReport(BaseModel):
     partitions_written: int = Field(description="partition files (re)written")
 
 
-@dataclass(frozen=True)
-class _Source:
-    name: str
-    path: str
-
-
-def source_name(text: str) -> str:
-    """A partition-safe name: ``[A-Za-z0-9._-]`` kept, anything else ``_``.
-
-    Parameters
-    ----------
-    text : str
-        A source as given (a path or a ``name=path`` name).
-
-    Returns
-    -------
-    str
-        The name used as the ``source=`` partition value.
-
-    Raises
-    ------
-    UsageError
-        Nothing usable is left (empty, ``.`` or ``..``).
-
-    Examples
-    --------
-    >>> source_name("/srv/iad/deployment")
-    '_srv_iad_deployment'
-    """
-    name = _SAFE.sub("_", text.strip())
-    if not name or name in (".", ".."):
-        raise UsageError(f"export source name {text!r} is empty once sanitized")
-    return name
-
-
-def _parse_sources(sources: Sequence[str]) -> list[_Source]:
-    parsed = []
-    for raw in sources:
-        head, sep, tail = raw.partition("=")
-        if sep and "/" not in head and tail:
-            parsed.append(_Source(source_name(head), tail))
-        else:
-            parsed.append(_Source(source_name(raw), raw))
-    names = [s.name for s in parsed]
-    if not parsed:
-        raise UsageError("export needs at least one source")
-    if len(set(names)) != len(names):
-        raise UsageError(f"export source names must differ: {sorted(names)}")
-    return parsed
-
-
 def _bounded(destination: str) -> str:
     """A ``gs://`` URL with a retry limit (:data:`GCS_RETRY_LIMIT_S`) unless it has one."""
     parts = urllib.parse.urlsplit(destination)
@@ -184,6 +158,8 @@ def _filesystem(destination: str) -> tuple[pafs.FileSystem, str]:
         else:
             fs, root = pafs.LocalFileSystem(), str(Path(destination).absolute())
         root = root.rstrip("/")
+        if "://" in destination and not root.strip("/"):
+            raise ValueError("it names no bucket or folder")
         if "://" in destination:  # reach it now, before reading any source
             fs.get_file_info(root)
     except (pa.ArrowException, ValueError, OSError) as exc:
@@ -191,18 +167,6 @@ def _filesystem(destination: str) -> tuple[pafs.FileSystem, str]:
         raise InputError(f"cannot open export destination {destination}: "
                          f"{reason[:300]}") from exc
     return fs, root
-
-
-def _existing_dates(fs: pafs.FileSystem, folder: str) -> list[date]:
-    info = fs.get_file_info(folder)
-    if info.type == pafs.FileType.NotFound:
-        return []
-    dates = []
-    for entry in fs.get_file_info(pafs.FileSelector(folder)):
-        match = re.fullmatch(r"date=(\d{4}-\d{2}-\d{2})", entry.base_name)
-        if entry.type == pafs.FileType.Directory and match:
-            dates.append(date.fromisoformat(match.group(1)))
-    return sorted(dates)
 
 
 def _export_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -216,13 +180,24 @@ def _export_frame(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _fingerprint(frame: pl.DataFrame) -> str:
+    """A set-hash of the rows (unique already): polars version, count, sums of hash halves."""
+    hashed = frame.select(pl.struct(pl.all()).hash(seed=0).alias("h"))
+    sums = hashed.select((pl.col("h") & 0xFFFFFFFF).sum(), (pl.col("h") // (1 << 32)).sum()
+                         .alias("high")).row(0)
+    return f"{pl.__version__}:{frame.height}:{sums[0]}:{sums[1]}"
+
+
 def _write_partition(fs: pafs.FileSystem, folder: str, frame: pl.DataFrame) -> None:
     fs.create_dir(folder, recursive=True)
     final = f"{folder}/{PART_FILE}"
     tmp = f"{folder}/.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+    table = frame.to_arrow()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           _ROWS_KEY: _fingerprint(frame).encode()})
     try:
         with fs.open_output_stream(tmp) as sink:
-            pq.write_table(frame.to_arrow(), sink, compression="zstd")
+            pq.write_table(table, sink, compression="zstd")
         fs.move(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError, pa.ArrowException):
@@ -230,12 +205,59 @@ def _write_partition(fs: pafs.FileSystem, folder: str, frame: pl.DataFrame) -> N
         raise
 
 
+def _damaged(final: str, exc: Exception) -> InputError:
+    reason = " ".join(str(exc).split())[:200]
+    return InputError(f"exported partition {final} cannot be read ({reason}): move it away "
+                      "and export again", path=final)
+
+
+def _stored_fingerprint(fs: pafs.FileSystem, final: str) -> str | None:
+    """The fingerprint in a partition file's footer (None: no file, or written without one)."""
+    if fs.get_file_info(final).type != pafs.FileType.File:
+        return None
+    try:
+        with fs.open_input_file(final) as handle:
+            metadata = pq.read_schema(handle).metadata or {}
+    except (pa.ArrowException, ValueError) as exc:
+        raise _damaged(final, exc) from exc
+    value = metadata.get(_ROWS_KEY)
+    return value.decode() if value is not None else None
+
+
 def _read_partition(fs: pafs.FileSystem, folder: str) -> pl.DataFrame | None:
     final = f"{folder}/{PART_FILE}"
     if fs.get_file_info(final).type != pafs.FileType.File:
         return None
-    with fs.open_input_file(final) as handle:
-        return pl.from_arrow(pq.read_table(handle))  # type: ignore[return-value]
+    try:
+        with fs.open_input_file(final) as handle:
+            frame = pl.from_arrow(pq.read_table(handle))
+    except (pa.ArrowException, ValueError) as exc:
+        raise _damaged(final, exc) from exc
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _merge(final: str, old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
+    """The union of a partition's rows and the new ones, without duplicates, oldest first."""
+    try:
+        merged = new if old is None else pl.concat([old.select(new.columns), new],
+                                                   how="vertical_relaxed")
+    except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
+        raise _damaged(final, exc) from exc
+    return merged.unique(maintain_order=True).sort("timestamp", maintain_order=True)
+
+
+def _check_dates(fs: pafs.FileSystem, folder: str) -> None:
+    """Refuse a ``date=`` folder that names no date (a stray folder would read back wrong)."""
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return
+    for entry in fs.get_file_info(pafs.FileSelector(folder)):
+        if entry.base_name.startswith("date="):
+            try:
+                date.fromisoformat(entry.base_name.removeprefix("date="))
+            except ValueError as exc:
+                raise InputError(f"export destination holds {entry.path}, which names no "
+                                 "date (YYYY-MM-DD): move it away", path=entry.path) from exc
 
 
 def _clean_temporaries(fs: pafs.FileSystem, folder: str) -> None:
@@ -253,8 +275,9 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Parameters
     ----------
     sources : sequence of str
-        State dirs or events files, each optionally named ``NAME=PATH``
-        (otherwise the sanitized path names the partition).
+        State dirs, events files or snapshot archives, each optionally named
+        ``NAME=PATH`` (``NAME`` in ``[A-Za-z0-9._-]``; otherwise the path,
+        each other byte escaped as ``_XX``, names the partition).
     to : str
         The dataset root: a local path or a pyarrow filesystem URI.
     cache : bool, default True
@@ -268,10 +291,14 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     Raises
     ------
     UsageError
-        No sources, two sources with one name, an empty destination, or a
-        local destination inside a source's folder.
+        No sources, a refused or repeated name, an empty destination, a local
+        destination (path or ``file://``) inside a source's folder or an
+        archive source.
     InputError
-        A source does not exist, or the destination cannot be opened.
+        A source does not exist or is given twice (file identity), the
+        destination cannot be opened (a URL naming no bucket included), holds
+        a symbolic link under a ``source=`` folder, a ``date=`` folder naming
+        no date, or a partition file that cannot be read.
 
     Examples
     --------
@@ -281,41 +308,22 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     ...
     tau_ops.errors.UsageError: export needs at least one source
     """
-    parsed = _parse_sources(sources)
+    parsed = parse_sources(sources)
     if not to.strip():
         raise UsageError("export destination (--to) is empty")
-    if "://" not in to:
-        target = Path(to).resolve()
-        for source in parsed:
-            where = Path(source.path).resolve()
-            where = where if where.is_dir() else where.parent
-            if target.is_relative_to(where):
-                raise UsageError(f"export destination {to} lies inside source {source.path}: "
-                                 "writing there would change the state dir")
     fs, root = _filesystem(to)
+    local = isinstance(fs, pafs.LocalFileSystem)
+    if local:
+        check_local_destination(Path(root or "/"), to, parsed)
     exported = []
     for source in parsed:
-        frame = _export_frame(load_events(source.path, cache=cache))
         folder = f"{root}/source={source.name}"
+        if local:
+            refuse_links(Path(folder))
+        _check_dates(fs, folder)
+        frame = _export_frame(load_events(source.path, cache=cache))
         _clean_temporaries(fs, folder)
-        existing = _existing_dates(fs, folder)
-        days = frame.with_columns(pl.col("timestamp").dt.date().alias("_date"))
-        if existing:
-            days = days.filter(pl.col("_date") >= existing[-1])
-        added = written = 0
-        for (day,), rows in days.sort("timestamp").group_by("_date", maintain_order=True):
-            assert isinstance(day, date)
-            partition = f"{folder}/date={day.isoformat()}"
-            new = rows.drop("_date")
-            old = _read_partition(fs, partition)
-            merged = new if old is None else pl.concat([old, new], how="vertical_relaxed")
-            merged = merged.unique(maintain_order=True).sort("timestamp", maintain_order=True)
-            before = 0 if old is None else old.height
-            if merged.height == before:
-                continue
-            _write_partition(fs, partition, merged)
-            added += merged.height - before
-            written += 1
+        added, written = _export_days(fs, folder, frame)
         exported.append(ExportedSource(source=source.name, path=source.path,
                                        cycles_read=frame.height, cycles_added=added,
                                        partitions_written=written))
@@ -325,6 +333,33 @@ def export_events(sources: Sequence[str], to: str, *, cache: bool = True) -> Exp
     return ExportReport(destination=to, sources=exported,
                         cycles_added=sum(s.cycles_added for s in exported),
                         partitions_written=sum(s.partitions_written for s in exported))
+
+
+def _export_days(fs: pafs.FileSystem, folder: str, frame: pl.DataFrame) -> tuple[int, int]:
+    """Merge every day the frame touches into its partition; (cycles added, files written).
+
+    A day whose rows hash to the fingerprint stored in its partition's footer
+    holds nothing new and is skipped without reading the partition.
+    """
+    days = frame.unique(maintain_order=True).with_columns(
+        pl.col("timestamp").dt.date().alias("_date"))
+    added = written = 0
+    for (day,), rows in days.sort("timestamp").group_by("_date", maintain_order=True):
+        assert isinstance(day, date)
+        partition = f"{folder}/date={day.isoformat()}"
+        final = f"{partition}/{PART_FILE}"
+        new = rows.drop("_date")
+        if _stored_fingerprint(fs, final) == _fingerprint(new):
+            continue
+        old = _read_partition(fs, partition)
+        merged = _merge(final, old, new)
+        before = 0 if old is None else old.height
+        if merged.height == before:
+            continue
+        _write_partition(fs, partition, merged)
+        added += merged.height - before
+        written += 1
+    return added, written
 
 
 def scan_export(to: str) -> pl.LazyFrame:
@@ -360,4 +395,4 @@ def scan_export(to: str) -> pl.LazyFrame:
     if "://" not in to and not any(Path(to).glob(f"source=*/date=*/{PART_FILE}")):
         raise InputError(f"no exported events under {to}")
     return pl.scan_parquet(f"{to.rstrip('/')}/source=*/date=*/{PART_FILE}",
-                           hive_partitioning=True)
+                           hive_partitioning=True, hive_schema=PARTITION_SCHEMA)

@@ -115,6 +115,9 @@ def local_session(app_name: str = "tau-ops", *, cores: int = 2) -> SparkSession:
     )
 
 
+_INFER_PARTITION_TYPES = "spark.sql.sources.partitionColumnTypeInference.enabled"
+
+
 def read_export(spark: SparkSession, path: str) -> DataFrame:
     """The exported dataset as a Spark frame (``source`` and ``date`` from the partitions).
 
@@ -134,7 +137,10 @@ def read_export(spark: SparkSession, path: str) -> DataFrame:
         (array<string>), the counters of SPEC section 3 plus
         ``backlog_cases``, ``failure_streak`` and ``cycle_duration_ms`` (ms)
         as int, then ``source`` (string) and ``date`` (date, UTC) from the
-        partition folders.
+        partition folders. Their types are never inferred from the values
+        (a source named ``007`` stays the string ``"007"``): the session's
+        ``spark.sql.sources.partitionColumnTypeInference.enabled`` is off for
+        this read and restored after it.
 
     Raises
     ------
@@ -149,7 +155,20 @@ def read_export(spark: SparkSession, path: str) -> DataFrame:
     >>> events.columns[:4], events.columns[-2:]  # doctest: +SKIP
     (['timestamp', 'health_state', 'health_reason', 'reason_codes'], ['source', 'date'])
     """
-    return spark.read.option("basePath", path).parquet(f"{path.rstrip('/')}/source=*/date=*")
+    from pyspark.sql import functions as F
+
+    # Partition values are never inferred (a source named 007 would read as the number 7):
+    # they are read as strings for this one read, then ``date`` is cast to a date.
+    previous = spark.conf.get(_INFER_PARTITION_TYPES, None)
+    spark.conf.set(_INFER_PARTITION_TYPES, "false")
+    try:
+        frame = spark.read.option("basePath", path).parquet(f"{path.rstrip('/')}/source=*/date=*")
+    finally:
+        if previous is None:
+            spark.conf.unset(_INFER_PARTITION_TYPES)
+        else:
+            spark.conf.set(_INFER_PARTITION_TYPES, previous)
+    return frame.withColumn("date", F.to_date("date", "yyyy-MM-dd"))
 
 
 def _keys(frame: DataFrame) -> list[str]:

@@ -23,13 +23,15 @@ def _export(argv: list[str]) -> int:
     parser = sub_parser(
         "export",
         "Write the events of one or many sources to DIR/source=NAME/date=YYYY-MM-DD/ as "
-        "Parquet (incremental: a second export adds only new cycles).",
+        "Parquet (incremental: a second export adds only new cycles; a cycle is a whole event "
+        "line, so identical lines of one source are one cycle).",
     )
     parser.add_argument("what", choices=("events",), help="what to export: events")
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
-                        help="a state dir or events file, optionally named NAME=PATH "
-                        "(default name: the path with other characters than A-Z a-z 0-9 . _ - "
-                        "as _)")
+                        help="a state dir, events file or snapshot archive, optionally named "
+                        "NAME=PATH (NAME: A-Z a-z 0-9 . _ -; default name: the path with each "
+                        "byte outside A-Z a-z 0-9 . - as _XX, e.g. a/b as a_2Fb); one source "
+                        "given twice is refused")
     parser.add_argument("--to", required=True, metavar="DIR",
                         help="dataset root: a local path or a URI pyarrow opens "
                         "(file://, s3://, gs://); required")
