@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tau_ops import health, jsonio
 from tau_ops.errors import UsageError
 from tau_ops.fleet_read import MemberRead, one_line
-from tau_ops.models import HEALTH_STATES, HealthSnapshot
+from tau_ops.models import HEALTH_STATES, REASON_CODES, HealthSnapshot
 
 if TYPE_CHECKING:
     import urllib.request
@@ -176,6 +176,24 @@ def gateway_document(document: Any) -> dict[str, Any]:
         raise ValueError(f"gateway status contradicts itself: runner_paused "
                          f"{str(paused).lower()}, deployment.runner_paused "
                          f"{jsonio.json_text(deployment.get('runner_paused'))}")
+    own_gate = deployment.get("rollout_gate", "pass")
+    own_reasons = deployment.get("rollout_gate_reasons", [])
+    if (own_gate not in ("pass", "hold") or not isinstance(own_reasons, list)
+            or any(r not in health.GATE_REASONS for r in own_reasons)
+            or (own_gate == "pass") != (not own_reasons)
+            or deployment.get("health_state", state) not in HEALTH_STATES):
+        raise _refuse("deployment's own rollout_gate, reasons or health_state are not the "
+                      "shared ones, or disagree")
+    if gate == "pass" and deployment.get("state_exists", True) is not True:
+        raise ValueError("gateway status contradicts itself: rollout_gate pass, "
+                         "deployment.state_exists " + jsonio.json_text(
+                             deployment.get("state_exists")))
+    if deployment.get("pause") is not None and not paused:
+        raise ValueError("gateway status contradicts itself: runner_paused false, "
+                         "deployment.pause set")
+    codes = deployment.get("last_reason_codes", [])
+    if not isinstance(codes, list) or any(c not in REASON_CODES for c in codes):
+        raise _refuse("deployment.last_reason_codes holds a code outside the contract")
     HealthSnapshot.model_validate(inner)  # a ValidationError: unreadable, like any bad input
     return document
 
@@ -350,12 +368,18 @@ def gateway_verdict(document: dict[str, Any], *, now_ms: int, stale_after_ms: in
         skew_tolerance_ms=skew_tolerance_ms,
         pause=_pause(deployment) if document.get("runner_paused") else None)
     reported_age = document.get("state_age_ms", 0)
-    codes = set(decision.rollout_gate_reasons) | set(document["rollout_gate_reasons"])
+    # the summary's reasons and the deployment section's own: a hold in either holds
+    codes = (set(decision.rollout_gate_reasons) | set(document["rollout_gate_reasons"])
+             | set(deployment.get("rollout_gate_reasons", [])))
     if decision.has_cycle and (document.get("stale") or reported_age > stale_after_ms):
         codes.add("stale_state")
-    reasons = [code for code in health.GATE_REASONS if code in codes]
-    ours, theirs = decision.health_state, document["health_state"]
+    ours = decision.health_state
+    theirs = max(document["health_state"], deployment.get("health_state", "healthy"),
+                 key=HEALTH_STATES.index)
     worse = HEALTH_STATES.index(theirs) > HEALTH_STATES.index(ours)
+    if theirs != "healthy":  # a non-healthy state reported anywhere holds as the gate would
+        codes.add(f"health_{theirs}")
+    reasons = [code for code in health.GATE_REASONS if code in codes]
     return GatewayVerdict(
         rollout_gate="hold" if reasons else "pass", rollout_gate_reasons=reasons,
         health_state=theirs if worse else ours,

@@ -132,6 +132,55 @@ def test_a_document_marked_stale_old_future_or_holding_never_passes(
     assert (report.fleet_gate, _verdicts(report)) == ("hold", [("gateway", "hold", reasons)])
 
 
+def _failing_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["health_state"] = "failing"
+
+
+def _held_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["rollout_gate"] = "hold"
+    doc["deployment"]["rollout_gate_reasons"] = ["runner_paused"]
+
+
+@pytest.mark.parametrize("change,reasons", [
+    (_failing_deployment, ["health_failing"]),
+    (_held_deployment, ["runner_paused"]),
+])
+def test_a_deployment_section_worse_than_the_summary_holds(
+        tmp_path: Path, change: Any, reasons: list[str]) -> None:
+    doc, now = _document(tmp_path)
+    change(doc)
+    report = _serve(doc, clock=lambda: now)
+    assert (report.fleet_gate, _verdicts(report)) == ("hold", [("gateway", "hold", reasons)])
+
+
+def _no_state_behind_a_pass(doc: dict[str, Any]) -> None:
+    doc["deployment"]["state_exists"] = False
+
+
+def _pause_without_paused(doc: dict[str, Any]) -> None:
+    doc["deployment"]["pause"] = {"paused_unix_ms": 1, "paused_by": "x", "reason": "y"}
+
+
+def _unknown_code(doc: dict[str, Any]) -> None:
+    doc["deployment"]["last_reason_codes"] = ["not_a_code"]
+
+
+def _held_without_reasons(doc: dict[str, Any]) -> None:
+    doc["deployment"]["rollout_gate"] = "hold"
+    doc["deployment"]["rollout_gate_reasons"] = []
+
+
+@pytest.mark.parametrize("change", [
+    _no_state_behind_a_pass, _pause_without_paused, _unknown_code, _held_without_reasons])
+def test_a_deployment_section_contradicting_the_summary_is_unreadable(
+        tmp_path: Path, change: Any) -> None:
+    doc, now = _document(tmp_path)
+    change(doc)
+    report = _serve(doc, clock=lambda: now)
+    assert (report.fleet_gate, _verdicts(report)) == (
+        "hold", [("gateway", "hold", ["member_unreadable"])])
+
+
 def _future_on_top_only(doc: dict[str, Any]) -> None:
     doc["updated_unix_ms"] = YEAR_9999_MS
 
@@ -288,6 +337,33 @@ def test_a_large_output_into_a_closed_pipe_keeps_the_exit_code(tmp_path: Path) -
     assert (result.returncode, result.stderr) == (1, "")
 
 
+def _to(stdout: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tau_ops", *args], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_no_stdout_or_a_full_disk_keeps_the_verdicts_exit_code(tmp_path: Path) -> None:
+    held = _cycles(tmp_path / "syd" / "deployment", success_case("api"), retryable_case("x"))
+    passing = _healthy(tmp_path, "iad")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        results = {
+            # stdout=None would inherit ours: close it in the child instead (``>&-``)
+            "gate hold, no stdout": subprocess.run(
+                [sys.executable, "-c", "import os, sys; os.close(1); sys.stdout = None; "
+                 "from tau_ops.cli import main; sys.exit(main(sys.argv[1:]))",
+                 "gate", "--deployment-state-dir", str(held)],
+                stderr=subprocess.PIPE, text=True, timeout=120),
+            "fleet gate hold, full disk": _to(full, "fleet", "gate", str(held)),
+            "fleet gate pass, full disk": _to(full, "fleet", "gate", str(passing)),
+        }
+    full_disk = "error: cannot write the output: No space left on device\n"
+    assert {name: (r.returncode, r.stderr) for name, r in results.items()} == {
+        "gate hold, no stdout": (1, ""),
+        "fleet gate hold, full disk": (1, full_disk),
+        "fleet gate pass, full disk": (0, full_disk),
+    }
+
+
 def test_bad_usage_into_a_closed_pipe_still_exits_2() -> None:
     result = _closed_stdout("fleet", "gate", "--max-workers", "100", ".")
     assert result.returncode == 2
@@ -329,3 +405,13 @@ def test_a_tiny_fraction_holds_a_fleet_with_nothing_passing(tmp_path: Path) -> N
     assert result.stdout.splitlines()[:2] == [
         "fleet gate: rollout_gate=hold members=1 pass=0 reasons=members_below_pass_fraction",
         "  hold: 0 of 1 member pass; the policy needs 1 (min_pass_fraction 1e-10)"]
+
+
+@pytest.mark.parametrize("text", ["1e-400", "0.333333333333333333333333333334",
+                                  "0.66666666666666667", "1.0000000000000001", "nan", "-0.1"])
+def test_a_fraction_a_float_would_change_is_refused(tmp_path: Path, text: str) -> None:
+    held = _cycles(tmp_path / "syd" / "deployment", success_case("api"), retryable_case("x"))
+    result = run_cli("fleet", "gate", "--min-pass-fraction", text, str(held))
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith("error: argument --min-pass-fraction: ")
+    assert len(result.stderr.splitlines()) == 1

@@ -90,33 +90,39 @@ def print_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
 
 
 class _StdoutGuard:
-    """Stands in for ``sys.stdout`` while a command runs: once the reader has gone (a closed
-    pipe, ``tau-ops gate | head -1``), further output is dropped instead of raising, so the
-    command still finishes and its exit status is its verdict's."""
+    """Stands in for ``sys.stdout`` while a command runs: once the output cannot be written
+    (a closed pipe, ``tau-ops gate | head -1``; a full disk, ``> /dev/full``; no stdout at
+    all, ``>&-``), further output is dropped instead of raising, so the command still
+    finishes and its exit status is its verdict's. A failure other than a closed pipe is
+    said once on stderr."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.gone = False
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream: TextIO = stream if stream is not None else open(  # noqa: SIM115
+            os.devnull, "w", encoding="utf-8")
+        self.gone = stream is None
+        self.failure: str | None = None
 
     def write(self, text: str) -> int:
         if not self.gone:
             try:
                 return self.stream.write(text)
-            except BrokenPipeError:
-                self._drop()
+            except OSError as exc:
+                self._drop(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
-                self._drop()
+            except OSError as exc:
+                self._drop(exc)
 
-    def _drop(self) -> None:
+    def _drop(self, exc: OSError) -> None:
         """Point the descriptor at the null device: what is still buffered (and the
         interpreter's flush at exit) then goes nowhere instead of failing again."""
         self.gone = True
+        if not isinstance(exc, BrokenPipeError):
+            self.failure = exc.strerror or str(exc)
         with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
             null = os.open(os.devnull, os.O_WRONLY)
             try:
@@ -157,6 +163,8 @@ def reader_gone() -> Iterator[Callable[[], bool]]:
     finally:
         guard.flush()
         sys.stdout = guard.stream
+        if guard.failure is not None and sys.stderr is not None:
+            print(f"error: cannot write the output: {guard.failure}", file=sys.stderr)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
