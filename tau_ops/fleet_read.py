@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from tau_ops import jsonio
 from tau_ops.models import DeploymentState
-from tau_ops.state import PAUSE_FILE, STATE_FILE, parse_state
+from tau_ops.state import EVENTS_FILE, PAUSE_FILE, STATE_FILE, parse_state
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def read_state_dir(location: str) -> MemberRead:
     OSError
         The folder does not exist or is not one (``FileNotFoundError``,
         ``NotADirectoryError``), or ``state.json`` is not a regular file, is over
-        its limit or cannot be read.
+        its limit or cannot be read, or the events log is not a regular file.
 
     Examples
     --------
@@ -105,7 +105,20 @@ def read_state_dir(location: str) -> MemberRead:
         if not os.path.isdir(location):
             raise NotADirectoryError(f"state dir {location} is not a directory") from None
         data = None
+    _events_readable(os.path.join(location, EVENTS_FILE))
     return state_read(data, paused=os.path.exists(os.path.join(location, PAUSE_FILE)))
+
+
+def _events_readable(events: str) -> None:
+    """Refuse an events log that is not a regular file (a FIFO, a folder), as ``tau-ops gate``
+    does: one ``stat``, the log itself is not read."""
+    try:
+        info = os.stat(events)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"events file {events} is a {jsonio._kind(info.st_mode)}, "
+                      "not a regular file")
 
 
 def read_snapshot(location: str) -> MemberRead:

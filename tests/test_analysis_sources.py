@@ -208,3 +208,14 @@ def test_an_invalid_line_in_an_archive_is_reported_in_the_archive(
         assert read_events(archive).invalid_lines == 1
     assert [r.getMessage() for r in caplog.records] == [
         f"skipped 1 invalid line(s) in {archive}:runtime-events.jsonl"]
+
+
+def test_a_hard_linked_events_file_given_twice_is_refused(tmp_path: Path) -> None:
+    first = tmp_path / "a" / "runtime-events.jsonl"
+    first.parent.mkdir()
+    first.write_text('{"timestamp_unix_ms":1,"health_state":"healthy","health_reason":"ok",'
+                     '"reason_codes":["healthy_cycle"]}\n', encoding="utf-8")
+    second = tmp_path / "hard.jsonl"
+    second.hardlink_to(first)
+    with pytest.raises(InputError, match="are the same source"):
+        load_events([first, second])

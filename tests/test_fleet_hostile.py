@@ -415,3 +415,20 @@ def test_a_fraction_a_float_would_change_is_refused(tmp_path: Path, text: str) -
     assert result.returncode == 2, result.stdout
     assert result.stderr.startswith("error: argument --min-pass-fraction: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_an_events_log_that_is_not_a_file_holds_the_member_as_gate_refuses_it(
+        tmp_path: Path, kind: str) -> None:
+    state_dir = _healthy(tmp_path, "iad")
+    events = state_dir / "runtime-events.jsonl"
+    events.unlink()
+    if kind == "fifo":
+        os.mkfifo(events)
+    else:
+        events.mkdir()
+    gate = run_cli("gate", "--deployment-state-dir", str(state_dir))
+    fleet = run_cli("fleet", "gate", str(state_dir))
+    assert gate.returncode == 2, gate.stdout
+    assert fleet.returncode == 1, fleet.stdout
+    assert "member_unreadable" in fleet.stdout.splitlines()[0]

@@ -5,8 +5,9 @@ each source to ``DIR/source=<name>/date=YYYY-MM-DD/part-0.parquet`` (UTC
 dates), one file per partition. Spark, duckdb, polars and pyarrow read the
 folder as one table with ``source`` and ``date`` columns.
 
-A cycle is a whole event line: two identical lines of one source are one
-cycle (one row), since nothing in the line tells them apart.
+A cycle is known by its values: two lines of one source that read to the
+same values (key order, spacing and unknown keys aside) are one cycle (one
+row), since nothing kept tells them apart; ``tau-ops status`` counts lines.
 
 Incremental and kill-safe without any bookkeeping file: every date the log
 touches is merged with its partition, in date order, each partition replaced

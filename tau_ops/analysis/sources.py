@@ -223,7 +223,11 @@ def given_sources(source: str | Path | Sequence[str | Path]) -> list[SourceItem]
         if not archive and not path.exists() and not rotated_files(path):
             raise InputError(f"no such state dir or events file: {path}", path=path)
         log_file = path / EVENTS_FILE if path.is_dir() else path
-        for key in (f"name:{name}", f"file:{os.path.realpath(log_file)}"):
+        keys = [f"name:{name}", f"file:{os.path.realpath(log_file)}"]
+        with contextlib.suppress(OSError):  # a hard link is the same file under another name
+            info = os.stat(log_file)
+            keys.append(f"inode:{info.st_dev}:{info.st_ino}")
+        for key in keys:
             if key in seen:
                 raise InputError(f"sources {seen[key]!r} and {name!r} are the same source: give "
                                  "each once (the source column would merge them)", path=path)

@@ -23,8 +23,8 @@ def _export(argv: list[str]) -> int:
     parser = sub_parser(
         "export",
         "Write the events of one or many sources to DIR/source=NAME/date=YYYY-MM-DD/ as "
-        "Parquet (incremental: a second export adds only new cycles; a cycle is a whole event "
-        "line, so identical lines of one source are one cycle).",
+        "Parquet (incremental: a second export adds only new cycles; lines of one source that "
+        "read to the same values are one cycle).",
     )
     parser.add_argument("what", choices=("events",), help="what to export: events")
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
