@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,12 +34,19 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _SUMMARY_COPIES = ("updated_unix_ms", "failure_streak", "queue_depth")
 
 
+_UNRESERVED_ESCAPE = re.compile(
+    "%(" + "|".join(f"{ord(c):02X}" for c in
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") + ")",
+    re.IGNORECASE)
+
+
 def gateway_url(location: str) -> str:
     """The one URL a gateway member is read from, and known by when looking for duplicates.
 
     Scheme and host lower-cased, the default port dropped, a bare base URL
     given the status path, dot segments and a trailing slash removed, query
-    and fragment dropped. Host names are compared as written: ``localhost``
+    and fragment dropped, escapes of unreserved characters decoded
+    (``%73`` is ``s``). Host names are compared as written: ``localhost``
     and ``127.0.0.1`` stay two gateways (no name is looked up).
 
     Parameters
@@ -63,6 +71,8 @@ def gateway_url(location: str) -> str:
     'http://gw.example/gateway/status'
     >>> gateway_url("https://[::1]:8811/gateway/status/")
     'https://[::1]:8811/gateway/status'
+    >>> gateway_url("http://gw:8811/gateway/%73tatus")
+    'http://gw:8811/gateway/status'
     """
     try:
         parts = urllib.parse.urlsplit(location.strip())
@@ -83,7 +93,9 @@ def gateway_url(location: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
-    path = posixpath.normpath("/" + parts.path.strip("/"))
+    # percent-escapes of unreserved characters are the characters (RFC 3986 6.2.2.2)
+    raw = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), parts.path)
+    path = posixpath.normpath("/" + raw.strip("/"))
     return f"{scheme}://{netloc}{GATEWAY_PATH if path == '/' else path}"
 
 

@@ -223,7 +223,9 @@ class _SeedDeploymentStatus(BaseModel):
         description="Reason codes of the latest cycle line; empty when none."
     )
     reason_code_counts: dict[str, int] = Field(
-        description="Cycles per reason code over all event files."
+        description="Times each reason code was listed over all event files, as the seed "
+        "counts them (a code listed twice in one cycle counts twice; the analysis questions "
+        "count cycles)."
     )
     health: HealthSnapshot = Field(
         description="The health snapshot of ``state.json`` (all 0 before the first cycle)."

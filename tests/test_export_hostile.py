@@ -206,3 +206,32 @@ def test_an_export_with_nothing_new_reads_no_partition(
     monkeypatch.setattr(export, "_read_partition", refuse)
     quiet = export_events([f"inc={inc}"], out)
     assert (quiet.cycles_added, quiet.partitions_written) == (0, 0)
+
+
+def test_rows_removed_from_a_partition_by_another_tool_are_exported_again(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    inc = _log(tmp_path / "inc", *(D0 + i * 60_000 for i in range(10)))
+    out = tmp_path / "o"
+    assert export_events([f"inc={inc}"], str(out)).cycles_added == 10
+    (part,) = out.rglob("part-0.parquet")
+    table = pq.read_table(part)
+    pq.write_table(table.slice(0, 8), part)  # keeps the footer's fingerprint, drops 2 rows
+    assert export_events([f"inc={inc}"], str(out)).cycles_added == 2
+    assert pq.read_table(part).num_rows == 10
+
+
+@pytest.mark.parametrize("destination,says", [
+    ("mock:///x", "in-memory test filesystem"),
+    ("file:/abs/p", "looks like a URL without '//'"),
+])
+def test_a_destination_that_would_keep_nothing_or_land_elsewhere_is_refused(
+    tmp_path: Path, destination: str, says: str,
+) -> None:
+    inc = _log(tmp_path / "inc", D0)
+    result = run_cli("export", "events", "--to", destination, f"inc={inc}", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert says in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "file:").exists()

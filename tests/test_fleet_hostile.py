@@ -246,6 +246,8 @@ def test_a_gateway_with_no_cycle_or_a_corrupt_state_is_judged_like_its_state_dir
     "http://127.0.0.1:8811#top",
     "HTTP://127.0.0.1:8811",
     "region=iad@http://127.0.0.1:8811/./gateway/status",
+    "http://127.0.0.1:8811/gateway/%73tatus",
+    "http://127.0.0.1:8811/%67ateway/status",
 ])
 def test_one_gateway_written_two_ways_is_refused(other: str) -> None:
     with pytest.raises(UsageError, match="list each member once"):

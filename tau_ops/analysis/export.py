@@ -41,6 +41,7 @@ itself (Google's client otherwise keeps retrying for 15 minutes).
 from __future__ import annotations
 
 import contextlib
+import re
 import urllib.parse
 import uuid
 from collections.abc import Sequence
@@ -68,6 +69,7 @@ __all__ = ["EXPORT_SCHEMA", "PARTITION_SCHEMA", "ExportReport", "ExportedSource"
 
 PART_FILE = "part-0.parquet"
 _ROWS_KEY = b"tau_ops.rows"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 GCS_RETRY_LIMIT_S = 10
 """Seconds a ``gs://`` destination retries a failing request (no credentials, no network)
 before the export is refused, unless the URL sets ``retry_limit_seconds`` itself."""
@@ -153,6 +155,13 @@ def _bounded(destination: str) -> str:
 
 def _filesystem(destination: str) -> tuple[pafs.FileSystem, str]:
     """Open and probe the destination; InputError naming it when it cannot be used."""
+    scheme = _SCHEME.match(destination)
+    if scheme and "://" not in destination:
+        raise UsageError(f"export destination {destination} looks like a URL without '//': "
+                         "write file:///absolute/path, or a path without a scheme")
+    if scheme and scheme.group(1).lower() == "mock":
+        raise UsageError(f"export destination {destination} is pyarrow's in-memory test "
+                         "filesystem: nothing written there is kept")
     try:
         if "://" in destination:
             fs, root = pafs.FileSystem.from_uri(_bounded(destination))
@@ -213,16 +222,22 @@ def _damaged(final: str, exc: Exception) -> InputError:
 
 
 def _stored_fingerprint(fs: pafs.FileSystem, final: str) -> str | None:
-    """The fingerprint in a partition file's footer (None: no file, or written without one)."""
+    """The fingerprint in a partition file's footer (None: no file, written without one, or
+    a file whose row count is not the fingerprint's: rewritten by another tool)."""
     if fs.get_file_info(final).type != pafs.FileType.File:
         return None
     try:
         with fs.open_input_file(final) as handle:
-            metadata = pq.read_schema(handle).metadata or {}
+            footer = pq.read_metadata(handle)
+        metadata = footer.schema.to_arrow_schema().metadata or {}
     except (pa.ArrowException, ValueError) as exc:
         raise _damaged(final, exc) from exc
     value = metadata.get(_ROWS_KEY)
-    return value.decode() if value is not None else None
+    if value is None:
+        return None
+    text = value.decode(errors="replace")
+    count = text.split(":")[1] if text.count(":") == 3 else ""
+    return text if count == str(footer.num_rows) else None
 
 
 def _read_partition(fs: pafs.FileSystem, folder: str) -> pl.DataFrame | None:
