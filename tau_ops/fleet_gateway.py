@@ -12,10 +12,13 @@ contradicts its own deployment status cannot be judged (unreadable).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import ipaddress
 import os
 import posixpath
 import re
+import socket
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,13 +43,32 @@ _UNRESERVED_ESCAPE = re.compile(
     re.IGNORECASE)
 
 
+_IPV4_FORMS = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)(\.(0[xX][0-9a-fA-F]+|[0-9]+)){0,3}")
+
+
+def _canonical_host(host: str) -> str:
+    """An address written another way (``127.1``, ``0x7f000001``, ``::ffff:127.0.0.1``)
+    as its usual form; a host name unchanged (no name is looked up)."""
+    if _IPV4_FORMS.fullmatch(host):
+        with contextlib.suppress(OSError):
+            return socket.inet_ntoa(socket.inet_aton(host))
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def gateway_url(location: str) -> str:
     """The one URL a gateway member is read from, and known by when looking for duplicates.
 
     Scheme and host lower-cased, the default port dropped, a bare base URL
     given the status path, dot segments and a trailing slash removed, query
     and fragment dropped, escapes of unreserved characters decoded
-    (``%73`` is ``s``). Host names are compared as written: ``localhost``
+    (``%73`` is ``s``), an address written another way in its usual form
+    (``127.1`` is ``127.0.0.1``). Host names are compared as written: ``localhost``
     and ``127.0.0.1`` stay two gateways (no name is looked up).
 
     Parameters
@@ -90,6 +112,7 @@ def gateway_url(location: str) -> str:
                          "(the token comes from TAU_GATEWAY_AUTH_TOKEN)")
     if port == 0:
         raise UsageError(f"gateway URL {location!r} has port 0")
+    host = _canonical_host(host)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
@@ -325,6 +348,11 @@ class GatewayVerdict:
     queue_depth: int
 
 
+def _whole(value: object, default: int = 0) -> int:
+    """A whole number of ms from a document; ``default`` when it is anything else."""
+    return value if isinstance(value, int) and jsonio.is_json_int(value) else default
+
+
 def _pause(deployment: dict[str, Any]) -> health.PauseMarker:
     info = deployment.get("pause")
     info = info if isinstance(info, dict) else {}
@@ -383,8 +411,18 @@ def gateway_verdict(document: dict[str, Any], *, now_ms: int, stale_after_ms: in
     # the summary's reasons and the deployment section's own: a hold in either holds
     codes = (set(decision.rollout_gate_reasons) | set(document["rollout_gate_reasons"])
              | set(deployment.get("rollout_gate_reasons", [])))
-    if decision.has_cycle and (document.get("stale") or reported_age > stale_after_ms):
+    # the gateway's own view, in its summary or its deployment section, holds as well
+    own_age = deployment.get("state_age_ms", 0)
+    own_limit = deployment.get("stale_after_ms", stale_after_ms)
+    if decision.has_cycle and (
+            document.get("stale") or deployment.get("stale") or reported_age > stale_after_ms
+            or _whole(own_age) > min(stale_after_ms, _whole(own_limit, stale_after_ms))):
         codes.add("stale_state")
+    own_skew = _whole(deployment.get("clock_skew_ms", 0))
+    own_tolerance = _whole(deployment.get("clock_skew_tolerance_ms", skew_tolerance_ms),
+                           skew_tolerance_ms)
+    if own_skew > min(skew_tolerance_ms, own_tolerance):
+        codes.add("clock_skew")
     ours = decision.health_state
     theirs = max(document["health_state"], deployment.get("health_state", "healthy"),
                  key=HEALTH_STATES.index)

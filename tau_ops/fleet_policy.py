@@ -7,11 +7,13 @@ rows into one fleet gate under a :class:`FleetPolicy`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from tau_ops.models import RolloutGate
 from tau_ops.timefmt import plural
@@ -58,6 +60,62 @@ class FleetMember(BaseModel):
     elapsed_ms: int = Field(default=0, description="time taken to read the member (ms)")
 
 
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def exact_fraction(value: object) -> float:
+    """A pass fraction as a float that holds exactly the decimal given (0 to 1).
+
+    Text and :class:`decimal.Decimal` are taken as the decimal written and refused
+    when the float would differ (``1e-400`` would become 0, a 30-digit third
+    0.3333333333333333); a float is taken as its shortest decimal (``0.07``).
+
+    Parameters
+    ----------
+    value : float, int, str or decimal.Decimal
+        The fraction.
+
+    Returns
+    -------
+    float
+        The fraction.
+
+    Raises
+    ------
+    ValueError
+        Not a plain decimal number (ASCII digits, optional exponent), outside
+        0..1, or not held exactly by a float.
+
+    Examples
+    --------
+    >>> exact_fraction("0.07"), exact_fraction(1)
+    (0.07, 1.0)
+    >>> exact_fraction("1e-400")
+    Traceback (most recent call last):
+    ...
+    ValueError: 1e-400 is not held exactly by a fraction (it would be 0.0): write it with \
+at most 15 significant digits
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a number from 0 to 1, got a boolean")
+    if isinstance(value, float | int):
+        text = repr(float(value))
+    elif isinstance(value, str | Decimal):
+        text = str(value).strip()
+    else:
+        raise ValueError(f"expected a number from 0 to 1, got {type(value).__name__}")
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"expected a number from 0 to 1, got {text!r}")
+    exact = Decimal(text)
+    if not 0 <= exact <= 1:
+        raise ValueError(f"must be from 0 to 1, got {text}")
+    number = float(exact)
+    if Decimal(repr(number)) != exact:
+        raise ValueError(f"{text} is not held exactly by a fraction (it would be {number!r}): "
+                         "write it with at most 15 significant digits")
+    return number
+
+
 class FleetPolicy(BaseModel):
     """When the fleet passes.
 
@@ -76,6 +134,11 @@ class FleetPolicy(BaseModel):
                                      description="share of members that must pass (0..1)")
     require: list[str] = Field(default_factory=list,
                                description="labels (key=value) whose members must all pass")
+
+    @field_validator("min_pass_fraction", mode="before")
+    @classmethod
+    def _exact(cls, value: object) -> float:
+        return exact_fraction(value)
 
 
 class FleetReport(BaseModel):
@@ -176,7 +239,7 @@ def fleet_verdict(rows: Sequence[FleetMember], policy: FleetPolicy) -> tuple[
              f"{passing} of {plural(len(rows), 'member')} {'passes' if passing == 1 else 'pass'}; "
              f"the policy needs "
              f"{_required(policy.min_pass_fraction, len(rows))} "
-             f"(min_pass_fraction {policy.min_pass_fraction:g})")
+             f"(min_pass_fraction {policy.min_pass_fraction!r})")
     reasons = [code for code in FLEET_GATE_REASONS if code in found]
     details = [line for code in reasons for line in found[code]]
     return ("hold" if reasons else "pass"), reasons, details

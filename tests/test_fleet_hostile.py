@@ -153,6 +153,37 @@ def test_a_deployment_section_worse_than_the_summary_holds(
     assert (report.fleet_gate, _verdicts(report)) == ("hold", [("gateway", "hold", reasons)])
 
 
+def _stale_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["stale"] = True
+
+
+def _old_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["state_age_ms"] = 10**11
+
+
+def _strict_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["stale_after_ms"] = 1
+    doc["deployment"]["state_age_ms"] = 5
+
+
+def _skewed_deployment(doc: dict[str, Any]) -> None:
+    doc["deployment"]["clock_skew_ms"] = 10**9
+
+
+@pytest.mark.parametrize("change,reasons", [
+    (_stale_deployment, ["stale_state"]),
+    (_old_deployment, ["stale_state"]),
+    (_strict_deployment, ["stale_state"]),
+    (_skewed_deployment, ["clock_skew"]),
+])
+def test_a_deployment_section_that_says_stale_or_skewed_holds(
+        tmp_path: Path, change: Any, reasons: list[str]) -> None:
+    doc, now = _document(tmp_path)
+    change(doc)
+    report = _serve(doc, clock=lambda: now)
+    assert (report.fleet_gate, _verdicts(report)) == ("hold", [("gateway", "hold", reasons)])
+
+
 def _no_state_behind_a_pass(doc: dict[str, Any]) -> None:
     doc["deployment"]["state_exists"] = False
 
@@ -248,6 +279,10 @@ def test_a_gateway_with_no_cycle_or_a_corrupt_state_is_judged_like_its_state_dir
     "region=iad@http://127.0.0.1:8811/./gateway/status",
     "http://127.0.0.1:8811/gateway/%73tatus",
     "http://127.0.0.1:8811/%67ateway/status",
+    "http://127.1:8811",
+    "http://0x7f000001:8811",
+    "http://2130706433:8811",
+    "http://[::ffff:127.0.0.1]:8811",
 ])
 def test_one_gateway_written_two_ways_is_refused(other: str) -> None:
     with pytest.raises(UsageError, match="list each member once"):
@@ -434,3 +469,25 @@ def test_an_events_log_that_is_not_a_file_holds_the_member_as_gate_refuses_it(
     assert gate.returncode == 2, gate.stdout
     assert fleet.returncode == 1, fleet.stdout
     assert "member_unreadable" in fleet.stdout.splitlines()[0]
+
+
+def test_the_hold_line_shows_the_fraction_as_given(tmp_path: Path) -> None:
+    held = _cycles(tmp_path / "syd" / "deployment", success_case("api"), retryable_case("x"))
+    result = run_cli("fleet", "gate", "--min-pass-fraction", "0.0700000000000001", str(held))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "  hold: 0 of 1 member pass; the policy needs 1 (min_pass_fraction 0.0700000000000001)")
+
+
+@pytest.mark.parametrize("value", ["1e-400", "0.070000000000000000001", "\u0660.\u0665", "0.5_0",
+                                   True])
+def test_the_python_policy_refuses_what_a_float_would_change(value: object) -> None:
+    from decimal import Decimal
+
+    from pydantic import ValidationError
+
+    from tau_ops.fleet import FleetPolicy
+
+    given = Decimal(value) if value == "0.070000000000000000001" else value
+    with pytest.raises(ValidationError, match="min_pass_fraction"):
+        FleetPolicy(min_pass_fraction=given)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal, InvalidOperation
 
 from tau_ops.cli._base import (
     Subcommand,
@@ -26,24 +25,12 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _fraction(text: str) -> float:
-    """The decimal as written, refused unless a float holds it exactly as that decimal.
+    from tau_ops.fleet_policy import exact_fraction
 
-    The policy rounds ``fraction x members`` up from the float's shortest decimal,
-    so a value a float would change (``1e-400`` becoming 0, a 30-digit third
-    becoming 0.3333333333333333) is refused rather than judged as another number.
-    """
     try:
-        exact = Decimal(text.strip())
-        value = float(exact)
-    except (InvalidOperation, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not (exact.is_finite() and 0 <= exact <= 1):
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
-    if Decimal(repr(value)) != exact:
-        raise argparse.ArgumentTypeError(
-            f"{text} cannot be held exactly (a float would make it {value!r}); "
-            "use at most 15 significant digits")
-    return value
+        return exact_fraction(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
