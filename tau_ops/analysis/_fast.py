@@ -165,12 +165,11 @@ def _converted(raw: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
     )
 
 
-def _accounted(typed: pl.DataFrame, newlines: int, upper: bool) -> tuple[int, int, int]:
+def _accounted(typed: pl.DataFrame, newlines: int) -> tuple[int, int, int]:
     """(bytes, ``e`` count, ``E`` count) the compact JSON of every (valid) row accounts for.
 
     ``typed`` is :func:`_converted`'s frame (state and codes cast; on valid
-    rows the casts kept every value). ``upper`` False skips counting ``E`` in
-    the reasons (the file holds none).
+    rows the casts kept every value).
     """
     rows = typed.height
     present = {name: rows - typed[name].null_count() for name in _KEYS}
@@ -194,8 +193,7 @@ def _accounted(typed: pl.DataFrame, newlines: int, upper: bool) -> tuple[int, in
     reason = typed["health_reason"]
     size += int(reason.str.len_bytes().sum())
     lower += int(reason.str.count_matches("e", literal=True).sum())
-    if upper:
-        capital += int(reason.str.count_matches("E", literal=True).sum())
+    capital += int(reason.str.count_matches("E", literal=True).sum())
     return size, lower, capital
 
 
@@ -235,27 +233,10 @@ def typed_frame(
         invalid line); None when the byte accounting in the module docstring
         does not hold (the caller parses the file another way).
     """
-    size = path.stat().st_size
-    if not size:
+    exact, kept = proven(con, path, schema, keep=columns, keep_bytes=None)
+    if not exact or not kept:
         return None
-    with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
-        scanned = pool.submit(scan_bytes, path, size)
-        batches = list(record_batches(con, _sql(path)))
-        letters = scanned.result()
-    if letters is None or not batches or size != path.stat().st_size:
-        return None
-    raw = pl.concat(batches, how="vertical", rechunk=False)
-    del batches
-    if raw.height == 0:
-        return None
-    typed = _converted(raw, schema)
-    del raw
-    if not _checked(typed):
-        return None
-    newlines = typed.height if _terminated(path, size) else typed.height - 1
-    if _accounted(typed, newlines, letters[1] > 0) != (size, *letters):
-        return None
-    return _output(typed, columns, schema)
+    return pl.concat(kept, how="vertical", rechunk=False)
 
 
 def record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pl.DataFrame]:
@@ -277,26 +258,34 @@ def _output(typed: pl.DataFrame, columns: Sequence[str], schema: dict[str, Any])
 
 def proven(
     con: duckdb.DuckDBPyConnection, path: Path, schema: dict[str, Any],
-    keep: Sequence[str] = (),
+    keep: Sequence[str] | None = None, keep_bytes: int | None = KEEP_BYTES,
 ) -> tuple[bool, list[pl.DataFrame] | None]:
-    """Whether the byte accounting proves duckdb's typed read of ``path`` exact.
+    """Whether the byte accounting in the module docstring proves duckdb's typed read exact.
 
-    The same proof as :func:`typed_frame`, streamed: every column is read in
-    batches of :data:`READ_ROWS` and only the sums are kept, so memory stays
-    bounded for any file size. ``path`` must not change while it is read.
+    Streamed: every column is read in batches of :data:`READ_ROWS` and only
+    the sums (and the ``keep`` columns) are kept. ``path`` must not change
+    while it is read.
+
+    Parameters
+    ----------
+    keep : sequence of str, optional
+        Columns of the events frame to keep from the pass (None: none).
+    keep_bytes : int or None
+        Stop keeping them past this many bytes (default :data:`KEEP_BYTES`;
+        None: no limit, the whole file's columns in memory).
 
     Returns
     -------
     tuple of (bool, list of polars.DataFrame or None)
         Exact or not; and the ``keep`` columns of every line, in batches, when
-        the proof holds and they took at most :data:`KEEP_BYTES` (otherwise
-        None: read them with :func:`typed_batches`).
+        the proof holds and they fit ``keep_bytes`` (otherwise None: read them
+        with :func:`typed_batches`).
     """
     size = path.stat().st_size
     if not size:
         return False, None
     rows = total = lower = capital = kept_bytes = 0
-    kept: list[pl.DataFrame] | None = [] if keep else None
+    kept: list[pl.DataFrame] | None = [] if keep is not None else None
     with ThreadPoolExecutor(1) as pool:  # count bytes while duckdb parses
         scanned = pool.submit(scan_bytes, path, size)
         try:
@@ -304,13 +293,13 @@ def proven(
                 typed = _converted(raw, schema)
                 if not _checked(typed):
                     return False, None
-                part = _accounted(typed, typed.height, True)
+                part = _accounted(typed, typed.height)
                 rows, total = rows + typed.height, total + part[0]
                 lower, capital = lower + part[1], capital + part[2]
-                if kept is not None:
+                if kept is not None and keep is not None:
                     kept.append(_output(typed, keep, schema))
                     kept_bytes += int(kept[-1].estimated_size())
-                    if kept_bytes > KEEP_BYTES:
+                    if keep_bytes is not None and kept_bytes > keep_bytes:
                         kept = None  # too big to hold: the caller reads the columns again
         finally:
             letters = scanned.result()

@@ -97,6 +97,7 @@ class _StdoutGuard:
     said once on stderr."""
 
     def __init__(self, stream: TextIO | None) -> None:
+        self.original = stream
         self.stream: TextIO = stream if stream is not None else open(  # noqa: SIM115
             os.devnull, "w", encoding="utf-8")
         self.gone = stream is None
@@ -162,7 +163,9 @@ def reader_gone() -> Iterator[Callable[[], bool]]:
         yield lambda: guard.gone
     finally:
         guard.flush()
-        sys.stdout = guard.stream
+        sys.stdout = guard.original  # None when there was none
+        if guard.original is None:
+            guard.stream.close()
         if guard.failure is not None and sys.stderr is not None:
             print(f"error: cannot write the output: {guard.failure}", file=sys.stderr)
 
